@@ -1,0 +1,327 @@
+"""DNS health of the mail domain and its zone (CATALOG §1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailspec.catalog import check
+from mailspec.errors import Indeterminate
+from mailspec.facts import DomainDns, NameServer, NsAddress, need
+from mailspec.outcome import evidence, note, warn
+from mailspec.records.hostname import is_ldh_label, underscore_labels
+
+__all__ = [
+    "test_dns_apex_no_cname",
+    "test_dns_domain_exists",
+    "test_dns_domain_no_underscore",
+    "test_dns_ns_authoritative",
+    "test_dns_ns_count",
+    "test_dns_ns_no_axfr",
+    "test_dns_ns_no_cname",
+    "test_dns_ns_no_recursion",
+    "test_dns_ns_parent_child_match",
+    "test_dns_soa_rname",
+    "test_dns_soa_serial_consistent",
+    "test_dns_soa_timers",
+]
+
+MAX_NS = 7
+
+
+def _existing_zone(d: DomainDns) -> str:
+    """The zone apex, or skip/error when there is no zone to examine."""
+    need(d.soa)
+    if d.soa.nxdomain:
+        pytest.skip(f"{d.domain} does not exist (see dns.domain.exists)")
+    if d.zone is None:
+        raise Indeterminate(f"could not test: no SOA found for {d.domain} or an enclosing zone")
+    return d.zone
+
+
+@check(
+    "dns.domain.exists",
+    refs=["RFC 5321 §2.3.5", "RFC 5321 §5.1"],
+    fix="Register the domain or publish its zone, or correct the configured name.",
+)
+def test_dns_domain_exists(dns_facts: DomainDns) -> None:
+    """The mail domain exists in the DNS."""
+    evidence(dns_facts.soa)
+    assert dns_facts.exists, (
+        f"{dns_facts.domain} does not exist: the resolver answers NXDOMAIN; mail can only be sent to or "
+        "from a domain that resolves (RFC 5321 §2.3.5, §5.1). Register the domain or publish its zone."
+    )
+
+
+@check(
+    "dns.domain.no-underscore",
+    refs=["RFC 5321 §4.1.2", "RFC 1123 §2.1", "RFC 952", "RFC 2181 §11"],
+    fix="Rename the host or domain to letters, digits and hyphens only.",
+)
+def test_dns_domain_no_underscore(dns_facts: DomainDns) -> None:
+    """The names used in SMTP (the mail domain and its MX hosts) contain no underscore."""
+    names = [("mail domain", dns_facts.domain)]
+    names += [("MX host", t.name) for t in dns_facts.mx_targets if t.name and not t.implicit]
+    if dns_facts.mx_targets:
+        evidence(dns_facts.mx)
+    bad = [f"{what} {name}" for what, name in names if underscore_labels(name)]
+    assert not bad, (
+        f"{', '.join(bad)} contain(s) '_': DNS allows it (RFC 2181 §11) but a name used in SMTP must be "
+        "letters, digits and hyphens (RFC 5321 §4.1.2, RFC 1123 §2.1), and receivers reject it. "
+        "Rename it without the underscore."
+    )
+
+
+@check(
+    "dns.apex.no-cname",
+    refs=["RFC 2181 §10.1", "RFC 1034 §3.6.2", "RFC 1912 §2.4"],
+    fix="Publish the domain's own records (MX, A, TXT) instead of a CNAME.",
+)
+def test_dns_apex_no_cname(dns_facts: DomainDns) -> None:
+    """The mail domain is not an alias (CNAME)."""
+    need(dns_facts.soa)
+    evidence(dns_facts.soa)
+    chain = [r for r in dns_facts.soa.chain if r.name == dns_facts.domain]
+    if not chain:
+        return
+    target = chain[0].target
+    if dns_facts.domain in dns_facts.parent_ns_names:
+        pytest.fail(
+            f"{dns_facts.domain} is delegated (it has NS records) and is also a CNAME for {target}: a CNAME "
+            "cannot coexist with other data, and a zone apex always has SOA and NS (RFC 2181 §10.1, "
+            "RFC 1034 §3.6.2). Remove the CNAME and publish the records at the apex."
+        )
+    warn(
+        f"{dns_facts.domain} is a CNAME for {target}. Mail still works (senders follow the alias, "
+        "RFC 5321 §5.1), but SPF, DMARC and MTA-STS are then looked up at the alias's target and "
+        "no other record can live beside it (RFC 1912 §2.4). Publish the records at the name itself."
+    )
+
+
+@check(
+    "dns.ns.count",
+    refs=["RFC 1034 §4.1", "RFC 1912 §2.8", "Zonemaster DELEGATION01"],
+    fix="Delegate the zone to at least two name servers, on different networks.",
+)
+def test_dns_ns_count(dns_facts: DomainDns) -> None:
+    """The zone has at least two name servers, at the parent and in the zone."""
+    zone = _existing_zone(dns_facts)
+    need(dns_facts.ns)
+    evidence(dns_facts.ns, *dns_facts.parent_ns[:1])
+    child = dns_facts.child_ns
+    parent = dns_facts.parent_ns_names
+    for where, names in (("in the zone", child), ("at the parent", parent)):
+        if where == "at the parent" and not dns_facts.parent_ns:
+            note(f"the parent of {zone} could not be asked; only the zone's own NS set was counted")
+            continue
+        assert len(names) >= 2, (
+            f"{zone} has {len(names)} name server(s) {where} ({', '.join(names) or 'none'}); a zone needs at "
+            "least two, so that it survives the loss of one (RFC 1034 §4.1, RFC 1912 §2.8). Add a second "
+            "name server on another network and delegate to it."
+        )
+    if len(child) > MAX_NS:
+        warn(f"{zone} has {len(child)} name servers; RFC 1912 §2.8 recommends at most {MAX_NS}.")
+    with_v4 = [n.name for n in dns_facts.nameservers if n.a.records]
+    if len(with_v4) < 2:
+        warn(
+            f"only {len(with_v4)} name server(s) of {zone} have an IPv4 address ({', '.join(with_v4) or 'none'});"
+            " IPv4-only resolvers need at least two (Zonemaster DELEGATION01)."
+        )
+
+
+def _answered(d: DomainDns) -> list[NsAddress]:
+    return [x for n in d.nameservers for x in n.addresses if x.soa.definite]
+
+
+@check(
+    "dns.ns.authoritative",
+    refs=["RFC 1912 §2.8", "Zonemaster DELEGATION04"],
+    fix="Configure this server to serve the zone, or remove it from the delegation and the NS set.",
+)
+def test_dns_ns_authoritative(
+    dns_facts: DomainDns, nameserver: NameServer, nameserver_address: NsAddress
+) -> None:
+    """Each name server address answers authoritatively for the zone (no lame delegation)."""
+    zone = _existing_zone(dns_facts)
+    soa = nameserver_address.soa
+    evidence(soa)
+    where = f"{nameserver.name} ({nameserver_address.ip})"
+    if not soa.definite and soa.error is not None:
+        others = [x for x in _answered(dns_facts) if x.ip != nameserver_address.ip]
+        if not others:
+            raise Indeterminate(f"could not test: no name server of {zone} answered ({soa.problem})")
+        pytest.fail(
+            f"{where} did not answer for {zone} ({soa.error}) while {others[0].ip} did: a lame delegation "
+            "(RFC 1912 §2.8). Make the server answer for the zone, or remove it from the NS set."
+        )
+    has_soa = any(r.rdtype == "SOA" and r.name == zone for r in soa.answer)
+    assert soa.rcode == "NOERROR" and soa.aa and has_soa, (
+        f"{where} answers {soa.rcode}{' without the AA flag' if soa.rcode == 'NOERROR' and not soa.aa else ''}"
+        f" when asked for the SOA of {zone}: it is not authoritative for the zone it is delegated (a lame "
+        "delegation, RFC 1912 §2.8). Serve the zone there, or remove the server from the NS set."
+    )
+
+
+@check(
+    "dns.ns.no-cname",
+    refs=["RFC 2181 §10.3", "Zonemaster DELEGATION05"],
+    fix="Point the NS record at the canonical name (the CNAME's target).",
+)
+def test_dns_ns_no_cname(nameserver: NameServer) -> None:
+    """No name server name is an alias (CNAME)."""
+    need(nameserver.a, nameserver.aaaa)
+    evidence(nameserver.a)
+    chain = nameserver.a.chain or nameserver.aaaa.chain
+    assert not chain, (
+        f"the NS name {nameserver.name} is a CNAME for {chain[-1].target if chain else ''}; an NS record must "
+        "name the server's canonical name, never an alias (RFC 2181 §10.3). Point the NS record at "
+        f"{chain[-1].target if chain else 'the canonical name'}."
+    )
+
+
+@check(
+    "dns.ns.parent-child-match",
+    refs=["RFC 1912 §2.8", "Zonemaster CONSISTENCY04"],
+    fix="Make the delegation at the registry/parent list exactly the zone's own NS records.",
+)
+def test_dns_ns_parent_child_match(dns_facts: DomainDns) -> None:
+    """The parent's delegation names the same name servers as the zone's own NS set."""
+    zone = _existing_zone(dns_facts)
+    need(dns_facts.ns)
+    answered = [a for a in dns_facts.parent_ns if a.definite]
+    if not answered:
+        if dns_facts.parent_ns:
+            raise Indeterminate(f"could not test: {dns_facts.parent_ns[0].problem}")
+        raise Indeterminate(f"could not test: the servers of the parent of {zone} could not be found")
+    evidence(dns_facts.ns, answered[0])
+    child, parent = set(dns_facts.child_ns), set(dns_facts.parent_ns_names)
+    if child != parent:
+        warn(
+            f"the parent ({dns_facts.parent_zone}) delegates {zone} to {', '.join(sorted(parent)) or 'nothing'}"
+            f" but the zone names {', '.join(sorted(child)) or 'nothing'}"
+            f"{'; only at the parent: ' + ', '.join(sorted(parent - child)) if parent - child else ''}"
+            f"{'; only in the zone: ' + ', '.join(sorted(child - parent)) if child - parent else ''}. "
+            "They should match (RFC 1912 §2.8): update the delegation or the zone's NS records."
+        )
+
+
+@check(
+    "dns.soa.serial-consistent",
+    refs=["RFC 1912 §2.8", "Zonemaster CONSISTENCY01"],
+    fix="Make the secondaries transfer the zone (NOTIFY/AXFR/IXFR) so every server has the current serial.",
+)
+def test_dns_soa_serial_consistent(dns_facts: DomainDns) -> None:
+    """Every authoritative server gives the same SOA serial."""
+    zone = _existing_zone(dns_facts)
+    serials: dict[int, list[str]] = {}
+    for n in dns_facts.nameservers:
+        for x in n.addresses:
+            for rec in x.soa.answer:
+                if rec.rdtype == "SOA" and rec.name == zone and x.soa.aa:
+                    serials.setdefault(int(rec.data.split()[2]), []).append(f"{n.name}@{x.ip}")
+                    evidence(x.soa)
+    if not serials:
+        pytest.skip(f"no server of {zone} answered authoritatively (see dns.ns.authoritative)")
+    if len(serials) > 1:
+        newest = max(serials)
+        stale = ", ".join(f"{s} at {', '.join(where)}" for s, where in sorted(serials.items()) if s != newest)
+        warn(
+            f"the servers of {zone} disagree on the SOA serial: {newest} at {', '.join(serials[newest])}, "
+            f"but {stale}. A stale secondary serves old data (RFC 1912 §2.8); check its zone transfers."
+        )
+
+
+@check(
+    "dns.soa.timers",
+    refs=["RFC 1912 §2.2", "RFC 2308 §4", "RFC 2308 §5", "Zonemaster ZONE02-ZONE06"],
+    fix="Use refresh >= 14400, 3600 <= retry < refresh, expire >= 604800, minimum 300-86400.",
+)
+def test_dns_soa_timers(dns_facts: DomainDns) -> None:
+    """The SOA timers are in the ranges RFC 1912 recommends."""
+    zone = _existing_zone(dns_facts)
+    soa = dns_facts.zone_soa
+    evidence(dns_facts.soa)
+    if soa is None:
+        raise Indeterminate(f"could not test: no SOA record for {zone} in the answer")
+    problems = []
+    if soa.refresh < 14400:
+        problems.append(f"refresh {soa.refresh} < 14400")
+    if not 3600 <= soa.retry < soa.refresh:
+        problems.append(f"retry {soa.retry} not in [3600, refresh {soa.refresh})")
+    if soa.expire < 604800 or soa.expire < soa.refresh:
+        problems.append(f"expire {soa.expire} < 604800 (or below refresh)")
+    if not 300 <= soa.minimum <= 86400:
+        problems.append(f"minimum (negative-caching TTL) {soa.minimum} not in 300-86400")
+    if problems:
+        warn(
+            f"the SOA of {zone} has {'; '.join(problems)} (RFC 1912 §2.2, RFC 2308 §5). "
+            "Set refresh >= 14400, 3600 <= retry < refresh, expire >= 604800, minimum 300-86400."
+        )
+
+
+@check(
+    "dns.soa.rname",
+    refs=["RFC 1912 §2.2", "Zonemaster SYNTAX05", "Zonemaster SYNTAX06"],
+    fix="Write the SOA RNAME as a mailbox with its '@' replaced by a dot, e.g. hostmaster.example.com.",
+)
+def test_dns_soa_rname(dns_facts: DomainDns) -> None:
+    """The SOA RNAME is a well-formed mailbox name."""
+    zone = _existing_zone(dns_facts)
+    soa = dns_facts.zone_soa
+    evidence(dns_facts.soa)
+    if soa is None:
+        raise Indeterminate(f"could not test: no SOA record for {zone} in the answer")
+    rname = soa.rname
+    labels = rname.replace("\\.", "").split(".")
+    if "@" in rname:
+        warn(
+            f"the SOA RNAME of {zone} is {rname!r}: it contains '@', which must be written as a dot "
+            "(RFC 1912 §2.2). Use e.g. hostmaster." + zone + "."
+        )
+    bad = [label for label in labels if not is_ldh_label(label)]
+    if bad or len(labels) < 2:
+        warn(
+            f"the SOA RNAME of {zone} is {rname!r}: {', '.join(repr(b) for b in bad) or 'it'} is not a "
+            "letters-digits-hyphens label, so it is not a usable mailbox (RFC 1912 §2.2, Zonemaster "
+            "SYNTAX05/06). Use e.g. hostmaster." + zone + "."
+        )
+    mailbox = labels[0] + "@" + ".".join(labels[1:])
+    note(f"SOA RNAME mailbox: {mailbox} (whether it accepts mail is checked with the SMTP probes)")
+
+
+@check(
+    "dns.ns.no-recursion",
+    refs=["Zonemaster NAMESERVER01"],
+    fix="Disable recursion on the authoritative server (e.g. BIND 'recursion no;').",
+)
+def test_dns_ns_no_recursion(nameserver: NameServer, nameserver_address: NsAddress) -> None:
+    """Each authoritative name server refuses to recurse for out-of-zone names."""
+    rec = nameserver_address.recursion
+    evidence(rec)
+    if rec.error is not None:
+        raise Indeterminate(f"could not test: {rec.problem}")
+    if rec.ra and rec.rcode != "REFUSED":
+        warn(
+            f"{nameserver.name} ({nameserver_address.ip}) offers recursion (RA=1, {rec.rcode}) for a name "
+            "outside its zones: an open resolver can be abused for amplification and cache poisoning "
+            "(Zonemaster NAMESERVER01). Disable recursion on authoritative servers."
+        )
+
+
+@check(
+    "dns.ns.no-axfr",
+    refs=["Zonemaster NAMESERVER03"],
+    fix="Allow zone transfers only to the secondaries (allow-transfer / provide-xfr with a TSIG key).",
+)
+def test_dns_ns_no_axfr(dns_facts: DomainDns, nameserver: NameServer, nameserver_address: NsAddress) -> None:
+    """Each name server refuses a zone transfer (AXFR) to the public."""
+    zone = _existing_zone(dns_facts)
+    axfr = nameserver_address.axfr
+    evidence(axfr)
+    if axfr.error is not None and "timeout" in axfr.error:
+        raise Indeterminate(f"could not test: {axfr.problem}")
+    if axfr.rcode == "NOERROR" and any(r.rdtype == "SOA" for r in axfr.answer):
+        warn(
+            f"{nameserver.name} ({nameserver_address.ip}) hands the whole zone {zone} to anyone who asks "
+            "(AXFR): the zone's contents are public (Zonemaster NAMESERVER03). Restrict transfers to the "
+            "secondaries."
+        )

@@ -1,0 +1,1 @@
+"""Pure parsers of what the survey saw: no I/O here."""

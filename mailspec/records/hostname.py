@@ -1,0 +1,96 @@
+"""Domain and host names: normalisation of user input and the syntax rules of RFC 1123 / RFC 5321."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from mailspec.errors import SettingError
+
+__all__ = [
+    "LDH_LABEL",
+    "hostname_problem",
+    "is_ldh_label",
+    "looks_like_ip",
+    "normalise_domain",
+    "underscore_labels",
+]
+
+#: RFC 1123 §2.1 / RFC 5321 §4.1.2 "Domain": letters, digits and inner hyphens; 1 to 63 octets.
+LDH_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+#: What DNS itself tolerates in the labels a user may ask about (RFC 2181 §11 allows more, but a mail
+#: domain with spaces or '@' is always a typo).
+_INPUT_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+_MAX_NAME = 253
+
+
+def is_ldh_label(label: str) -> bool:
+    return bool(LDH_LABEL.match(label))
+
+
+def looks_like_ip(name: str) -> bool:
+    """True for a dotted quad (with or without a trailing dot), a bracketed literal or IPv6 text."""
+    text = name.rstrip(".")
+    if text.startswith("[") and text.endswith("]"):
+        return True
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return bool(re.fullmatch(r"\d+(\.\d+){3}", text))
+    return True
+
+
+def underscore_labels(name: str) -> list[str]:
+    return [label for label in name.rstrip(".").split(".") if "_" in label]
+
+
+def hostname_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid host name (RFC 1123 §2.1, RFC 5321 §2.3.5), or None."""
+    text = name.rstrip(".")
+    if not text:
+        return "it is the root, not a host name"
+    if len(text) > _MAX_NAME:
+        return f"it is {len(text)} octets long; a host name has at most {_MAX_NAME}"
+    labels = text.split(".")
+    if len(labels) < 2:
+        return "it has a single label; a host name is fully qualified (at least two labels)"
+    for label in labels:
+        if not label:
+            return "it has an empty label"
+        if "_" in label:
+            return f"its label {label!r} contains '_', which is not allowed in a host name"
+        if not is_ldh_label(label):
+            return (
+                f"its label {label!r} is not letters, digits and inner hyphens (LDH), "
+                "or is longer than 63 octets"
+            )
+    return None
+
+
+def normalise_domain(text: str, *, what: str = "mail domain") -> str:
+    """A user-given domain as lower-case ASCII (IDNs punycoded), no trailing dot, or SettingError."""
+    raw = text.strip()
+    if not raw:
+        raise SettingError(f"empty {what}: expected a domain name such as example.com")
+    if looks_like_ip(raw):
+        raise SettingError(f"{what} {text!r} is an IP address: expected a domain name such as example.com")
+    name = raw[:-1] if raw.endswith(".") else raw
+    if "@" in name:
+        raise SettingError(f"{what} {text!r} looks like a mail address: expected only the domain part")
+    try:
+        ascii_name = name.encode("idna").decode("ascii") if not name.isascii() else name
+    except UnicodeError as exc:
+        raise SettingError(f"{what} {text!r} is not a valid internationalised domain name: {exc}") from None
+    ascii_name = ascii_name.lower()
+    labels = ascii_name.split(".")
+    if len(ascii_name) > _MAX_NAME:
+        raise SettingError(f"{what} {text!r} is {len(ascii_name)} octets long: at most {_MAX_NAME} expected")
+    for label in labels:
+        if not _INPUT_LABEL.match(label):
+            raise SettingError(
+                f"{what} {text!r} has an invalid label {label!r}: expected letters, digits, hyphens "
+                "(and '_'), 1 to 63 per label, separated by single dots"
+            )
+    if len(labels) < 2:
+        raise SettingError(f"{what} {text!r} has a single label: expected a fully qualified domain")
+    return ascii_name

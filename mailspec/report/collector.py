@@ -1,0 +1,92 @@
+"""Collects the verdict of every mailspec check from pytest's reports (also those of xdist workers)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from mailspec.report.json import write_report
+from mailspec.report.terminal import write_summary
+
+if TYPE_CHECKING:
+    from mailspec.settings import Settings
+
+__all__ = ["OUTCOMES", "ReportCollector"]
+
+OUTCOMES = ("passed", "failed", "warned", "skipped", "error", "waived")
+
+
+class ReportCollector:
+    """A plugin object: one result per mailspec check item, in the order they finished."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.results: dict[str, dict[str, Any]] = {}
+        self.started_at = datetime.now(UTC)
+        self._t0 = time.monotonic()
+
+    @property
+    def is_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "mailspec", None)
+        if not isinstance(data, dict) or not data.get("check"):
+            return
+        entry = self.results.get(report.nodeid)
+        if entry is None:
+            self.results[report.nodeid] = {**data, "nodeid": report.nodeid, "duration_s": report.duration}
+        elif report.when == "teardown" and data["outcome"] == "error" and entry["outcome"] == "passed":
+            entry.update(data)
+
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for r in self.results.values():
+            counts[r["outcome"]] += 1
+        return counts
+
+    def as_json(self) -> dict[str, Any]:
+        from mailspec import __version__
+
+        return {
+            "schema": "mailspec-report/1",
+            "mailspec_version": __version__,
+            "started_at": self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "duration_s": round(time.monotonic() - self._t0, 3),
+            "settings": self.settings.to_json(),
+            "summary": self.summary(),
+            "results": [
+                {
+                    "check": r["check"],
+                    "domain": r["domain"],
+                    "subject": r["subject"],
+                    "outcome": r["outcome"],
+                    "severity": r["severity"],
+                    "title": r["title"],
+                    "message": r["message"],
+                    "evidence": r["evidence"],
+                    "refs": r["refs"],
+                    "remediation": r["remediation"],
+                    "nodeid": r["nodeid"],
+                    "duration_s": round(r["duration_s"], 4),
+                }
+                for r in self.results.values()
+            ],
+        }
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.is_worker or self.settings.report is None:
+            return
+        write_report(self.settings.report, self.as_json())
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker or not self.results or not self.settings.active:
+            return
+        write_summary(terminalreporter, list(self.results.values()), self.settings)
+        if self.settings.report is not None:
+            terminalreporter.write_line(f"mailspec: JSON report written to {self.settings.report}")

@@ -1,0 +1,423 @@
+"""Frozen settings, parsed once from the command line and the ini file, validated up front.
+
+Every option has an ini twin; the command line wins. A bad value raises :class:`SettingError` naming
+the value and what was expected (the plugin turns it into ``pytest.UsageError``).
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mailspec.catalog import CATALOG, Severity
+from mailspec.errors import SettingError
+from mailspec.records.hostname import looks_like_ip, normalise_domain
+from mailspec.survey.dns import Nameserver
+
+__all__ = ["OPTIONS", "Option", "ProbeLevel", "Settings", "Waiver", "parse_hostport", "parse_waiver"]
+
+
+class ProbeLevel(enum.IntEnum):
+    """How far probes go (each level includes those below)."""
+
+    DNS = 0
+    CONNECT = 1
+    ENVELOPE = 2
+    INTRUSIVE = 3
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+PROFILES = ("default", "bulk")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option and its ini twin."""
+
+    flag: str
+    dest: str
+    ini: str
+    help: str
+    multiple: bool = False
+    metavar: str | None = None
+    default_text: str = ""
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--mail-domain",
+        "mail_domain",
+        "mail_domains",
+        "a mail domain to survey; IDNs accepted",
+        multiple=True,
+        metavar="DOMAIN",
+    ),
+    Option(
+        "--mail-domains-file",
+        "mail_domains_file",
+        "mail_domains_file",
+        "a file of mail domains, one a line, '#' comments",
+        metavar="PATH",
+    ),
+    Option(
+        "--mail-server",
+        "mail_server",
+        "mail_servers",
+        "probe these SMTP servers instead of the MX hosts (SMTP checks arrive in a later release)",
+        multiple=True,
+        metavar="HOST[:PORT]",
+    ),
+    Option(
+        "--mail-outbound",
+        "mail_outbound",
+        "mail_outbound",
+        "the addresses the domain sends mail from (default: the MX addresses, labelled assumed)",
+        multiple=True,
+        metavar="IP-OR-HOST",
+    ),
+    Option(
+        "--mail-helo-name",
+        "mail_helo_name",
+        "mail_helo_names",
+        "the names the outbound servers give in HELO/EHLO (default: the MX banner names, assumed)",
+        multiple=True,
+        metavar="NAME",
+    ),
+    Option(
+        "--mail-resolver",
+        "mail_resolver",
+        "mail_resolvers",
+        "DNS servers to ask instead of the system's (IPv6 in brackets)",
+        multiple=True,
+        metavar="ADDR[:PORT]",
+    ),
+    Option(
+        "--mail-smtp-port",
+        "mail_smtp_port",
+        "mail_smtp_port",
+        "TCP port of the SMTP servers (25)",
+        metavar="PORT",
+    ),
+    Option(
+        "--mail-probe",
+        "mail_probe",
+        "mail_probe",
+        "how far probes go: dns, connect, envelope (default) or intrusive",
+        metavar="LEVEL",
+    ),
+    Option(
+        "--mail-probe-helo",
+        "mail_probe_helo",
+        "mail_probe_helo",
+        "the name mailspec gives in EHLO (default: this machine's FQDN)",
+        metavar="NAME",
+    ),
+    Option(
+        "--mail-timeout",
+        "mail_timeout",
+        "mail_timeout",
+        "bound on each network operation, seconds (10)",
+        metavar="SECONDS",
+    ),
+    Option(
+        "--mail-fail-on",
+        "mail_fail_on",
+        "mail_fail_on",
+        "lowest severity whose violation fails the run: must, should (default) or may",
+        metavar="LEVEL",
+    ),
+    Option(
+        "--mail-profile",
+        "mail_profile",
+        "mail_profile",
+        "severity profile: default, or bulk (mailbox providers' sender requirements become must)",
+        metavar="NAME",
+    ),
+    Option(
+        "--mail-waive",
+        "mail_waive",
+        "mail_waivers",
+        "accept a known violation: ID[@SUBJECT]=REASON",
+        multiple=True,
+        metavar="ID[@SUBJECT]=REASON",
+    ),
+    Option(
+        "--mail-dkim-selector",
+        "mail_dkim_selector",
+        "mail_dkim_selectors",
+        "a DKIM selector to check",
+        multiple=True,
+        metavar="SELECTOR",
+    ),
+    Option(
+        "--mail-dnsbl",
+        "mail_dnsbl",
+        "mail_dnsbls",
+        "a DNS blocklist zone to consult",
+        multiple=True,
+        metavar="ZONE",
+    ),
+    Option(
+        "--mail-ca",
+        "mail_ca",
+        "mail_ca",
+        "CA bundle for certificate checks (default: system store)",
+        metavar="PATH",
+    ),
+    Option("--mail-report", "mail_report", "mail_report", "write the JSON report to PATH", metavar="PATH"),
+    Option(
+        "--mail-dns-port",
+        "mail_dns_port",
+        "mail_dns_port",
+        "port of authoritative name servers for direct questions (53; the lab uses its own)",
+        metavar="PORT",
+    ),
+)
+
+#: The blocklists consulted when none are configured (used by the DNSBL checks of a later release).
+DEFAULT_DNSBLS = ("zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org")
+
+
+@dataclass(frozen=True)
+class Waiver:
+    check: str
+    subject: str | None
+    reason: str
+
+    def matches(self, check: str, domain: str, subject: str) -> bool:
+        if check != self.check:
+            return False
+        if self.subject is None:
+            return True
+        want = self.subject.lower().rstrip(".")
+        parts = {domain.lower(), subject.lower(), *subject.lower().split("@")}
+        return want in parts
+
+    def __str__(self) -> str:
+        at = f"@{self.subject}" if self.subject else ""
+        return f"{self.check}{at}={self.reason}"
+
+
+def parse_waiver(text: str) -> Waiver:
+    head, sep, reason = text.partition("=")
+    reason = reason.strip()
+    if not sep or not reason:
+        raise SettingError(f"waiver {text!r}: expected ID[@SUBJECT]=REASON, with a reason after '='")
+    check, _, subject = head.strip().partition("@")
+    if check not in CATALOG:
+        close = [c for c in CATALOG if c.split(".")[0] == check.split(".")[0]][:6]
+        hint = f"; ids of that area: {', '.join(close)}" if close else ""
+        raise SettingError(f"waiver {text!r}: unknown check id {check!r}: expected an id of CATALOG{hint}")
+    return Waiver(check, subject.strip() or None, reason)
+
+
+def parse_hostport(text: str, *, default_port: int, what: str, ip_only: bool = False) -> tuple[str, int]:
+    """``host``, ``host:port``, ``ip``, ``ip:port``, ``[ipv6]`` or ``[ipv6]:port``."""
+    raw = text.strip()
+    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?", raw)
+    if m:
+        host, port_text = m.group(1), m.group(2)
+    elif raw.count(":") > 1:
+        host, port_text = raw, None  # bare IPv6
+    else:
+        host, _, port_text = raw.partition(":")
+        port_text = port_text or None
+    port = default_port if port_text is None else _port(port_text, f"{what} {text!r}")
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        if ip_only:
+            raise SettingError(
+                f"{what} {text!r}: expected an IP address, optionally with :PORT (IPv6 as [addr]:port)"
+            ) from None
+        host = normalise_domain(host, what=what)
+    return host, port
+
+
+def _port(text: str, where: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise SettingError(f"{where}: port {text!r} is not a number from 1 to 65535")
+    return int(text)
+
+
+def _choice(value: str, allowed: Sequence[str], what: str) -> str:
+    v = value.strip().lower()
+    if v not in allowed:
+        raise SettingError(f"{what} {value!r}: expected one of {', '.join(allowed)}")
+    return v
+
+
+def read_domains_file(path: str) -> list[str]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingError(f"--mail-domains-file {path!r}: cannot read it ({exc.strerror or exc})") from None
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        entry = line.split("#", 1)[0].strip()
+        if entry:
+            out.append(normalise_domain(entry, what=f"mail domain on line {n} of {path}"))
+    return out
+
+
+def system_resolvers() -> list[Nameserver]:
+    """The system's resolvers, read from its configuration (no network)."""
+    import dns.resolver
+
+    try:
+        conf = dns.resolver.Resolver(configure=True)
+    except Exception as exc:  # NoResolverConfiguration, OSError, parse errors
+        raise SettingError(
+            f"no DNS resolver is configured on this system ({exc}); pass --mail-resolver=ADDR[:PORT]"
+        ) from None
+    return [Nameserver(str(ns), 53) for ns in conf.nameservers]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the user asked for, validated."""
+
+    domains: tuple[str, ...] = ()
+    servers: tuple[tuple[str, int], ...] = ()
+    outbound: tuple[str, ...] = ()
+    helo_names: tuple[str, ...] = ()
+    resolvers: tuple[Nameserver, ...] = ()
+    resolvers_from_system: bool = False
+    smtp_port: int = 25
+    probe: ProbeLevel = ProbeLevel.ENVELOPE
+    probe_helo: str | None = None
+    timeout: float = 10.0
+    fail_on: Severity = Severity.SHOULD
+    profile: str = "default"
+    waivers: tuple[Waiver, ...] = ()
+    dkim_selectors: tuple[str, ...] = ()
+    dnsbls: tuple[str, ...] = DEFAULT_DNSBLS
+    ca: Path | None = None
+    report: Path | None = None
+    dns_port: int = 53
+    lab: str | None = None
+    autocollect: bool = True
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def active(self) -> bool:
+        """True when there is something to survey."""
+        return bool(self.domains)
+
+    def waiver_for(self, check: str, domain: str, subject: str) -> Waiver | None:
+        for w in self.waivers:
+            if w.matches(check, domain, subject):
+                return w
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "domains": list(self.domains),
+            "resolvers": [str(r) for r in self.resolvers],
+            "probe": str(self.probe),
+            "fail_on": str(self.fail_on),
+            "profile": self.profile,
+            "timeout": self.timeout,
+            "lab": self.lab,
+        }
+
+    @classmethod
+    def parse(cls, values: dict[str, Any]) -> Settings:
+        """Build settings from raw values: ``values[dest]`` is a list (multiple) or a string or None."""
+
+        def many(dest: str) -> list[str]:
+            v = values.get(dest) or []
+            return [x for x in (v if isinstance(v, list) else [v]) if str(x).strip()]
+
+        def one(dest: str) -> str | None:
+            v = values.get(dest)
+            if isinstance(v, list):
+                v = v[-1] if v else None
+            return str(v).strip() if v is not None and str(v).strip() else None
+
+        domains = [normalise_domain(d) for d in many("mail_domain")]
+        if (path := one("mail_domains_file")) is not None:
+            domains += read_domains_file(path)
+
+        servers = tuple(parse_hostport(s, default_port=25, what="--mail-server") for s in many("mail_server"))
+        outbound = []
+        for o in many("mail_outbound"):
+            try:
+                outbound.append(str(ipaddress.ip_address(o.strip())))
+            except ValueError:
+                outbound.append(normalise_domain(o, what="--mail-outbound host"))
+        helo = tuple(normalise_domain(h, what="--mail-helo-name") for h in many("mail_helo_name"))
+        resolvers = tuple(
+            Nameserver(*parse_hostport(r, default_port=53, what="--mail-resolver", ip_only=True))
+            for r in many("mail_resolver")
+        )
+        smtp_port = _port(one("mail_smtp_port") or "25", "--mail-smtp-port")
+        dns_port = _port(one("mail_dns_port") or "53", "--mail-dns-port")
+        probe = ProbeLevel[
+            _choice(one("mail_probe") or "envelope", [str(p) for p in ProbeLevel], "--mail-probe").upper()
+        ]
+        probe_helo = one("mail_probe_helo")
+        if probe_helo is not None:
+            if looks_like_ip(probe_helo):
+                raise SettingError(f"--mail-probe-helo {probe_helo!r}: expected a host name, not an address")
+            probe_helo = normalise_domain(probe_helo, what="--mail-probe-helo")
+        timeout_text = one("mail_timeout") or "10"
+        try:
+            timeout = float(timeout_text)
+        except ValueError:
+            timeout = -1.0
+        if not 0 < timeout <= 3600:
+            raise SettingError(f"--mail-timeout {timeout_text!r}: expected a number of seconds, above 0")
+        fail_on = Severity.parse(
+            _choice(one("mail_fail_on") or "should", ["must", "should", "may"], "--mail-fail-on")
+        )
+        profile = _choice(one("mail_profile") or "default", PROFILES, "--mail-profile")
+        waivers = tuple(parse_waiver(w) for w in many("mail_waive"))
+        selectors = []
+        for s in many("mail_dkim_selector"):
+            sel = s.strip().rstrip(".")
+            if not re.fullmatch(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?", sel) or ".." in sel:
+                raise SettingError(f"--mail-dkim-selector {s!r}: expected a selector such as s1 or 2024a")
+            selectors.append(sel.lower())
+        dnsbls = tuple(normalise_domain(z, what="--mail-dnsbl zone") for z in many("mail_dnsbl"))
+        ca = None
+        if (ca_text := one("mail_ca")) is not None:
+            ca = Path(ca_text)
+            if not ca.is_file():
+                raise SettingError(f"--mail-ca {ca_text!r}: no such file; expected a PEM CA bundle")
+        report = None
+        if (report_text := one("mail_report")) is not None:
+            report = Path(report_text)
+            if report.is_dir():
+                raise SettingError(f"--mail-report {report_text!r} is a directory; expected a file path")
+        lab = one("mail_lab")
+        autocollect = (one("mailspec_autocollect") or "true").lower() not in ("false", "0", "no", "off")
+        return cls(
+            domains=tuple(dict.fromkeys(domains)),
+            servers=servers,
+            outbound=tuple(outbound),
+            helo_names=helo,
+            resolvers=resolvers,
+            smtp_port=smtp_port,
+            probe=probe,
+            probe_helo=probe_helo,
+            timeout=timeout,
+            fail_on=fail_on,
+            profile=profile,
+            waivers=waivers,
+            dkim_selectors=tuple(dict.fromkeys(selectors)),
+            dnsbls=dnsbls or DEFAULT_DNSBLS,
+            ca=ca,
+            report=report,
+            dns_port=dns_port,
+            lab=lab,
+            autocollect=autocollect,
+        )

@@ -1,0 +1,140 @@
+"""The DNS survey of one mail domain: every question, as concurrently as their dependencies allow.
+
+The longest chain of dependent questions is three round trips: (SOA, NS, MX, A, AAAA, TXT of the
+domain, and NS of its parent name) -> (addresses of name servers, MX targets and parent servers) ->
+(direct questions to each name server and parent server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from mailspec.facts import DnsAnswer, DomainDns, MxTarget, NameServer, NsAddress, Record
+from mailspec.survey.dns import DnsClient
+
+__all__ = ["survey_domain"]
+
+#: An out-of-zone question for the recursion probe: the root SOA, which only a recursive server answers
+#: with RA=1 (an authoritative server refuses it, or answers it without RA).
+RECURSION_PROBE = (".", "SOA")
+
+
+def _parent_name(name: str) -> str:
+    return name.split(".", 1)[1] if "." in name else "."
+
+
+def _zone_of(answer: DnsAnswer) -> str | None:
+    """The apex of the zone that answered: the owner of the SOA in the answer or authority section."""
+    for rec in answer.records:
+        if rec.rdtype == "SOA":
+            return rec.name
+    pool = [answer, *answer.followed]
+    for a in reversed(pool):
+        for rec in a.authority:
+            if rec.rdtype == "SOA":
+                return rec.name
+    return None
+
+
+async def _addresses(c: DnsClient, name: str) -> tuple[DnsAnswer, DnsAnswer]:
+    a, aaaa = await asyncio.gather(c.query(name, "A"), c.query(name, "AAAA"))
+    return a, aaaa
+
+
+async def _nameserver(c: DnsClient, name: str, zone: str) -> NameServer:
+    a, aaaa = await _addresses(c, name)
+    ips = [r.data for r in a.records + aaaa.records]
+
+    async def one(ip: str) -> NsAddress:
+        soa, rec, axfr = await asyncio.gather(
+            c.query_at(ip, zone, "SOA"),
+            c.query_at(ip, RECURSION_PROBE[0], RECURSION_PROBE[1], rd=True),
+            c.axfr_at(ip, zone),
+        )
+        return NsAddress(ip, soa, rec, axfr)
+
+    return NameServer(name, a, aaaa, tuple(await asyncio.gather(*(one(ip) for ip in ips))))
+
+
+async def _parent_referrals(c: DnsClient, zone: str, parent_ns: DnsAnswer) -> tuple[DnsAnswer, ...]:
+    """Ask each server of the parent zone, directly and non-recursively, for the zone's NS."""
+    hosts = sorted({r.target for r in parent_ns.records if r.rdtype == "NS"})
+    addrs = await asyncio.gather(*(_addresses(c, h) for h in hosts))
+    ips = sorted({r.data for a, aaaa in addrs for r in a.records + aaaa.records})
+    return tuple(await asyncio.gather(*(c.query_at(ip, zone, "NS") for ip in ips)))
+
+
+async def _mx_target(c: DnsClient, domain: str, rec: Record) -> MxTarget:
+    pref_text, _, _ = rec.data.partition(" ")
+    target = rec.target
+    if target == "":  # null MX: nothing to look up
+        return MxTarget(domain, "", int(pref_text))
+    a, aaaa = await _addresses(c, target)
+    return MxTarget(domain, target, int(pref_text), a, aaaa)
+
+
+async def survey_domain(c: DnsClient, domain: str) -> DomainDns:
+    """Survey the DNS of ``domain`` (a normalised name) and return what was seen."""
+    parent = _parent_name(domain)
+    soa_t = asyncio.ensure_future(c.query(domain, "SOA"))
+    mx_t = asyncio.ensure_future(c.query(domain, "MX"))
+    a_t = asyncio.ensure_future(c.query(domain, "A"))
+    aaaa_t = asyncio.ensure_future(c.query(domain, "AAAA"))
+    txt_t = asyncio.ensure_future(c.query(domain, "TXT"))
+    # speculative: the zone is usually the domain itself, and its parent usually the parent name
+    ns_guess_t = asyncio.ensure_future(c.query(domain, "NS"))
+    parent_ns_guess_t = asyncio.ensure_future(c.query(parent, "NS"))
+
+    async def zone_part() -> tuple[
+        str | None, DnsAnswer, tuple[NameServer, ...], str | None, tuple[DnsAnswer, ...]
+    ]:
+        soa = await soa_t
+        zone = _zone_of(soa) if soa.definite and not soa.nxdomain else None
+        if zone is None:
+            return None, await ns_guess_t, (), None, ()
+        ns = await c.query(zone, "NS")
+        zone_parent = _parent_name(zone)
+        parent_ns = await c.query(zone_parent, "NS")
+        parent_zone: str | None = zone_parent
+        if parent_ns.definite and not parent_ns.records and zone_parent != ".":
+            # the parent name is not itself a zone apex: its SOA names the enclosing zone
+            parent_zone = _zone_of(parent_ns)
+            parent_ns = await c.query(parent_zone, "NS") if parent_zone else parent_ns
+        hosts = sorted({r.target for r in ns.records if r.rdtype == "NS"})
+        servers, referrals = await asyncio.gather(
+            asyncio.gather(*(_nameserver(c, h, zone) for h in hosts)),
+            _parent_referrals(c, zone, parent_ns) if parent_zone and parent_ns.records else _none(),
+        )
+        return zone, ns, tuple(servers), parent_zone, referrals
+
+    async def mx_part() -> tuple[MxTarget, ...]:
+        mx = await mx_t
+        if not mx.definite or mx.nxdomain:
+            return ()
+        if mx.records:
+            return tuple(await asyncio.gather(*(_mx_target(c, domain, r) for r in mx.records)))
+        a, aaaa = await asyncio.gather(a_t, aaaa_t)  # implicit MX (RFC 5321 §5.1)
+        if a.records or aaaa.records:
+            return (MxTarget(domain, domain, 0, a, aaaa, implicit=True),)
+        return ()
+
+    (zone, ns, servers, parent_zone, referrals), targets = await asyncio.gather(zone_part(), mx_part())
+    await parent_ns_guess_t  # already answered, or shared with zone_part
+    return DomainDns(
+        domain=domain,
+        soa=await soa_t,
+        ns=ns,
+        mx=await mx_t,
+        a=await a_t,
+        aaaa=await aaaa_t,
+        txt=await txt_t,
+        zone=zone,
+        nameservers=servers,
+        parent_zone=parent_zone,
+        parent_ns=referrals,
+        mx_targets=targets,
+    )
+
+
+async def _none() -> tuple[DnsAnswer, ...]:
+    return ()

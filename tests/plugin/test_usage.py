@@ -1,0 +1,89 @@
+"""The plugin's command line: options, bad input, and what happens without a domain."""
+
+from __future__ import annotations
+
+import pytest
+
+DEAD_RESOLVER = "--mail-resolver=127.0.0.1:9"  # nothing listens: never a real resolver
+
+
+def test_without_a_domain_the_shipped_checks_skip_and_say_why(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--pyargs", "mailspec.checks", "-rs")
+    result.assert_outcomes(skipped=23)
+    result.stdout.fnmatch_lines(["*no mail domain to check: pass --mail-domain=DOMAIN*"])
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_an_empty_folder_without_a_domain_collects_nothing(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_report_header_names_the_option(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--pyargs", "mailspec.checks")
+    result.stdout.fnmatch_lines(["mailspec: no mail domain (pass --mail-domain=DOMAIN or --mail-lab)"])
+
+
+def test_help_lists_every_option_with_its_ini_twin(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    text = result.stdout.str()
+    for flag, ini in [
+        ("--mail-domain", "mail_domains"), ("--mail-server", "mail_servers"),
+        ("--mail-outbound", "mail_outbound"), ("--mail-helo-name", "mail_helo_names"),
+        ("--mail-resolver", "mail_resolvers"), ("--mail-smtp-port", "mail_smtp_port"),
+        ("--mail-probe", "mail_probe"), ("--mail-probe-helo", "mail_probe_helo"),
+        ("--mail-timeout", "mail_timeout"), ("--mail-fail-on", "mail_fail_on"),
+        ("--mail-profile", "mail_profile"), ("--mail-waive", "mail_waivers"),
+        ("--mail-dkim-selector", "mail_dkim_selectors"), ("--mail-dnsbl", "mail_dnsbls"),
+        ("--mail-ca", "mail_ca"), ("--mail-report", "mail_report"), ("--mail-lab", "mail_lab"),
+        ("--mail-domains-file", "mail_domains_file"),
+    ]:
+        assert flag in text
+        assert ini in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mail-domain=192.0.2.1"], "mail domain '192.0.2.1' is an IP address: expected a domain name"),
+        (["--mail-domain=exa mple.com"], "invalid label 'exa mple'"),
+        (["--mail-domain=example.com", "--mail-resolver=resolver.example"], "expected an IP address"),
+        (["--mail-domain=example.com", "--mail-probe=all"], "expected one of dns, connect, envelope, intrusive"),
+        (["--mail-domain=example.com", "--mail-waive=mx.nope=because"], "unknown check id 'mx.nope'"),
+        (["--mail-domain=example.com", "--mail-timeout=-1"], "--mail-timeout '-1'"),
+        (["--mail-domain=example.com", "--mail-fail-on=sometimes"], "--mail-fail-on 'sometimes'"),
+        (["--mail-lab=no-such-scenario"], "no-such-scenario"),
+    ],
+)
+def test_bad_input_is_a_usage_error_naming_the_value(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
+    result = pytester.runpytest("--pyargs", "mailspec.checks", DEAD_RESOLVER, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_ini_twins_are_read_and_the_command_line_wins(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        """
+        [pytest]
+        mail_probe = everything
+        """
+    )
+    result = pytester.runpytest("--pyargs", "mailspec.checks")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--mail-probe 'everything'" in result.stderr.str()
+    result = pytester.runpytest("--pyargs", "mailspec.checks", "--mail-probe=dns")
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("-p", "no:mailspec", "--help")
+    assert "--mail-domain" not in result.stdout.str()
+
+
+def test_plugin_loads_with_p_when_autoload_is_off(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = pytester.runpytest_subprocess("-p", "mailspec", "--pyargs", "mailspec.checks")
+    result.assert_outcomes(skipped=23)

@@ -1,0 +1,72 @@
+"""The catalog and the code stay in step: every shipped check is well described, and ids are unique."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mailspec.checks
+from mailspec.catalog import CATALOG, CheckInfo, check_info, function_name
+
+CATALOG_MD = Path(__file__).resolve().parents[3] / "shared" / "CATALOG.md"
+
+
+def shipped_checks() -> list[tuple[str, Any, CheckInfo]]:
+    out = []
+    for mod in pkgutil.iter_modules(mailspec.checks.__path__):
+        module = importlib.import_module(f"mailspec.checks.{mod.name}")
+        for name, func in inspect.getmembers(module, inspect.isfunction):
+            if not name.startswith("test_") or func.__module__ != module.__name__:
+                continue
+            marks = [m for m in getattr(func, "pytestmark", []) if m.name == "mailspec"]
+            assert len(marks) == 1, f"{module.__name__}.{name} has no (or several) mailspec markers"
+            info = check_info(marks[0].kwargs)
+            assert info is not None
+            out.append((module.__name__, func, info))
+    return out
+
+
+CHECKS = shipped_checks()
+
+
+def test_checks_exist() -> None:
+    assert len(CHECKS) >= 23
+
+
+def test_no_id_twice() -> None:
+    counts = Counter(info.id for _, _, info in CHECKS)
+    assert [i for i, n in counts.items() if n > 1] == []
+
+
+@pytest.mark.parametrize(("module", "func", "info"), CHECKS, ids=[c[2].id for c in CHECKS])
+def test_check_is_described(module: str, func: Any, info: CheckInfo) -> None:
+    assert info.id in CATALOG
+    assert func.__name__ == function_name(info.id)
+    assert info.severity == CATALOG[info.id].severity
+    assert info.refs, "a check cites its sources"
+    assert all(re.match(r"(RFC \d+|Zonemaster|Google|Yahoo|Spamhaus|SpamAssassin)", r) for r in info.refs)
+    assert info.title.endswith("."), "the docstring's first sentence is the title"
+    assert len(info.title.split(". ")) == 1, "the title is one sentence"
+    assert info.remediation, "a check says how to fix a violation"
+    assert func.__name__ in importlib.import_module(module).__all__, "exported for `import *` embedding"
+
+
+@pytest.mark.skipif(not CATALOG_MD.is_file(), reason="the shared CATALOG.md is not beside this checkout")
+def test_catalog_matches_the_shared_catalog() -> None:
+    text = CATALOG_MD.read_text(encoding="utf-8")
+    documented = {}
+    for line in text.splitlines():
+        m = re.match(r"\| ([a-z0-9]+\.[a-z0-9.\-]+) \| [^|]* \| ([^|]+) \|", line)
+        if m:
+            documented[m.group(1)] = m.group(2).strip()
+    assert set(documented) == set(CATALOG)
+    for check_id, sev in documented.items():
+        assert sev.split()[0].rstrip("†") == str(CATALOG[check_id].severity), check_id
+        assert CATALOG[check_id].demoted == sev.endswith("†"), check_id
