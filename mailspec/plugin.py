@@ -97,16 +97,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_load_initial_conftests(
-    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
-) -> None:
-    # The evidence of every check goes to the JUnit case's <system-out>, which pytest writes only when
-    # junit_logging asks for it; ask, unless the user chose a value (a later -o wins over this one).
-    mail_run = any(a.startswith(("--mail-domain", "--mail-lab", "--mail-domains-file")) for a in args)
-    if mail_run and early_config.getini("junit_logging") == "no":
-        args[:0] = ["-o", "junit_logging=system-out"]
-
-
 def _raw_values(config: pytest.Config) -> dict[str, Any]:
     values: dict[str, Any] = {}
     cli_domains = bool(
@@ -128,6 +118,7 @@ def _raw_values(config: pytest.Config) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------- configure
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "mailspec(id, severity, refs): a mailspec best-practice check with its catalog id"
@@ -161,6 +152,20 @@ def pytest_configure(config: pytest.Config) -> None:
     # each domain's checks stay on one worker, so that no domain is surveyed twice
     if settings.active and getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
+    if settings.active:
+        _junit_evidence(config)
+
+
+def _junit_evidence(config: pytest.Config) -> None:
+    # The evidence of every check goes to its JUnit case's <system-out>, which pytest writes only when
+    # junit_logging asks for it. pytest offers no public way to change an ini value from a plugin, so
+    # the JUnit writer (created by pytest's own pytest_configure, which ran before this one) is told
+    # directly, unless the user chose a value other than the default.
+    if config.getini("junit_logging") != "no":
+        return
+    for plugin in config.pluginmanager.get_plugins():
+        if type(plugin).__name__ == "LogXML" and getattr(plugin, "logging", None) == "no":
+            plugin.logging = "system-out"
 
 
 def _start_lab(config: pytest.Config, settings: Settings) -> Settings:
@@ -172,7 +177,7 @@ def _start_lab(config: pytest.Config, settings: Settings) -> Settings:
     try:
         lab = Lab.from_names(names)
         lab.start()
-    except MailspecError as exc:
+    except (MailspecError, RuntimeError, ValueError, OSError) as exc:  # the lab's errors name the cause
         raise pytest.UsageError(f"--mail-lab={settings.lab}: {exc}") from None
     config.stash[LAB] = lab
     host, _, port = lab.resolver.rpartition(":")

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 __all__ = ["write_summary"]
 
 _ORDER = ("failed", "error", "warned", "waived", "skipped", "passed")
+_SHOWN = ("failed", "error", "warned")
 
 
 def _verdict(counts: dict[str, int]) -> str:
@@ -41,13 +42,13 @@ def write_summary(tr: Any, results: list[dict[str, Any]], settings: Settings) ->
             yellow=verdict != "FAIL" and verdict != "PASS",
             green=verdict == "PASS",
         )
-        by_area: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in rows:
-            if r["outcome"] in ("failed", "error", "warned"):
-                by_area[r["check"].split(".", 1)[0]].append(r)
-        for area in sorted(by_area):
-            tr.write_line(f"  {area}:")
-            for r in sorted(by_area[area], key=lambda r: _ORDER.index(r["outcome"])):
-                subject = f" [{r['subject']}]" if r["subject"] and r["subject"] != domain else ""
-                first = (r["message"] or r["title"]).splitlines()[0] if (r["message"] or r["title"]) else ""
-                tr.write_line(f"    {r['outcome'].upper():7} {r['check']}{subject}: {first}")
+        # one line per distinct finding: a timeout that stops 20 checks is said once
+        lines: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for r in sorted((r for r in rows if r["outcome"] in _SHOWN), key=lambda r: _ORDER.index(r["outcome"])):
+            subject = f" [{r['subject']}]" if r["subject"] and r["subject"] != domain else ""
+            text = r["message"] or r["title"]
+            first = text.splitlines()[0] if text else ""
+            lines[(r["outcome"], first)].append(f"{r['check']}{subject}")
+        for (result, first), checks in lines.items():
+            who = checks[0] if len(checks) == 1 else f"{len(checks)} checks ({', '.join(checks[:3])}, ...)"
+            tr.write_line(f"  {result.upper():7} {who}: {first}")
