@@ -84,7 +84,9 @@ def test_json_report(pytester: pytest.Pytester) -> None:
 def test_json_report_under_xdist_is_complete(pytester: pytest.Pytester) -> None:
     one, two = pytester.path / "one.json", pytester.path / "two.json"
     run(pytester, "--pyargs", "mailspec.checks", "--mail-lab=mx-cname,good", f"--mail-report={one}")
-    run(pytester, "--pyargs", "mailspec.checks", "--mail-lab=mx-cname,good", f"--mail-report={two}", "-n", "2")
+    run(
+        pytester, "--pyargs", "mailspec.checks", "--mail-lab=mx-cname,good", f"--mail-report={two}", "-n", "2"
+    )
     a, b = report(one), report(two)
     assert a["summary"] == b["summary"]
     key = lambda r: (r["check"], r["domain"], r["subject"], r["outcome"], r["message"])  # noqa: E731
@@ -117,8 +119,15 @@ def test_fail_on_must_turns_should_violations_into_warnings(pytester: pytest.Pyt
     # lame-refused violates dns.ns.authoritative, a `should`
     result = run(pytester, "--pyargs", "mailspec.checks", "--mail-lab=lame-refused", f"--mail-report={out}")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result = run(pytester, "--pyargs", "mailspec.checks", "--mail-lab=lame-refused", "--mail-fail-on=must",
-                 f"--mail-report={out}", "-rx")
+    result = run(
+        pytester,
+        "--pyargs",
+        "mailspec.checks",
+        "--mail-lab=lame-refused",
+        "--mail-fail-on=must",
+        f"--mail-report={out}",
+        "-rx",
+    )
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*XFAIL*test_dns_ns_authoritative*should: ns2.lame-refused.test*"])
     rows = [r for r in report(out)["results"] if r["check"] == "dns.ns.authoritative"]
@@ -135,8 +144,15 @@ def test_fail_on_may_makes_may_violations_fail(pytester: pytest.Pytester) -> Non
 
 def test_waiver_turns_a_failure_into_waived(pytester: pytest.Pytester) -> None:
     out = pytester.path / "r.json"
-    result = run(pytester, "--pyargs", "mailspec.checks", "--mail-lab=mx-cname", f"--mail-report={out}",
-                 "--mail-waive=mx.no-cname@mail.mx-cname.test=migrating by March", "-rx")
+    result = run(
+        pytester,
+        "--pyargs",
+        "mailspec.checks",
+        "--mail-lab=mx-cname",
+        f"--mail-report={out}",
+        "--mail-waive=mx.no-cname@mail.mx-cname.test=migrating by March",
+        "-rx",
+    )
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*XFAIL*test_mx_no_cname*waived: migrating by March*"])
     (row,) = [r for r in report(out)["results"] if r["check"] == "mx.no-cname"]
@@ -144,8 +160,13 @@ def test_waiver_turns_a_failure_into_waived(pytester: pytest.Pytester) -> None:
 
 
 def test_waiver_for_another_subject_does_not_apply(pytester: pytest.Pytester) -> None:
-    result = run(pytester, "--pyargs", "mailspec.checks", "--mail-lab=mx-cname",
-                 "--mail-waive=mx.no-cname@other.example=not this one")
+    result = run(
+        pytester,
+        "--pyargs",
+        "mailspec.checks",
+        "--mail-lab=mx-cname",
+        "--mail-waive=mx.no-cname@other.example=not this one",
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
@@ -176,8 +197,15 @@ def test_servfail_is_never_an_implicit_mx(pytester: pytest.Pytester) -> None:
 
 
 def test_unreachable_resolver_is_an_error_naming_it(pytester: pytest.Pytester) -> None:
-    result = run(pytester, "--pyargs", "mailspec.checks", "--mail-domain=example.com",
-                 "--mail-resolver=127.0.0.1:9", "-k", "dns.domain.exists")
+    result = run(
+        pytester,
+        "--pyargs",
+        "mailspec.checks",
+        "--mail-domain=example.com",
+        "--mail-resolver=127.0.0.1:9",
+        "-k",
+        "dns.domain.exists",
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*could not test: example.com SOA at 127.0.0.1:9*"])

@@ -28,14 +28,23 @@ def test_help_lists_every_option_with_its_ini_twin(pytester: pytest.Pytester) ->
     result = pytester.runpytest("--help")
     text = result.stdout.str()
     for flag, ini in [
-        ("--mail-domain", "mail_domains"), ("--mail-server", "mail_servers"),
-        ("--mail-outbound", "mail_outbound"), ("--mail-helo-name", "mail_helo_names"),
-        ("--mail-resolver", "mail_resolvers"), ("--mail-smtp-port", "mail_smtp_port"),
-        ("--mail-probe", "mail_probe"), ("--mail-probe-helo", "mail_probe_helo"),
-        ("--mail-timeout", "mail_timeout"), ("--mail-fail-on", "mail_fail_on"),
-        ("--mail-profile", "mail_profile"), ("--mail-waive", "mail_waivers"),
-        ("--mail-dkim-selector", "mail_dkim_selectors"), ("--mail-dnsbl", "mail_dnsbls"),
-        ("--mail-ca", "mail_ca"), ("--mail-report", "mail_report"), ("--mail-lab", "mail_lab"),
+        ("--mail-domain", "mail_domains"),
+        ("--mail-server", "mail_servers"),
+        ("--mail-outbound", "mail_outbound"),
+        ("--mail-helo-name", "mail_helo_names"),
+        ("--mail-resolver", "mail_resolvers"),
+        ("--mail-smtp-port", "mail_smtp_port"),
+        ("--mail-probe", "mail_probe"),
+        ("--mail-probe-helo", "mail_probe_helo"),
+        ("--mail-timeout", "mail_timeout"),
+        ("--mail-fail-on", "mail_fail_on"),
+        ("--mail-profile", "mail_profile"),
+        ("--mail-waive", "mail_waivers"),
+        ("--mail-dkim-selector", "mail_dkim_selectors"),
+        ("--mail-dnsbl", "mail_dnsbls"),
+        ("--mail-ca", "mail_ca"),
+        ("--mail-report", "mail_report"),
+        ("--mail-lab", "mail_lab"),
         ("--mail-domains-file", "mail_domains_file"),
     ]:
         assert flag in text
@@ -48,7 +57,10 @@ def test_help_lists_every_option_with_its_ini_twin(pytester: pytest.Pytester) ->
         (["--mail-domain=192.0.2.1"], "mail domain '192.0.2.1' is an IP address: expected a domain name"),
         (["--mail-domain=exa mple.com"], "invalid label 'exa mple'"),
         (["--mail-domain=example.com", "--mail-resolver=resolver.example"], "expected an IP address"),
-        (["--mail-domain=example.com", "--mail-probe=all"], "expected one of dns, connect, envelope, intrusive"),
+        (
+            ["--mail-domain=example.com", "--mail-probe=all"],
+            "expected one of dns, connect, envelope, intrusive",
+        ),
         (["--mail-domain=example.com", "--mail-waive=mx.nope=because"], "unknown check id 'mx.nope'"),
         (["--mail-domain=example.com", "--mail-timeout=-1"], "--mail-timeout '-1'"),
         (["--mail-domain=example.com", "--mail-fail-on=sometimes"], "--mail-fail-on 'sometimes'"),
@@ -83,7 +95,9 @@ def test_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:
     assert "--mail-domain" not in result.stdout.str()
 
 
-def test_plugin_loads_with_p_when_autoload_is_off(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plugin_loads_with_p_when_autoload_is_off(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     result = pytester.runpytest_subprocess("-p", "mailspec", "--pyargs", "mailspec.checks")
     result.assert_outcomes(skipped=23)
