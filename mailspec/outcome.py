@@ -26,7 +26,7 @@ class Outcome(enum.Enum):
     WAIVED = "waived"
 
 
-class Finding(Exception):  # noqa: N818  (a finding is not an error; the name says what it is)
+class Finding(Exception):  # a finding is not an error: the name says what it is
     """A heuristic or SHOULD-level finding: reported as a warning, never a failure."""
 
 

@@ -123,7 +123,8 @@ def test_dns_ns_count(dns_facts: DomainDns) -> None:
     with_v4 = [n.name for n in dns_facts.nameservers if n.a.records]
     if len(with_v4) < 2:
         warn(
-            f"only {len(with_v4)} name server(s) of {zone} have an IPv4 address ({', '.join(with_v4) or 'none'});"
+            f"only {len(with_v4)} name server(s) of {zone} have an IPv4 address "
+            f"({', '.join(with_v4) or 'none'});"
             " IPv4-only resolvers need at least two (Zonemaster DELEGATION01)."
         )
 
@@ -155,7 +156,8 @@ def test_dns_ns_authoritative(
         )
     has_soa = any(r.rdtype == "SOA" and r.name == zone for r in soa.answer)
     assert soa.rcode == "NOERROR" and soa.aa and has_soa, (
-        f"{where} answers {soa.rcode}{' without the AA flag' if soa.rcode == 'NOERROR' and not soa.aa else ''}"
+        f"{where} answers {soa.rcode}"
+        f"{' without the AA flag' if soa.rcode == 'NOERROR' and not soa.aa else ''}"
         f" when asked for the SOA of {zone}: it is not authoritative for the zone it is delegated (a lame "
         "delegation, RFC 1912 §2.8). Serve the zone there, or remove the server from the NS set."
     )
@@ -172,7 +174,8 @@ def test_dns_ns_no_cname(nameserver: NameServer) -> None:
     evidence(nameserver.a)
     chain = nameserver.a.chain or nameserver.aaaa.chain
     assert not chain, (
-        f"the NS name {nameserver.name} is a CNAME for {chain[-1].target if chain else ''}; an NS record must "
+        f"the NS name {nameserver.name} is a CNAME for {chain[-1].target if chain else ''}; "
+        "an NS record must "
         "name the server's canonical name, never an alias (RFC 2181 §10.3). Point the NS record at "
         f"{chain[-1].target if chain else 'the canonical name'}."
     )
@@ -196,7 +199,8 @@ def test_dns_ns_parent_child_match(dns_facts: DomainDns) -> None:
     child, parent = set(dns_facts.child_ns), set(dns_facts.parent_ns_names)
     if child != parent:
         warn(
-            f"the parent ({dns_facts.parent_zone}) delegates {zone} to {', '.join(sorted(parent)) or 'nothing'}"
+            f"the parent ({dns_facts.parent_zone}) delegates {zone} to "
+            f"{', '.join(sorted(parent)) or 'nothing'}"
             f" but the zone names {', '.join(sorted(child)) or 'nothing'}"
             f"{'; only at the parent: ' + ', '.join(sorted(parent - child)) if parent - child else ''}"
             f"{'; only in the zone: ' + ', '.join(sorted(child - parent)) if child - parent else ''}. "

@@ -39,12 +39,13 @@ def write_summary(tr: Any, results: list[dict[str, Any]], settings: Settings) ->
             f"{domain}: {verdict} ({parts})",
             bold=True,
             red=verdict == "FAIL",
-            yellow=verdict != "FAIL" and verdict != "PASS",
+            yellow=verdict not in {"FAIL", "PASS"},
             green=verdict == "PASS",
         )
         # one line per distinct finding: a timeout that stops 20 checks is said once
         lines: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for r in sorted((r for r in rows if r["outcome"] in _SHOWN), key=lambda r: _ORDER.index(r["outcome"])):
+        shown = sorted((r for r in rows if r["outcome"] in _SHOWN), key=lambda r: _ORDER.index(r["outcome"]))
+        for r in shown:
             subject = f" [{r['subject']}]" if r["subject"] and r["subject"] != domain else ""
             text = r["message"] or r["title"]
             first = text.splitlines()[0] if text else ""
