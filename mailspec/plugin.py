@@ -36,6 +36,9 @@ __all__ = [
     "nameserver_address",
 ]
 
+#: the lab's fixtures (mailspec_lab, make_mailspec_lab) come with the plugin
+pytest_plugins = ["mailspec.testing.fixtures"]
+
 CHECKS_DIR = Path(__file__).parent / "checks"
 SETTINGS = pytest.StashKey[Settings]()
 SURVEY = pytest.StashKey[Survey]()

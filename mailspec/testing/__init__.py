@@ -1,0 +1,50 @@
+"""mailspec's lab: mail-domain scenarios served by real DNS servers on loopback.
+
+Importable without pytest (the fixtures live in :mod:`mailspec.testing.fixtures`). The lab shares
+no code with mailspec's survey, so that a bug in one cannot hide the same bug in the other.
+"""
+
+from __future__ import annotations
+
+from .dns_server import LabDnsServer
+from .lab import Lab, LabError, select_scenarios
+from .scenario import (
+    Expectations,
+    Nameserver,
+    ResolverKnobs,
+    Scenario,
+    ScenarioError,
+    Soa,
+    Zone,
+    check_together,
+    load_scenario,
+    load_scenarios,
+    parse_scenario,
+    scenario_names,
+)
+from .zones import REGISTRY_IP, REGISTRY_NAME, RESOLVER_IP, LabPlan, ServerPlan, build_lab
+
+__all__ = [
+    "REGISTRY_IP",
+    "REGISTRY_NAME",
+    "RESOLVER_IP",
+    "Expectations",
+    "Lab",
+    "LabDnsServer",
+    "LabError",
+    "LabPlan",
+    "Nameserver",
+    "ResolverKnobs",
+    "Scenario",
+    "ScenarioError",
+    "ServerPlan",
+    "Soa",
+    "Zone",
+    "build_lab",
+    "check_together",
+    "load_scenario",
+    "load_scenarios",
+    "parse_scenario",
+    "scenario_names",
+    "select_scenarios",
+]

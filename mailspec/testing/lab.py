@@ -1,0 +1,189 @@
+"""The embedded lab: scenarios served by :class:`LabDnsServer` in a background thread.
+
+The server runs in its own event loop on a daemon thread, so a lab works beside any other loop
+(pytest-asyncio's, the survey's) and from plain synchronous code::
+
+    with Lab.from_names(["good"]) as lab:
+        dns.query.udp(query, "127.0.0.153", port=lab.dns_port)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+
+from .dns_server import LabDnsServer
+from .scenario import Scenario, load_scenarios
+from .zones import LabPlan, build_lab
+
+__all__ = ["START_TIMEOUT", "Lab", "LabError"]
+
+#: Seconds a lab may take to bind its sockets before start() gives up.
+START_TIMEOUT = 5.0
+STOP_TIMEOUT = 5.0
+
+
+class LabError(RuntimeError):
+    """The lab could not be set up or started."""
+
+
+class Lab:
+    """DNS scenarios on loopback: a resolver at 127.0.0.153, a registry and each scenario's servers,
+    all on one free UDP/TCP port (:attr:`dns_port`)."""
+
+    def __init__(self, scenarios: Sequence[Scenario] | None = None, *, latency: float = 0.0) -> None:
+        self._scenarios = list(scenarios) if scenarios is not None else load_scenarios()
+        if latency < 0:
+            raise LabError(f"latency must not be negative, got {latency}")
+        self.plan: LabPlan = build_lab(self._scenarios)
+        self._server = LabDnsServer(self.plan, latency=latency)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_names(cls, names: Iterable[str] | str, *, latency: float = 0.0) -> Lab:
+        """A lab of the packaged scenarios named by file stem or domain; ``all`` means every one."""
+        return cls(select_scenarios(names), latency=latency)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, timeout: float = START_TIMEOUT) -> Lab:
+        """Bind every address and serve; raises :class:`LabError` with the reason on failure."""
+        with self._lock:
+            if self._thread is not None:
+                raise LabError("the lab is already running")
+            ready = threading.Event()
+            failure: list[BaseException] = []
+            loops: list[asyncio.AbstractEventLoop] = []
+
+            def run() -> None:
+                # asyncio.Runner: on close it cancels whatever is left (a connection accepted while
+                # stopping, say) and closes the loop, like asyncio.run().
+                with asyncio.Runner() as runner:
+                    loops.append(runner.get_loop())
+                    try:
+                        runner.run(self._server.start())
+                    except BaseException as exc:  # reported to start()'s caller, not lost in the thread
+                        failure.append(exc)
+                        with contextlib.suppress(BaseException):
+                            runner.run(self._server.stop())  # sockets bound so far
+                        return
+                    finally:
+                        ready.set()
+                    runner.get_loop().run_forever()
+                    runner.run(self._server.stop())
+
+            thread = threading.Thread(target=run, name="mailspec-lab-dns", daemon=True)
+            thread.start()
+            if not ready.wait(timeout):
+                if loops:
+                    loops[0].call_soon_threadsafe(loops[0].stop)
+                thread.join(STOP_TIMEOUT)
+                raise LabError(f"the lab's DNS server did not start within {timeout:g} s")
+            if failure:
+                thread.join(STOP_TIMEOUT)
+                raise LabError(f"the lab's DNS server could not start: {failure[0]}") from failure[0]
+            self._thread, self._loop = thread, loops[0]
+        return self
+
+    def stop(self) -> None:
+        """Close every socket and end the thread; a stopped lab can be started again."""
+        with self._lock:
+            thread, loop = self._thread, self._loop
+            if thread is None or loop is None:
+                return
+            self._thread = self._loop = None
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(loop.stop)
+            thread.join(STOP_TIMEOUT)
+            if thread.is_alive():
+                raise LabError(f"the lab's DNS server did not stop within {STOP_TIMEOUT:g} s")
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ what users need
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def dns_port(self) -> int:
+        """The UDP and TCP port every lab address listens on (0 while stopped)."""
+        return self._server.port
+
+    @property
+    def resolver_ip(self) -> str:
+        return self.plan.resolver_ip
+
+    @property
+    def resolver(self) -> str:
+        """``IP:PORT`` of the lab's recursive resolver, as ``--mail-resolver`` takes it."""
+        return f"{self.plan.resolver_ip}:{self.dns_port}"
+
+    @property
+    def domains(self) -> list[str]:
+        return list(self.plan.domains)
+
+    @property
+    def scenarios(self) -> list[Scenario]:
+        return list(self._scenarios)
+
+    @property
+    def waivers(self) -> list[str]:
+        """``ID@domain=REASON`` for each scenario's ``waive`` entries, as ``--mail-waive`` takes them."""
+        return [waiver for sc in self._scenarios for waiver in sc.waivers]
+
+    @property
+    def server(self) -> LabDnsServer:
+        """The DNS server, for its counters (``queries_answered``)."""
+        return self._server
+
+    @property
+    def latency(self) -> float:
+        return self._server.latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        if seconds < 0:
+            raise LabError(f"latency must not be negative, got {seconds}")
+        self._server.latency = seconds  # a float store: safe to change while the loop runs
+
+    def scenario(self, name: str) -> Scenario:
+        """One of the lab's scenarios, by file stem or domain."""
+        for sc in self._scenarios:
+            if name in (sc.name, sc.domain):
+                return sc
+        raise LabError(
+            f"no scenario {name!r} in this lab; it has {', '.join(sc.name for sc in self._scenarios)}"
+        )
+
+    def __repr__(self) -> str:
+        state = f"resolver {self.resolver}" if self.running else "stopped"
+        shown = ", ".join(self.domains[:3]) + (", ..." if len(self.domains) > 3 else "")
+        return f"<Lab {len(self._scenarios)} scenarios ({shown}), {state}>"
+
+
+def select_scenarios(names: Iterable[str] | str) -> list[Scenario]:
+    """Packaged scenarios by file stem or domain, in the packaged order; ``all`` selects every one."""
+    packaged = load_scenarios()
+    wanted = [names.strip()] if isinstance(names, str) else [n.strip() for n in names]
+    if not wanted:
+        raise LabError("name at least one lab scenario (or 'all')")
+    if "all" in wanted:
+        return packaged
+    unknown = [n for n in wanted if not any(n in (sc.name, sc.domain) for sc in packaged)]
+    if unknown:
+        known = ", ".join(sc.name for sc in packaged)
+        raise LabError(f"unknown lab scenario(s) {', '.join(map(repr, unknown))}; known: all, {known}")
+    return [sc for sc in packaged if sc.name in wanted or sc.domain in wanted]

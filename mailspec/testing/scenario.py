@@ -1,0 +1,584 @@
+"""Lab scenarios as data: one TOML file per mail domain, read strictly.
+
+A scenario is one domain under ``test.`` with a deliberate set of best-practice violations (or
+none), the DNS data and name servers that play it, and the verdicts a correct survey must give.
+The format is a subset of the acceptance lab's (``../shared/lab/README.md``, "Scenario files"),
+plus knobs of the embedded lab::
+
+    domain = "good.test"                 # required; at or below test.
+    description = "prose"
+    waive = ["ID=REASON", ...]           # applied by --mail-lab as ID@<domain>=REASON
+    mailspec_args = ["--mail-..."]       # kept for the runner
+    [expect]                             # flag / pass / not_passed / skip / error: lists of check ids;
+                                         # clean: bool; max_seconds: float
+    [zone]                               # absent: the domain does not exist (NXDOMAIN)
+    name = "good.test"                   # default: the domain
+    serial = 2026112801                  # default 2026010101
+    ttl = 3600
+    soa = { refresh = 14400, retry = 3600, expire = 1209600, minimum = 3600, rname = "hostmaster" }
+    axfr = "refused"                     # refused | open
+    records = "zone-file lines, names relative to the zone"
+    [[zone.nameserver]]
+    host = "ns1"                         # relative to the zone, or absolute with a trailing dot
+    ip = "127.0.2.1"                     # 127.0.2.0 - 127.0.9.255
+    mode = "current"                     # current | stale | refused | silent | recursive
+    serial = 0                           # stale only; default: the zone's serial - 1
+    listed = "both"                      # both | parent (delegation only) | zone (apex NS only)
+    [[extra_zone]]                       # same keys as [zone] plus a required name: directly below
+                                         # test., or top level (then without name servers)
+    [registry]
+    records = "lines of the test. zone"  # owners at or below the domain, e.g. the domain as a CNAME
+    [resolver]                           # the lab resolver's behaviour for names at/below the domain
+    truncate = false                     # UDP answers: TC=1 and no records (forces TCP)
+    silent = false                       # never answers
+    servfail = false                     # answers SERVFAIL
+    [ptr]                                # reverse DNS: "127.0.2.10" = "mx1.good.test"
+    [[mta]]                              # kept as raw tables for the SMTP side of the lab
+
+Standard library only, so scenarios can be validated anywhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, TypeVar, cast
+
+__all__ = [
+    "DEFAULT_SERIAL",
+    "Expectations",
+    "Nameserver",
+    "ResolverKnobs",
+    "Scenario",
+    "ScenarioError",
+    "Soa",
+    "Zone",
+    "check_together",
+    "load_scenario",
+    "load_scenarios",
+    "parse_scenario",
+    "scenario_names",
+]
+
+NameserverMode = Literal["current", "stale", "refused", "silent", "recursive"]
+Listed = Literal["both", "parent", "zone"]
+AxfrMode = Literal["refused", "open"]
+
+NAMESERVER_MODES: tuple[NameserverMode, ...] = ("current", "stale", "refused", "silent", "recursive")
+DEFAULT_SERIAL = 2026010101
+
+#: Addresses a scenario may give its servers. 127.0.0.0/24 and 127.0.1.0/24 belong to the lab
+#: itself (resolver, registry), so a scenario can never shadow them.
+SCENARIO_FIRST = ipaddress.IPv4Address("127.0.2.0")
+SCENARIO_LAST = ipaddress.IPv4Address("127.0.9.255")
+IPV6_LOOPBACK = ipaddress.IPv6Address("::1")
+
+_CHECK_ID = re.compile(r"^[a-z0-9]+(?:\.[a-z0-9-]+)+(?:@\S+)?$")
+#: DNS allows nearly any label; scenarios model broken names ('_', leading '-') on purpose, so
+#: only what a zone file cannot express plainly is refused.
+_LABEL = re.compile(r"^[a-z0-9_*-][a-z0-9_-]{0,62}$")
+_PACKAGE = __name__.rpartition(".")[0]
+
+T = TypeVar("T")
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used, with the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Soa:
+    """The SOA values of a zone; ``rname`` is relative to the zone unless it contains a dot."""
+
+    serial: int = DEFAULT_SERIAL
+    refresh: int = 14400
+    retry: int = 3600
+    expire: int = 1209600
+    minimum: int = 3600
+    rname: str = "hostmaster"
+
+
+@dataclass(frozen=True)
+class Nameserver:
+    host: str  #: absolute, lower case, no trailing dot
+    ip: str
+    mode: NameserverMode = "current"
+    serial: int | None = None  #: the serial a ``stale`` server still serves
+    listed: Listed = "both"
+
+    @property
+    def delegated(self) -> bool:
+        """Named by the parent's delegation (NS + glue in ``test.``)."""
+        return self.listed in ("both", "parent")
+
+    @property
+    def in_apex(self) -> bool:
+        """Named by the zone's own apex NS RRset."""
+        return self.listed in ("both", "zone")
+
+
+@dataclass(frozen=True)
+class Zone:
+    name: str  #: apex, no trailing dot
+    records: str = ""  #: zone-file lines relative to the apex
+    soa: Soa = field(default_factory=Soa)
+    ttl: int = 3600
+    axfr: AxfrMode = "refused"
+    nameservers: tuple[Nameserver, ...] = ()
+
+    @property
+    def delegation(self) -> tuple[Nameserver, ...]:
+        return tuple(ns for ns in self.nameservers if ns.delegated)
+
+    @property
+    def apex_nameservers(self) -> tuple[Nameserver, ...]:
+        """The servers of the zone's NS RRset; the first one is the SOA MNAME."""
+        return tuple(ns for ns in self.nameservers if ns.in_apex)
+
+
+@dataclass(frozen=True)
+class ResolverKnobs:
+    """How the lab's resolver misbehaves for names at or below a scenario's domain."""
+
+    truncate: bool = False  #: UDP answers carry TC=1 and no records; TCP answers are whole
+    silent: bool = False  #: queries are read and never answered
+    servfail: bool = False  #: every answer is SERVFAIL
+
+    @property
+    def active(self) -> bool:
+        return self.truncate or self.silent or self.servfail
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """Verdicts a correct survey gives for the scenario's domain (the TOML keys in brackets)."""
+
+    flag: tuple[str, ...] = ()  #: some result failed or warned
+    passed: tuple[str, ...] = ()  #: [pass] results exist, all passed
+    not_passed: tuple[str, ...] = ()  #: results exist, none passed
+    skipped: tuple[str, ...] = ()  #: [skip] results exist, all skipped
+    error: tuple[str, ...] = ()  #: results exist, indeterminate (error), never failed
+    clean: bool = False  #: no failed, warned or error result
+    max_seconds: float | None = None
+
+    @property
+    def count(self) -> int:
+        ids = self.flag + self.passed + self.not_passed + self.skipped + self.error
+        return len(ids) + int(self.clean)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str  #: file stem
+    source: str  #: where it was read from, for messages
+    domain: str
+    description: str = ""
+    waive: tuple[str, ...] = ()  #: "ID=REASON" or "ID@SUBJECT=REASON", as written
+    expect: Expectations = field(default_factory=Expectations)
+    zone: Zone | None = None
+    extra_zones: tuple[Zone, ...] = ()
+    registry_records: str = ""  #: lines added to the test. zone (relative to test.)
+    resolver: ResolverKnobs = field(default_factory=ResolverKnobs)
+    ptr: tuple[tuple[str, str], ...] = ()  #: (address, host name)
+    #: raw [[mta]] tables, validated by the SMTP side of the lab
+    mtas: tuple[Mapping[str, Any], ...] = field(default=(), hash=False, compare=False)
+    mailspec_args: tuple[str, ...] = ()
+
+    @property
+    def zones(self) -> tuple[Zone, ...]:
+        return ((self.zone,) if self.zone else ()) + self.extra_zones
+
+    @property
+    def waivers(self) -> tuple[str, ...]:
+        """The waivers scoped to this domain: ``ID@domain=REASON`` (an explicit subject is kept)."""
+        out = []
+        for entry in self.waive:
+            check, _, reason = entry.partition("=")
+            out.append(f"{check}={reason}" if "@" in check else f"{check}@{self.domain}={reason}")
+        return tuple(out)
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        """Every address the scenario owns: its name servers, PTR entries and MTAs."""
+        ips = {ns.ip for zone in self.zones for ns in zone.nameservers}
+        ips |= {ip for ip, _ in self.ptr}
+        ips |= {str(mta["ip"]) for mta in self.mtas if isinstance(mta.get("ip"), str)}
+        return frozenset(ips)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_scenario(text: str, name: str = "scenario", source: str | None = None) -> Scenario:
+    """Read one scenario from TOML text; *name* plays the file stem."""
+    where = source or f"{name}.toml"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{where}: not valid TOML: {exc}") from exc
+    try:
+        return _scenario(data, name, where)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{where}: {exc}") from exc
+
+
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+    """Read one scenario file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{p}: {exc.strerror or exc}") from exc
+    return parse_scenario(text, p.stem, str(p))
+
+
+def load_scenarios(paths: Iterable[str | os.PathLike[str]] | None = None) -> list[Scenario]:
+    """Scenarios from files or folders of ``*.toml`` (default: the packaged ones), checked together."""
+    scenarios: list[Scenario] = []
+    if paths is None:
+        folder = resources.files(_PACKAGE).joinpath("scenarios")
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".toml"):
+                stem = entry.name.removesuffix(".toml")
+                scenarios.append(parse_scenario(entry.read_text(encoding="utf-8"), stem, entry.name))
+    else:
+        for raw in paths:
+            path = Path(raw)
+            if path.is_dir():
+                files = sorted(path.glob("*.toml"))
+                if not files:
+                    raise ScenarioError(f"{path}: holds no *.toml scenario")
+                scenarios += [load_scenario(f) for f in files]
+            else:
+                scenarios.append(load_scenario(path))
+    check_together(scenarios)
+    return scenarios
+
+
+def scenario_names() -> list[str]:
+    """The file stems of the packaged scenarios, sorted."""
+    folder = resources.files(_PACKAGE).joinpath("scenarios")
+    return sorted(e.name.removesuffix(".toml") for e in folder.iterdir() if e.name.endswith(".toml"))
+
+
+def check_together(scenarios: Sequence[Scenario]) -> None:
+    """Reject scenarios that would collide in one lab: same name, address, domain or zone."""
+    names: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    claimed: list[tuple[str, str]] = []  # (name, scenario): domains and zone apexes
+    for sc in scenarios:
+        if sc.name in names:
+            raise ScenarioError(f"{sc.source} and {names[sc.name]} are both named {sc.name!r}")
+        names[sc.name] = sc.source
+        for ip in sorted(sc.addresses):
+            if owners.setdefault(ip, sc.name) != sc.name:
+                raise ScenarioError(f"{ip} is used by both {owners[ip]} and {sc.name}")
+        mine = {sc.domain} | {z.name for z in sc.zones}
+        for name in sorted(mine):
+            for other, owner in claimed:
+                # A name of one scenario inside another's zone or domain would be served by the
+                # wrong servers (or occluded), so overlap in either direction is a collision.
+                if owner != sc.name and (_below(name, other) or _below(other, name)):
+                    raise ScenarioError(f"{name} ({sc.name}) collides with {other} ({owner})")
+        claimed += [(name, sc.name) for name in mine]
+
+
+def _below(name: str, ancestor: str) -> bool:
+    return name == ancestor or name.endswith("." + ancestor)
+
+
+# --------------------------------------------------------------------------- strict tables
+
+
+class _Table:
+    """A TOML table read strictly: every key is typed, unknown keys are errors."""
+
+    def __init__(self, data: object, where: str) -> None:
+        if not isinstance(data, dict):
+            raise ScenarioError(f"{where}: expected a table")
+        self.data: dict[str, Any] = data
+        self.where = where
+        self._seen: set[str] = set()
+
+    def get(self, key: str, kind: type[T], default: T) -> T:
+        self._seen.add(key)
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        # bool is an int subclass: "serial = true" must not pass as a number.
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise ScenarioError(f"{self.at(key)}: expected {kind.__name__}, got {value!r}")
+        return value
+
+    def at(self, key: str) -> str:
+        """The dotted path of *key*, for messages."""
+        return f"{self.where}.{key}" if self.where else key
+
+    def optional(self, key: str, kind: type[T]) -> T | None:
+        if key not in self.data:
+            self._seen.add(key)
+            return None
+        return self.get(key, kind, cast("T", None))
+
+    def require(self, key: str, kind: type[T]) -> T:
+        if key not in self.data:
+            raise ScenarioError(f"{self.where or 'top level'}: missing required key {key!r}")
+        return self.get(key, kind, cast("T", None))
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        value = self.get(key, list, [])
+        if not all(isinstance(v, str) for v in value):
+            raise ScenarioError(f"{self.at(key)}: expected a list of strings")
+        return tuple(value)
+
+    def tables(self, key: str) -> list[_Table]:
+        value = self.get(key, list, [])
+        return [_Table(item, f"{self.at(key)}[{i}]") for i, item in enumerate(value)]
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self._seen)
+        if unknown:
+            keys = ", ".join(self.at(k) for k in unknown)
+            raise ScenarioError(f"unknown key(s) {keys}")
+
+
+def _choice(value: str, allowed: Sequence[str], where: str) -> str:
+    if value not in allowed:
+        raise ScenarioError(f"{where}: expected one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _hostname(value: str, where: str) -> str:
+    name = value.strip().rstrip(".").lower()
+    if not name or len(name) > 253 or not all(_LABEL.match(label) for label in name.split(".")):
+        raise ScenarioError(f"{where}: {value!r} is not a domain name")
+    return name
+
+
+def _relative(value: str, origin: str, where: str) -> str:
+    """A host written relative to *origin* (or absolute with a trailing dot)."""
+    if value.endswith("."):
+        return _hostname(value, where)
+    return _hostname(origin if value == "@" else f"{value}.{origin}", where)
+
+
+def _server_ip(value: str, where: str) -> str:
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError as exc:
+        raise ScenarioError(f"{where}: {value!r} is not an IPv4 address") from exc
+    if not SCENARIO_FIRST <= address <= SCENARIO_LAST:
+        raise ScenarioError(
+            f"{where}: {value} is outside the scenario range {SCENARIO_FIRST}-{SCENARIO_LAST}"
+        )
+    return str(address)
+
+
+def _ptr_ip(value: str, where: str) -> str:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError as exc:
+        raise ScenarioError(f"{where}: {value!r} is not an IP address") from exc
+    if address == IPV6_LOOPBACK:
+        return str(address)
+    return _server_ip(value, where)
+
+
+# --------------------------------------------------------------------------- the format
+
+
+def _scenario(data: dict[str, Any], name: str, source: str) -> Scenario:
+    top = _Table(data, "")
+    domain = _hostname(top.require("domain", str), "domain")
+    if not _below(domain, "test") or domain == "test":
+        raise ScenarioError(f"domain: {domain} must be below test.")
+    description = top.get("description", str, "").strip()
+    waive = tuple(_waiver(w) for w in top.strings("waive"))
+    mailspec_args = top.strings("mailspec_args")
+    expect = _expectations(_Table(top.get("expect", dict, {}), "expect"))
+
+    zone_data = top.optional("zone", dict)
+    zone = _zone(_Table(zone_data, "zone"), domain, extra=False) if zone_data is not None else None
+    extra = tuple(_zone(t, "", extra=True) for t in top.tables("extra_zone"))
+
+    registry = _Table(top.get("registry", dict, {}), "registry")
+    registry_records = registry.get("records", str, "")
+    registry.done()
+
+    knobs_t = _Table(top.get("resolver", dict, {}), "resolver")
+    knobs = ResolverKnobs(
+        truncate=knobs_t.get("truncate", bool, False),
+        silent=knobs_t.get("silent", bool, False),
+        servfail=knobs_t.get("servfail", bool, False),
+    )
+    knobs_t.done()
+    if knobs.truncate + knobs.silent + knobs.servfail > 1:
+        raise ScenarioError("resolver: choose one of truncate, silent, servfail")
+
+    ptr_t = top.get("ptr", dict, {})
+    ptr = []
+    for ip, host in ptr_t.items():
+        if not isinstance(host, str):
+            raise ScenarioError(f"ptr.{ip}: expected a host name, got {host!r}")
+        ptr.append((_ptr_ip(ip, f"ptr.{ip}"), _hostname(host, f"ptr.{ip}")))
+
+    mtas = tuple(MappingProxyType(copy.deepcopy(t.data)) for t in top.tables("mta"))
+    top.done()
+
+    if zone is not None and not _below(domain, zone.name) and not registry_records.strip():
+        raise ScenarioError(
+            f"zone.name: {domain} is not in zone {zone.name}; give it records in [registry] (e.g. a CNAME)"
+        )
+    zone_names = [z.name for z in (zone, *extra) if z is not None]
+    if len(set(zone_names)) != len(zone_names):
+        raise ScenarioError(f"a zone is defined twice: {', '.join(zone_names)}")
+    return Scenario(
+        name=name,
+        source=source,
+        domain=domain,
+        description=description,
+        waive=waive,
+        expect=expect,
+        zone=zone,
+        extra_zones=extra,
+        registry_records=registry_records,
+        resolver=knobs,
+        ptr=tuple(ptr),
+        mtas=mtas,
+        mailspec_args=mailspec_args,
+    )
+
+
+def _waiver(entry: str) -> str:
+    check, sep, reason = entry.partition("=")
+    if not sep or not reason.strip() or not _CHECK_ID.match(check.strip()):
+        raise ScenarioError(f"waive: {entry!r} is not 'CHECK-ID=REASON'")
+    return f"{check.strip()}={reason.strip()}"
+
+
+def _expectations(t: _Table) -> Expectations:
+    lists = {key: t.strings(key) for key in ("flag", "pass", "not_passed", "skip", "error")}
+    for key, ids in lists.items():
+        for check_id in ids:
+            if not _CHECK_ID.match(check_id):
+                raise ScenarioError(f"expect.{key}: {check_id!r} is not a check id (like 'mx.no-cname')")
+    judged = set(lists["flag"] + lists["pass"] + lists["not_passed"] + lists["error"])
+    both = sorted(set(lists["skip"]) & judged)
+    if both:
+        raise ScenarioError(f"expect: {', '.join(both)} cannot be both skipped and judged")
+    clean = t.get("clean", bool, False)
+    if clean and (lists["flag"] or lists["not_passed"] or lists["error"]):
+        raise ScenarioError("expect: a clean scenario cannot also flag checks or expect errors")
+    max_seconds = t.optional("max_seconds", float)
+    if max_seconds is not None and max_seconds <= 0:
+        raise ScenarioError("expect.max_seconds must be positive")
+    t.done()
+    expect = Expectations(
+        flag=lists["flag"],
+        passed=lists["pass"],
+        not_passed=lists["not_passed"],
+        skipped=lists["skip"],
+        error=lists["error"],
+        clean=clean,
+        max_seconds=max_seconds,
+    )
+    if expect.count == 0:
+        raise ScenarioError(
+            "expect: give at least one of flag, pass, not_passed, skip, error or clean = true"
+        )
+    return expect
+
+
+def _zone(t: _Table, domain: str, *, extra: bool) -> Zone:
+    if extra:
+        name = _hostname(t.require("name", str), f"{t.where}.name")
+    else:
+        name = _hostname(t.get("name", str, domain), f"{t.where}.name")
+    labels = name.split(".")
+    top_level = len(labels) == 1
+    if not top_level and not (len(labels) == 2 and labels[1] == "test"):
+        raise ScenarioError(f"{t.where}.name: {name}: a zone sits directly below test. (or is top level)")
+    if name in ("test", "arpa", "nic.test"):
+        raise ScenarioError(f"{t.where}.name: {name} belongs to the lab")
+    if top_level and not extra:
+        raise ScenarioError(f"{t.where}.name: the scenario's own zone must be below test.")
+
+    soa_t = _Table(t.get("soa", dict, {}), f"{t.where}.soa")
+    serial = t.get("serial", int, DEFAULT_SERIAL)
+    soa = Soa(
+        serial=serial,
+        refresh=soa_t.get("refresh", int, Soa.refresh),
+        retry=soa_t.get("retry", int, Soa.retry),
+        expire=soa_t.get("expire", int, Soa.expire),
+        minimum=soa_t.get("minimum", int, Soa.minimum),
+        rname=soa_t.get("rname", str, Soa.rname),
+    )
+    soa_t.done()
+    if not 0 <= serial < 2**32:
+        raise ScenarioError(f"{t.where}.serial: {serial} is not a 32-bit serial")
+
+    nameservers = []
+    for ns_t in t.tables("nameserver"):
+        host = _relative(ns_t.require("host", str), name, f"{ns_t.where}.host")
+        if not _below(host, "test"):
+            raise ScenarioError(
+                f"{ns_t.where}.host: {host} must be below test. (the lab serves nothing else)"
+            )
+        mode = cast(
+            "NameserverMode",
+            _choice(ns_t.get("mode", str, "current"), NAMESERVER_MODES, f"{ns_t.where}.mode"),
+        )
+        ns_serial = ns_t.optional("serial", int)
+        if ns_serial is not None and mode != "stale":
+            raise ScenarioError(f"{ns_t.where}.serial: only a 'stale' name server has its own serial")
+        if mode == "stale" and ns_serial is None:
+            ns_serial = (serial - 1) % 2**32
+        listed = cast(
+            "Listed",
+            _choice(ns_t.get("listed", str, "both"), ("both", "parent", "zone"), f"{ns_t.where}.listed"),
+        )
+        nameservers.append(
+            Nameserver(
+                host=host,
+                ip=_server_ip(ns_t.require("ip", str), f"{ns_t.where}.ip"),
+                mode=mode,
+                serial=ns_serial,
+                listed=listed,
+            )
+        )
+        ns_t.done()
+    if nameservers and not any(ns.delegated for ns in nameservers):
+        raise ScenarioError(
+            f"{t.where}.nameserver: the parent must name at least one (listed = both or parent)"
+        )
+    if nameservers and not any(ns.in_apex for ns in nameservers):
+        raise ScenarioError(f"{t.where}.nameserver: the zone must name at least one (listed = both or zone)")
+    if top_level and nameservers:
+        raise ScenarioError(f"{t.where}: a top-level zone is served by the registry; it has no name servers")
+    modes: dict[str, str] = {}
+    for ns in nameservers:
+        kind = "authoritative" if ns.mode in ("current", "stale") else ns.mode
+        if modes.setdefault(ns.ip, kind) != kind:
+            raise ScenarioError(f"{t.where}.nameserver: {ns.ip} cannot be both {modes[ns.ip]} and {kind}")
+
+    axfr = cast("AxfrMode", _choice(t.get("axfr", str, "refused"), ("refused", "open"), f"{t.where}.axfr"))
+    zone = Zone(
+        name=name,
+        records=t.get("records", str, ""),
+        soa=soa,
+        ttl=t.get("ttl", int, 3600),
+        axfr=axfr,
+        nameservers=tuple(nameservers),
+    )
+    t.done()
+    return zone

@@ -1,0 +1,102 @@
+"""The survey's DNS client: memoisation, dangling CNAME chains, failover and serialisation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from mailspec.facts import DnsAnswer, DomainDns, Record, need
+from mailspec.errors import Indeterminate
+from mailspec.survey.dns import DnsClient, Nameserver
+
+
+class ScriptedClient(DnsClient):
+    """A client whose resolver answers from a script, counting what it is asked."""
+
+    def __init__(self, script: dict[tuple[str, str], DnsAnswer]) -> None:
+        super().__init__([Nameserver("127.0.0.1", 9)], timeout=1)
+        self.script = script
+        self.asked: list[tuple[str, str]] = []
+
+    async def _resolve(self, qname: str, rdtype: str) -> DnsAnswer:
+        self.asked.append((qname, rdtype))
+        await asyncio.sleep(0.01)
+        return self.script[(qname, rdtype)]
+
+
+def ans(qname: str, rdtype: str, *records: Record, rcode: str = "NOERROR") -> DnsAnswer:
+    return DnsAnswer(qname, rdtype, "scripted", rcode=rcode, answer=records)
+
+
+def test_concurrent_identical_questions_are_asked_once() -> None:
+    script = {("example.com", "MX"): ans("example.com", "MX", Record("example.com", 300, "MX", "10 mx.example.com."))}
+
+    async def go() -> tuple[list[DnsAnswer], ScriptedClient]:
+        c = ScriptedClient(script)
+        results = await asyncio.gather(*(c.query("example.com", "MX") for _ in range(5)))
+        return list(results), c
+
+    results, client = asyncio.run(go())
+    assert client.asked == [("example.com", "MX")]
+    assert client.sent == 1
+    assert all(r is results[0] for r in results)
+
+
+def test_a_chain_the_resolver_left_dangling_is_followed() -> None:
+    # some resolvers return only the CNAME (e.g. an authoritative-only answer); the target is asked too
+    script = {
+        ("mail.example.com", "A"): ans(
+            "mail.example.com", "A", Record("mail.example.com", 300, "CNAME", "host.example.net.")
+        ),
+        ("host.example.net", "A"): ans("host.example.net", "A", Record("host.example.net", 300, "A", "192.0.2.25")),
+    }
+    client = ScriptedClient(script)
+    result = asyncio.run(client.query("mail.example.com", "A"))
+    assert [r.target for r in result.chain] == ["host.example.net"]
+    assert [r.data for r in result.records] == ["192.0.2.25"]
+    assert result.final_name == "host.example.net"
+    assert any("IN CNAME host.example.net." in line for line in result.evidence())
+
+
+def test_a_cname_loop_is_reported_not_followed_forever() -> None:
+    script = {
+        ("a.example", "A"): ans("a.example", "A", Record("a.example", 60, "CNAME", "b.example.")),
+        ("b.example", "A"): ans("b.example", "A", Record("b.example", 60, "CNAME", "a.example.")),
+    }
+    result = asyncio.run(ScriptedClient(script).query("a.example", "A"))
+    assert not result.definite
+    assert "CNAME loop" in result.problem
+
+
+def test_servfail_and_timeout_are_indeterminate_not_missing() -> None:
+    servfail = DnsAnswer("example.com", "MX", "127.0.0.1:53", rcode="SERVFAIL")
+    timeout = DnsAnswer("example.com", "MX", "127.0.0.1:53", error="no answer within 1 s (timeout)")
+    nx = DnsAnswer("example.com", "MX", "127.0.0.1:53", rcode="NXDOMAIN")
+    for a in (servfail, timeout):
+        assert not a.definite
+        assert not a.nodata
+        with pytest.raises(Indeterminate, match="could not test: example.com MX at 127.0.0.1:53"):
+            need(a)
+    assert nx.definite and nx.nxdomain and not nx.nodata
+    need(nx)
+
+
+def test_an_unreachable_resolver_is_an_answer_naming_it() -> None:
+    async def go() -> DnsAnswer:
+        c = DnsClient([Nameserver("127.0.0.1", 9)], timeout=0.5)
+        return await c.query("example.com", "SOA")
+
+    result = asyncio.run(go())
+    assert not result.definite
+    assert "127.0.0.1:9" in result.problem
+
+
+def test_facts_survive_a_round_trip_through_json() -> None:
+    mx = ans("example.com", "MX", Record("example.com", 300, "MX", "0 ."))
+    d = DomainDns("example.com", soa=ans("example.com", "SOA"), ns=ans("example.com", "NS"), mx=mx,
+                  a=ans("example.com", "A"), aaaa=ans("example.com", "AAAA"), txt=ans("example.com", "TXT"))
+    again = DomainDns.from_json(json.loads(json.dumps(d.to_json())))
+    assert again == d
+    assert again.null_mx
