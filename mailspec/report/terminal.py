@@ -42,14 +42,19 @@ def write_summary(tr: Any, results: list[dict[str, Any]], settings: Settings) ->
             yellow=verdict not in {"FAIL", "PASS"},
             green=verdict == "PASS",
         )
-        # one line per distinct finding: a timeout that stops 20 checks is said once
-        lines: dict[tuple[str, str], list[str]] = defaultdict(list)
+        # grouped by area; within an area one line per distinct finding, so that a timeout that
+        # stops ten checks is said once
+        by_area: dict[str, dict[tuple[str, str], list[str]]] = defaultdict(lambda: defaultdict(list))
         shown = sorted((r for r in rows if r["outcome"] in _SHOWN), key=lambda r: _ORDER.index(r["outcome"]))
         for r in shown:
             subject = f" [{r['subject']}]" if r["subject"] and r["subject"] != domain else ""
             text = r["message"] or r["title"]
             first = text.splitlines()[0] if text else ""
-            lines[(r["outcome"], first)].append(f"{r['check']}{subject}")
-        for (result, first), checks in lines.items():
-            who = checks[0] if len(checks) == 1 else f"{len(checks)} checks ({', '.join(checks[:3])}, ...)"
-            tr.write_line(f"  {result.upper():7} {who}: {first}")
+            by_area[r["check"].split(".", 1)[0]][(r["outcome"], first)].append(f"{r['check']}{subject}")
+        for area in sorted(by_area):
+            tr.write_line(f"  {area}:")
+            for (result, first), checks in by_area[area].items():
+                who = (
+                    checks[0] if len(checks) == 1 else f"{len(checks)} checks ({', '.join(checks[:3])}, ...)"
+                )
+                tr.write_line(f"    {result.upper():7} {who}: {first}")

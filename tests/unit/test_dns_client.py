@@ -31,7 +31,11 @@ def ans(qname: str, rdtype: str, *records: Record, rcode: str = "NOERROR") -> Dn
 
 
 def test_concurrent_identical_questions_are_asked_once() -> None:
-    script = {("example.com", "MX"): ans("example.com", "MX", Record("example.com", 300, "MX", "10 mx.example.com."))}
+    script = {
+        ("example.com", "MX"): ans(
+            "example.com", "MX", Record("example.com", 300, "MX", "10 mx.example.com.")
+        )
+    }
 
     async def go() -> tuple[list[DnsAnswer], ScriptedClient]:
         c = ScriptedClient(script)
@@ -50,7 +54,9 @@ def test_a_chain_the_resolver_left_dangling_is_followed() -> None:
         ("mail.example.com", "A"): ans(
             "mail.example.com", "A", Record("mail.example.com", 300, "CNAME", "host.example.net.")
         ),
-        ("host.example.net", "A"): ans("host.example.net", "A", Record("host.example.net", 300, "A", "192.0.2.25")),
+        ("host.example.net", "A"): ans(
+            "host.example.net", "A", Record("host.example.net", 300, "A", "192.0.2.25")
+        ),
     }
     client = ScriptedClient(script)
     result = asyncio.run(client.query("mail.example.com", "A"))
@@ -95,8 +101,51 @@ def test_an_unreachable_resolver_is_an_answer_naming_it() -> None:
 
 def test_facts_survive_a_round_trip_through_json() -> None:
     mx = ans("example.com", "MX", Record("example.com", 300, "MX", "0 ."))
-    d = DomainDns("example.com", soa=ans("example.com", "SOA"), ns=ans("example.com", "NS"), mx=mx,
-                  a=ans("example.com", "A"), aaaa=ans("example.com", "AAAA"), txt=ans("example.com", "TXT"))
+    d = DomainDns(
+        "example.com",
+        soa=ans("example.com", "SOA"),
+        ns=ans("example.com", "NS"),
+        mx=mx,
+        a=ans("example.com", "A"),
+        aaaa=ans("example.com", "AAAA"),
+        txt=ans("example.com", "TXT"),
+    )
     again = DomainDns.from_json(json.loads(json.dumps(d.to_json())))
     assert again == d
     assert again.null_mx
+
+
+def test_a_server_answering_garbage_gives_a_clear_error_never_a_hang() -> None:
+    import socket
+    import threading
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        sock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            sock.sendto(data[:2] + b"\xff garbage, not DNS", peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+
+        async def go() -> tuple[DnsAnswer, DnsAnswer]:
+            c = DnsClient([Nameserver("127.0.0.1", port)], timeout=0.5, auth_port=port)
+            return await c.query("example.com", "MX"), await c.query_at("127.0.0.1", "example.com", "SOA")
+
+        resolved, direct = asyncio.run(asyncio.wait_for(go(), 5))
+    finally:
+        stop.set()
+        thread.join()
+        sock.close()
+    for result in (resolved, direct):
+        assert not result.definite
+        assert f"127.0.0.1:{port}" in result.problem
