@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from mailspec.facts import DnsAnswer, DomainDns, Record, need
 from mailspec.errors import Indeterminate
+from mailspec.facts import DnsAnswer, DomainDns, Record, need
 from mailspec.survey.dns import DnsClient, Nameserver
 
 
@@ -83,7 +83,7 @@ def test_servfail_and_timeout_are_indeterminate_not_missing() -> None:
     for a in (servfail, timeout):
         assert not a.definite
         assert not a.nodata
-        with pytest.raises(Indeterminate, match="could not test: example.com MX at 127.0.0.1:53"):
+        with pytest.raises(Indeterminate, match=r"could not test: example\.com MX at 127\.0\.0\.1:53"):
             need(a)
     assert nx.definite and nx.nxdomain and not nx.nodata
     need(nx)
