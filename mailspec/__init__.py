@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailspec.catalog import CATALOG, CheckInfo, Severity, check
-from mailspec.errors import Indeterminate, LabError, MailspecError, SettingError
+from mailspec.errors import Indeterminate, MailspecError, SettingError
 from mailspec.outcome import evidence, note, warn
 from mailspec.settings import Settings
 from mailspec.survey import Survey
@@ -14,7 +14,6 @@ __all__ = [
     "CATALOG",
     "CheckInfo",
     "Indeterminate",
-    "LabError",
     "MailspecError",
     "SettingError",
     "Settings",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Indeterminate", "LabError", "MailspecError", "SettingError"]
+__all__ = ["Indeterminate", "MailspecError", "SettingError"]
 
 
 class MailspecError(Exception):
@@ -22,7 +22,3 @@ class SettingError(MailspecError, ValueError):
 
 class Indeterminate(MailspecError):
     """The fact could not be determined (a timeout, SERVFAIL or refused connection): could not test."""
-
-
-class LabError(MailspecError, RuntimeError):
-    """The embedded lab could not be started."""

@@ -115,7 +115,10 @@ def _raw_values(config: pytest.Config) -> dict[str, Any]:
             values[opt.dest] = None  # the command line named the domains: the ini's do not add to them
         else:
             values[opt.dest] = config.getini(opt.ini) or None
-    values["mail_lab"] = config.getoption("mail_lab") or config.getini("mail_lab") or None
+    cli_named = config.getoption("mail_domain") or config.getoption("mail_domains_file")
+    values["mail_lab"] = (
+        config.getoption("mail_lab") or (None if cli_named else config.getini("mail_lab")) or None
+    )
     values["mailspec_autocollect"] = str(config.getini("mailspec_autocollect"))
     return values
 
@@ -146,11 +149,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[COLLECTOR] = collector
     config.pluginmanager.register(collector, "mailspec-report")
 
-    if (
-        settings.active
-        and settings.autocollect
-        and config.args_source is pytest.Config.ArgsSource.INVOCATION_DIR
-    ):
+    # no test path on the command line: the shipped checks join whatever else is collected
+    if settings.active and settings.autocollect and config.args_source is not pytest.Config.ArgsSource.ARGS:
         config.args.append(str(CHECKS_DIR))
     # each domain's checks stay on one worker, so that no domain is surveyed twice
     if settings.active and getattr(config.option, "dist", "no") == "load":

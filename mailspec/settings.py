@@ -10,7 +10,7 @@ import enum
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -305,7 +305,6 @@ class Settings:
     dns_port: int = 53
     lab: str | None = None
     autocollect: bool = True
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def active(self) -> bool:
@@ -399,6 +398,11 @@ class Settings:
             if report.is_dir():
                 raise SettingError(f"--mail-report {report_text!r} is a directory; expected a file path")
         lab = one("mail_lab")
+        if lab is not None and domains:
+            raise SettingError(
+                f"--mail-lab={lab} surveys the lab's own domains; it cannot be combined with --mail-domain "
+                "or --mail-domains-file (run them separately)"
+            )
         autocollect = (one("mailspec_autocollect") or "true").lower() not in ("false", "0", "no", "off")
         return cls(
             domains=tuple(dict.fromkeys(domains)),

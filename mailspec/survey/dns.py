@@ -108,14 +108,6 @@ class DnsClient:
         return ",".join(str(r) for r in self.resolvers)
 
     # -- public API -----------------------------------------------------------------------------
-    def seed(self, answers: Iterable[DnsAnswer], *, direct: bool = False, rd: bool = True) -> None:
-        """Pre-load answers (a survey handed over by the xdist controller)."""
-        loop = asyncio.get_running_loop()
-        for a in answers:
-            fut: asyncio.Future[DnsAnswer] = loop.create_future()
-            fut.set_result(a)
-            self._memo.setdefault((a.server if direct else "", a.qname, a.rdtype, rd), fut)
-
     async def query(self, qname: str, rdtype: str) -> DnsAnswer:
         """Ask the resolvers; a CNAME chain the resolver left dangling is followed here."""
         qname = qname.lower().rstrip(".") or "."

@@ -101,3 +101,19 @@ def test_plugin_loads_with_p_when_autoload_is_off(
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     result = pytester.runpytest_subprocess("-p", "mailspec", "--pyargs", "mailspec.checks")
     result.assert_outcomes(skipped=23)
+
+
+def test_lab_and_domain_together_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--pyargs", "mailspec.checks", "--mail-lab", "--mail-domain=example.com")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "cannot be combined with --mail-domain" in result.stderr.str()
+
+
+def test_testpaths_do_not_stop_the_shipped_checks(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\ntestpaths = infra\n")
+    pytester.mkdir("infra")
+    pytester.makepyfile(**{"infra/test_host": "def test_host():\n    pass\n"})
+    result = pytester.runpytest("--mail-lab=good", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] > 20  # the user's test and the shipped checks
