@@ -84,6 +84,11 @@ class DnsAnswer:
         return f"{what}: {self.rcode}"
 
     @property
+    def unreachable(self) -> bool:
+        """The question could not be sent: this machine has no route to the server (often: no IPv6)."""
+        return self.error is not None and self.error.startswith("unreachable from this machine")
+
+    @property
     def nxdomain(self) -> bool:
         last = self.followed[-1] if self.followed else self
         return last.rcode == "NXDOMAIN"

@@ -8,6 +8,7 @@ on. Nothing here raises for a DNS failure: a timeout or SERVFAIL is an answer wh
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
@@ -27,7 +28,10 @@ import dns.rrset
 
 from mailspec.facts import DnsAnswer, Record
 
-__all__ = ["MAX_CNAME_HOPS", "DnsClient", "Nameserver"]
+__all__ = ["MAX_CNAME_HOPS", "UNREACHABLE", "DnsClient", "Nameserver"]
+
+#: how an answer that could not even be sent (no route from this machine) begins its error
+UNREACHABLE = "unreachable from this machine"
 
 #: RFC-less but universal: resolvers and the catalog (§16.3) give up on longer alias chains.
 MAX_CNAME_HOPS = 8
@@ -41,6 +45,16 @@ class Nameserver:
     def __str__(self) -> str:
         host = f"[{self.ip}]" if ":" in self.ip else self.ip
         return f"{host}:{self.port}"
+
+
+#: errors that say "this machine has no route there" (typically no IPv6), not "the server is broken"
+_NO_ROUTE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT}
+
+
+def _network_error(exc: OSError) -> str:
+    if exc.errno in _NO_ROUTE:
+        return f"{UNREACHABLE}: {exc.strerror or exc}"
+    return f"network error: {exc.strerror or exc}"
 
 
 def _records(section: Iterable[dns.rrset.RRset]) -> tuple[Record, ...]:
@@ -193,7 +207,7 @@ class DnsClient:
         except dns.exception.DNSException as exc:
             return DnsAnswer(qname, rdtype, server, error=f"{type(exc).__name__}: {exc}")
         except OSError as exc:
-            return DnsAnswer(qname, rdtype, server, error=f"network error: {exc.strerror or exc}")
+            return DnsAnswer(qname, rdtype, server, error=_network_error(exc))
         assert ans.response is not None
         return _from_message(qname, rdtype, server, ans.response, time.monotonic() - start, False)
 
@@ -232,7 +246,7 @@ class DnsClient:
         except dns.exception.DNSException as exc:
             return DnsAnswer(qname, rdtype, str(server), error=f"unusable reply: {exc}")
         except OSError as exc:
-            return DnsAnswer(qname, rdtype, str(server), error=f"network error: {exc.strerror or exc}")
+            return DnsAnswer(qname, rdtype, str(server), error=_network_error(exc))
         return _from_message(qname, rdtype, str(server), resp, time.monotonic() - start, tcp)
 
     async def _axfr(self, server: Nameserver, zone: str) -> DnsAnswer:
@@ -251,7 +265,7 @@ class DnsClient:
             # a server that closes the connection on AXFR is refusing it
             return DnsAnswer(zone, "AXFR", str(server), error=f"closed: {type(exc).__name__} {exc}".strip())
         except OSError as exc:
-            return DnsAnswer(zone, "AXFR", str(server), error=f"network error: {exc.strerror or exc}")
+            return DnsAnswer(zone, "AXFR", str(server), error=_network_error(exc))
         ans = _from_message(zone, "AXFR", str(server), resp, time.monotonic() - start, True)
         # keep the evidence small: the first records say enough
         return replace(ans, answer=ans.answer[:3])

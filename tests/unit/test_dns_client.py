@@ -149,3 +149,25 @@ def test_a_server_answering_garbage_gives_a_clear_error_never_a_hang() -> None:
     for result in (resolved, direct):
         assert not result.definite
         assert f"127.0.0.1:{port}" in result.problem
+
+
+def test_no_route_is_told_apart_from_a_broken_server() -> None:
+    import errno
+
+    from mailspec.survey.dns import _network_error
+
+    no_route = DnsAnswer(
+        "example.com",
+        "SOA",
+        "[2001:db8::53]:53",
+        error=_network_error(OSError(errno.ENETUNREACH, "Network is unreachable")),
+    )
+    refused = DnsAnswer(
+        "example.com",
+        "SOA",
+        "192.0.2.53:53",
+        error=_network_error(OSError(errno.ECONNREFUSED, "Connection refused")),
+    )
+    assert no_route.unreachable
+    assert not refused.unreachable
+    assert "Connection refused" in refused.problem
