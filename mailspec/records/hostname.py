@@ -80,7 +80,10 @@ def normalise_domain(text: str, *, what: str = "mail domain") -> str:
     try:
         ascii_name = name.encode("idna").decode("ascii") if not name.isascii() else name
     except UnicodeError as exc:
-        raise SettingError(f"{what} {text!r} is not a valid internationalised domain name: {exc}") from None
+        raise SettingError(
+            f"{what} {text!r} is not a valid internationalised domain name ({exc}): expected a domain "
+            "name such as example.com or bücher.example"
+        ) from None
     ascii_name = ascii_name.lower()
     labels = ascii_name.split(".")
     if len(ascii_name) > _MAX_NAME:
