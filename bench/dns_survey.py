@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from mailspec.survey import Nameserver, Survey
 from mailspec.testing.lab import Lab

@@ -19,8 +19,15 @@ SCENARIOS = load_scenarios()
 def _run(pytester: pytest.Pytester, *extra: str) -> dict[str, Any]:
     report = pytester.path / "report.json"
     result = pytester.runpytest_subprocess(
-        "--pyargs", "mailspec.checks", "--mail-lab=all", "--mail-timeout=1", f"--mail-report={report}",
-        "-p", "no:cacheprovider", "-q", *extra,
+        "--pyargs",
+        "mailspec.checks",
+        "--mail-lab=all",
+        "--mail-timeout=1",
+        f"--mail-report={report}",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        *extra,
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-3000:]
     data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
@@ -33,9 +40,24 @@ def lab_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("lab-run")
     report = folder / "report.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--pyargs", "mailspec.checks", "--mail-lab=all", "--mail-timeout=1",
-         f"--mail-report={report}", "-p", "no:cacheprovider", "-q"],
-        cwd=folder, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--pyargs",
+            "mailspec.checks",
+            "--mail-lab=all",
+            "--mail-timeout=1",
+            f"--mail-report={report}",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+        ],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
@@ -56,7 +78,9 @@ def test_good_domain_passes_every_check(lab_report: dict[str, Any]) -> None:
     assert len(checks) == 23
     # only the null-MX checks skip (good.test has no null MX); the waiver is the lab's loopback
     assert {r["check"] for r in good if r["outcome"] == "skipped"} == {
-        "mx.null.exclusive", "mx.null.not-sender", "mx.null.spf-all"
+        "mx.null.exclusive",
+        "mx.null.not-sender",
+        "mx.null.spf-all",
     }
     assert {r["check"] for r in good if r["outcome"] == "waived"} == {"mx.target.public-address"}
 
