@@ -8,6 +8,7 @@ on. Nothing here raises for a DNS failure: a timeout or SERVFAIL is an answer wh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -32,6 +33,9 @@ __all__ = ["MAX_CNAME_HOPS", "UNREACHABLE", "DnsClient", "Nameserver"]
 
 #: how an answer that could not even be sent (no route from this machine) begins its error
 UNREACHABLE = "unreachable from this machine"
+
+#: questions in flight to one authoritative server at once
+PER_SERVER = 10
 
 #: RFC-less but universal: resolvers and the catalog (§16.3) give up on longer alias chains.
 MAX_CNAME_HOPS = 8
@@ -107,6 +111,7 @@ class DnsClient:
         self.auth_port = auth_port
         self._memo: dict[tuple[str, str, str, bool], asyncio.Future[DnsAnswer]] = {}
         self._limit = asyncio.Semaphore(max_in_flight)
+        self._per_server: dict[str, asyncio.Semaphore] = {}
         self.sent = 0  #: questions that went to the network (memo misses)
         self._resolver = dns.asyncresolver.Resolver(configure=False)
         self._resolver.nameservers = [dns.nameserver.Do53Nameserver(r.ip, r.port) for r in resolvers]
@@ -131,24 +136,29 @@ class DnsClient:
         """Ask one name server directly (UDP, TCP on truncation)."""
         server = Nameserver(ip, self.auth_port)
         return await self._memoised(
-            (str(server), qname, rdtype, rd), lambda: self._direct(server, qname, rdtype, rd=rd)
+            (str(server), qname, rdtype, rd), lambda: self._direct(server, qname, rdtype, rd=rd), ip
         )
 
     async def axfr_at(self, ip: str, zone: str) -> DnsAnswer:
         """Ask one name server for a zone transfer and read only its first message."""
         server = Nameserver(ip, self.auth_port)
-        return await self._memoised((str(server), zone, "AXFR", False), lambda: self._axfr(server, zone))
+        return await self._memoised((str(server), zone, "AXFR", False), lambda: self._axfr(server, zone), ip)
 
     # -- machinery ------------------------------------------------------------------------------
     async def _memoised(
-        self, key: tuple[str, str, str, bool], make: Callable[[], Awaitable[DnsAnswer]]
+        self,
+        key: tuple[str, str, str, bool],
+        make: Callable[[], Awaitable[DnsAnswer]],
+        server_ip: str | None = None,
     ) -> DnsAnswer:
         fut = self._memo.get(key)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
             self._memo[key] = fut
             try:
-                async with self._limit:
+                # the server's own slot first, so that a queue at one server holds no global slot
+                slot = self._server_slot(server_ip) if server_ip else contextlib.nullcontext()
+                async with slot, self._limit:
                     self.sent += 1
                     result = await make()
             except Exception as exc:  # never leave waiters hanging on a bug
@@ -222,6 +232,13 @@ class DnsClient:
         text = "; ".join(f"{e[0]}: {e[3]}" for e in errors) or str(exc)
         return DnsAnswer(qname, rdtype, server, error=f"all resolvers failed ({text})", elapsed=elapsed)
 
+    def _server_slot(self, ip: str) -> asyncio.Semaphore:
+        """At most a few questions in flight to one name server: a polite probe is not rate-limited."""
+        slot = self._per_server.get(ip)
+        if slot is None:
+            slot = self._per_server[ip] = asyncio.Semaphore(PER_SERVER)
+        return slot
+
     async def _direct(self, server: Nameserver, qname: str, rdtype: str, *, rd: bool) -> DnsAnswer:
         start = time.monotonic()
         try:
@@ -230,23 +247,27 @@ class DnsClient:
             return DnsAnswer(qname, rdtype, str(server), error=f"not a valid DNS name: {exc}")
         if not rd:
             q.flags &= ~dns.flags.RD
-        try:
-            resp, tcp = await asyncio.wait_for(
-                dns.asyncquery.udp_with_fallback(q, server.ip, timeout=self.timeout, port=server.port),
-                self.timeout * 2,
-            )
-        except (TimeoutError, dns.exception.Timeout):
-            return DnsAnswer(
-                qname,
-                rdtype,
-                str(server),
-                error=f"no answer within {self.timeout:g} s (timeout)",
-                elapsed=round(time.monotonic() - start, 4),
-            )
-        except dns.exception.DNSException as exc:
-            return DnsAnswer(qname, rdtype, str(server), error=f"unusable reply: {exc}")
-        except OSError as exc:
-            return DnsAnswer(qname, rdtype, str(server), error=_network_error(exc))
+        # a lost datagram (or response rate limiting) must not make a server look lame: ask twice
+        for attempt in range(2):
+            try:
+                resp, tcp = await asyncio.wait_for(
+                    dns.asyncquery.udp_with_fallback(q, server.ip, timeout=self.timeout, port=server.port),
+                    self.timeout * 2,
+                )
+                break
+            except (TimeoutError, dns.exception.Timeout):
+                if attempt == 1:
+                    return DnsAnswer(
+                        qname,
+                        rdtype,
+                        str(server),
+                        error=f"no answer within {self.timeout:g} s, asked twice (timeout)",
+                        elapsed=round(time.monotonic() - start, 4),
+                    )
+            except dns.exception.DNSException as exc:
+                return DnsAnswer(qname, rdtype, str(server), error=f"unusable reply: {exc}")
+            except OSError as exc:
+                return DnsAnswer(qname, rdtype, str(server), error=_network_error(exc))
         return _from_message(qname, rdtype, str(server), resp, time.monotonic() - start, tcp)
 
     async def _axfr(self, server: Nameserver, zone: str) -> DnsAnswer:
