@@ -1,0 +1,402 @@
+"""The lab's scenarios against real servers: mailspec must give the verdicts each scenario expects.
+
+One mailspec run, as a user types it, surveys every domain the servers play (``--mail-domain`` is
+repeatable); each scenario is then one test that reads its domain's results from the shared JSON
+report. ``test_servers_play_scenario`` first proves with dnspython alone that the servers serve what
+the scenario describes, so that a server problem is not mistaken for a survey bug.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+import mailspec
+from mailspec.testing.lab import Lab, LabError
+from mailspec.testing.scenario import Expectations, Scenario
+
+from .servers import RealLab, ask, lab_scenarios
+
+pytestmark = pytest.mark.realservers
+
+#: Seconds the whole mailspec run may take (every domain at once).
+RUN_TIMEOUT = 300.0
+NOT_A_PASS = ("failed", "warned", "error")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "scenario" in metafunc.fixturenames:
+        scenarios = lab_scenarios()
+        metafunc.parametrize("scenario", scenarios, ids=[sc.name for sc in scenarios])
+
+
+# ------------------------------------------------------------------------------------ the servers alone
+def _serial(reply: dns.message.Message) -> int | None:
+    for rrset in reply.answer:
+        if rrset.rdtype == dns.rdatatype.SOA:
+            return int(rrset[0].serial)
+    return None
+
+
+def test_servers_play_scenario(scenario: Scenario, real_lab: RealLab) -> None:
+    """Without mailspec: each name server of the scenario behaves as its mode says, and the resolver
+    resolves the domain (or says it does not exist)."""
+    if scenario.name in real_lab.skipped:
+        pytest.skip(f"{scenario.name}: {real_lab.skipped[scenario.name]}")
+    port = real_lab.dns_port
+    wrong: list[str] = []
+    for zone in scenario.zones:
+        for ns in zone.nameservers:
+            where = f"{ns.host} ({ns.ip}:{port}, {ns.mode}) for {zone.name}"
+            if ns.mode == "silent":
+                udp, tcp = (
+                    ask(ns.ip, port, zone.name, timeout=0.3),
+                    ask(ns.ip, port, zone.name, timeout=0.3, tcp=True),
+                )
+                if udp is not None or tcp is not None:
+                    wrong.append(f"{where}: answered, it should be silent")
+                continue
+            reply = ask(ns.ip, port, zone.name, timeout=2.0)
+            if reply is None:
+                wrong.append(f"{where}: no answer to SOA")
+                continue
+            rcode = dns.rcode.to_text(reply.rcode())
+            if ns.mode == "refused":
+                if rcode != "REFUSED":
+                    wrong.append(f"{where}: {rcode} to SOA, expected REFUSED")
+                continue
+            want = ns.serial if ns.mode == "stale" else zone.soa.serial
+            if rcode != "NOERROR" or not reply.flags & dns.flags.AA or _serial(reply) != want:
+                flags = dns.flags.to_text(reply.flags)
+                wrong.append(
+                    f"{where}: {rcode} {flags} serial {_serial(reply)}, "
+                    f"expected an authoritative SOA with serial {want}"
+                )
+            root = ask(ns.ip, port, ".", rd=True, timeout=2.0)
+            recurses = (
+                root is not None and bool(root.flags & dns.flags.RA) and root.rcode() != dns.rcode.REFUSED
+            )
+            if recurses != (ns.mode == "recursive"):
+                wrong.append(f"{where}: {'offers' if recurses else 'refuses'} recursion for '.'")
+            axfr_open = zone.axfr == "open"
+            transfer = ask(ns.ip, port, zone.name, "AXFR", timeout=2.0, tcp=True)
+            gives = (
+                transfer is not None
+                and transfer.rcode() == dns.rcode.NOERROR
+                and _serial(transfer) is not None
+            )
+            if gives != axfr_open:
+                wrong.append(
+                    f"{where}: zone transfer {'given' if gives else 'refused'}, axfr = {zone.axfr!r}"
+                )
+    resolver_ip, _, _ = real_lab.resolver.partition(":")
+    if scenario.resolver.silent:  # a deny zone: the question is dropped
+        dropped = ask(resolver_ip, port, scenario.domain, "SOA", rd=True, timeout=1.0)
+        if dropped is not None:
+            wrong.append(
+                f"resolver {real_lab.resolver}: answered {scenario.domain} SOA, it should stay silent"
+            )
+    else:
+        answer = None
+        deadline = time.monotonic() + 5.0
+        while answer is None and time.monotonic() < deadline:  # a stub resolver asks again, so do we
+            answer = ask(resolver_ip, port, scenario.domain, "SOA", rd=True, timeout=1.0)
+        rcode = "no answer" if answer is None else dns.rcode.to_text(answer.rcode())
+        expected = "NOERROR" if scenario.zone is not None else "NXDOMAIN"
+        lame = scenario.zone is not None and all(
+            ns.mode in ("refused", "silent") for ns in scenario.zone.delegation
+        )
+        if scenario.resolver.servfail or lame:
+            expected = "SERVFAIL"  # no server that answers: a real resolver cannot get an answer
+        if rcode != expected:
+            wrong.append(
+                f"resolver {real_lab.resolver}: {rcode} to {scenario.domain} SOA, expected {expected}"
+            )
+    assert not wrong, f"{scenario.name}: the servers do not play the scenario:\n  - " + "\n  - ".join(wrong)
+
+
+# ------------------------------------------------------------------------------------ running mailspec
+@dataclass(frozen=True)
+class MailspecRun:
+    """One mailspec run over several domains, and what it left behind."""
+
+    command: tuple[str, ...]
+    cwd: Path
+    returncode: int | None  #: None: killed at RUN_TIMEOUT
+    output: str
+    seconds: float
+    report: dict[str, Any] | None
+    problem: str = ""  #: why there is no report
+
+    def results(self, domain: str) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = (self.report or {}).get("results", [])
+        return [r for r in results if str(r.get("domain", "")).rstrip(".").lower() == domain]
+
+    def describe(self, lines: int = 40) -> str:
+        tail = "\n".join(self.output.strip().splitlines()[-lines:])
+        status = (
+            "killed after the time limit" if self.returncode is None else f"exit status {self.returncode}"
+        )
+        return (
+            f"mailspec run ({status}, {self.seconds:.1f} s) in {self.cwd}:\n  {shlex.join(self.command)}\n"
+            f"--- last {lines} lines of its output\n{tail}"
+        )
+
+
+def _project_root() -> Path:
+    """Where the mailspec package under test is imported from (a checkout need not be installed)."""
+    return Path(mailspec.__file__).resolve().parent.parent
+
+
+def run_mailspec(
+    resolver: str, dns_port: int, scenarios: Sequence[Scenario], extra: Sequence[str], cwd: Path
+) -> MailspecRun:
+    """mailspec's DNS suite over the domains of *scenarios*, as a user runs it, from the empty folder
+    *cwd*; *resolver* (``IP:PORT``) and *dns_port* say where the lab is."""
+    report_path = cwd / "report.json"
+    command = [
+        sys.executable, "-m", "pytest", "-p", "mailspec", "--pyargs", "mailspec.checks",
+        *(f"--mail-domain={sc.domain}" for sc in scenarios),
+        f"--mail-resolver={resolver}", f"--mail-dns-port={dns_port}",
+        "--mail-probe=dns", "--mail-timeout=2", f"--mail-report={report_path}",
+        "-p", "no:cacheprovider", "-q",
+        *(f"--mail-waive={waiver}" for sc in scenarios for waiver in sc.waivers),
+        *extra,
+    ]  # fmt: skip
+    # As a user runs it: none of this session's pytest settings (PYTEST_ADDOPTS, xdist's worker id).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_project_root()), env.get("PYTHONPATH")) if p)
+    out_path = cwd.parent / f"{cwd.name}.out"
+    t0 = time.monotonic()
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        returncode: int | None
+        try:
+            returncode = proc.wait(RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            returncode = None
+    seconds = time.monotonic() - t0
+    output = out_path.read_text(errors="replace")
+    report: dict[str, Any] | None = None
+    problem = ""
+    if returncode is None:
+        problem = f"mailspec did not finish within {RUN_TIMEOUT:g} s"
+    elif not report_path.is_file():
+        problem = f"mailspec wrote no report ({report_path})"
+    else:
+        try:
+            loaded = json.loads(report_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            problem = f"mailspec's report {report_path} is not readable JSON: {exc}"
+        else:
+            if isinstance(loaded, dict) and isinstance(loaded.get("results"), list):
+                report = loaded
+            else:
+                problem = f"mailspec's report {report_path} has no 'results' list"
+    return MailspecRun(tuple(command), cwd, returncode, output, seconds, report, problem)
+
+
+def _runs(
+    resolver: str,
+    dns_port: int,
+    scenarios: Sequence[Scenario],
+    cwd: Path,
+    label: str,
+    timings: list[tuple[str, float]],
+) -> dict[str, MailspecRun]:
+    """Scenario name -> the run that surveyed its domain: one run for all scenarios, or one per distinct
+    ``mailspec_args`` (extra options apply to a whole run, so they cannot be mixed)."""
+    groups: dict[tuple[str, ...], list[Scenario]] = {}
+    for sc in scenarios:
+        groups.setdefault(tuple(sc.mailspec_args), []).append(sc)
+    runs: dict[str, MailspecRun] = {}
+    for i, (extra, group) in enumerate(groups.items()):
+        folder = cwd / f"{label}-{i}"
+        folder.mkdir()
+        run = run_mailspec(resolver, dns_port, group, extra, folder)
+        timings.append((f"mailspec over {len(group)} domains ({label})", run.seconds))
+        runs.update(dict.fromkeys((sc.name for sc in group), run))
+    return runs
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Scenario name -> mailspec's run, through the real servers and through the embedded lab."""
+
+    real: dict[str, MailspecRun]
+    embedded: dict[str, MailspecRun]
+    embedded_problem: str = ""  #: why there are no embedded-lab runs
+
+
+@pytest.fixture(scope="session")
+def mailspec_runs(real_lab: RealLab, tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    """The same mailspec command against the real servers and against the embedded lab playing the
+    same scenarios, both at once (each spends most of its time waiting for the silent servers)."""
+    cwd = tmp_path_factory.mktemp("mailspec")
+    scenarios = real_lab.scenarios
+    real_lab.timings.append(("resolver restarted", real_lab.restart_resolver()))
+
+    def embedded() -> dict[str, MailspecRun]:
+        with Lab(scenarios) as lab:
+            return _runs(lab.resolver, lab.dns_port, scenarios, cwd, "embedded-lab", real_lab.timings)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        other = pool.submit(embedded)
+        real = _runs(real_lab.resolver, real_lab.dns_port, scenarios, cwd, "real-servers", real_lab.timings)
+        try:
+            return Runs(real, other.result())
+        except LabError as exc:
+            return Runs(real, {}, f"the embedded lab did not start: {exc}")
+
+
+# ------------------------------------------------------------------------------------ expectations
+def _line(result: dict[str, Any]) -> str:
+    message = str(result.get("message") or "").strip().splitlines()
+    first = f": {message[0][:200]}" if message else ""
+    return f"{result.get('check')} [{result.get('subject')}] {str(result.get('outcome')).upper()}{first}"
+
+
+def _matching(results: Iterable[dict[str, Any]], spec: str) -> list[dict[str, Any]]:
+    """The results an expectation id names; ``ID@TEXT`` narrows to subjects containing TEXT."""
+    check, _, text = spec.partition("@")
+    return [r for r in results if r.get("check") == check and text in str(r.get("subject", ""))]
+
+
+def unmet(expect: Expectations, results: Sequence[dict[str, Any]]) -> list[str]:
+    """Each expectation the results contradict, with the results that contradict it."""
+    problems: list[str] = []
+
+    def contradicted(kind: str, spec: str, wanted: str, against: list[dict[str, Any]]) -> None:
+        shown = against or _matching(results, spec)
+        lines = "".join(f"\n      {_line(r)}" for r in shown)
+        problems.append(f"{kind} {spec}: expected {wanted}; the report says:{lines}")
+
+    for spec in [*expect.flag, *expect.passed, *expect.not_passed, *expect.skipped, *expect.error]:
+        if not _matching(results, spec):
+            problems.append(f"{spec}: expected results, the report has none for this domain")
+    for spec in expect.flag:
+        found = _matching(results, spec)
+        if found and not any(r["outcome"] in ("failed", "warned") for r in found):
+            contradicted("flag", spec, "at least one result failed or warned", [])
+    for spec in expect.passed:
+        bad = [r for r in _matching(results, spec) if r["outcome"] != "passed"]
+        if bad:
+            contradicted("pass", spec, "every result passed", bad)
+    for spec in expect.not_passed:
+        bad = [r for r in _matching(results, spec) if r["outcome"] == "passed"]
+        if bad:
+            contradicted("not_passed", spec, "no result passed", bad)
+    for spec in expect.skipped:
+        bad = [r for r in _matching(results, spec) if r["outcome"] != "skipped"]
+        if bad:
+            contradicted("skip", spec, "every result skipped (nothing to examine)", bad)
+    for spec in expect.error:
+        found = _matching(results, spec)
+        failed = [r for r in found if r["outcome"] == "failed"]
+        if failed:
+            contradicted("error", spec, "an indeterminate result (error) and no failure", failed)
+        elif found and not any(r["outcome"] == "error" for r in found):
+            contradicted("error", spec, "at least one indeterminate result (error)", [])
+    if expect.clean:
+        alarms = [r for r in results if r.get("outcome") in NOT_A_PASS]
+        if alarms:
+            problems.append(
+                "clean: expected no failed, warned or error result; false alarms:"
+                + "".join(f"\n      {_line(r)}" for r in alarms)
+            )
+    return problems
+
+
+def test_scenario_verdicts(scenario: Scenario, real_lab: RealLab, mailspec_runs: Runs) -> None:
+    """mailspec, surveying the scenario's domain through real NSD and Unbound, gives the expected verdicts."""
+    if scenario.name in real_lab.skipped:
+        pytest.skip(f"{scenario.name}: {real_lab.skipped[scenario.name]}")
+    run = mailspec_runs.real[scenario.name]
+    if run.report is None:
+        pytest.fail(f"{run.problem}\n{run.describe()}", pytrace=False)
+    results = run.results(scenario.domain)
+    if not results:
+        pytest.fail(f"the report has no result for {scenario.domain}\n{run.describe()}", pytrace=False)
+    problems = unmet(scenario.expect, results)
+    if problems:
+        about = f" ({scenario.description.splitlines()[0]})" if scenario.description else ""
+        head = (
+            f"{scenario.name} ({scenario.domain}){about}: {len(problems)} of {scenario.expect.count} "
+            "expectation(s) unmet against real servers:"
+        )
+        where = f"report: {run.cwd / 'report.json'}; resolver {real_lab.resolver}; logs in {real_lab.workdir}"
+        pytest.fail("\n  - ".join([head, *problems]) + "\n" + where, pytrace=False)
+
+
+def _verdicts(run: MailspecRun, domain: str) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(str(r.get("check")), str(r.get("subject"))): r for r in run.results(domain)}
+
+
+def test_same_verdicts_as_embedded_lab(
+    scenario: Scenario,
+    real_lab: RealLab,
+    mailspec_runs: Runs,
+) -> None:
+    """Every check gives the same outcome for every subject through real servers as through the
+    embedded lab: a difference is a lab that does not behave like the servers it imitates (or a
+    survey that depends on a server's quirks)."""
+    if scenario.name in real_lab.skipped:
+        pytest.skip(f"{scenario.name}: {real_lab.skipped[scenario.name]}")
+    if mailspec_runs.embedded_problem:
+        pytest.fail(mailspec_runs.embedded_problem, pytrace=False)
+    real, embedded = mailspec_runs.real[scenario.name], mailspec_runs.embedded[scenario.name]
+    for run in (real, embedded):
+        if run.report is None:
+            pytest.fail(f"{run.problem}\n{run.describe()}", pytrace=False)
+    ours, theirs = _verdicts(real, scenario.domain), _verdicts(embedded, scenario.domain)
+    differences = []
+    for key in sorted(set(ours) | set(theirs)):
+        mine, lab = ours.get(key), theirs.get(key)
+        if mine is not None and lab is not None and mine.get("outcome") == lab.get("outcome"):
+            continue
+        check, subject = key
+        differences.append(
+            f"{check} [{subject}]: embedded lab {_outcome(lab)}, real servers {_outcome(mine)}"
+        )
+    if differences:
+        head = (
+            f"{scenario.name} ({scenario.domain}): {len(differences)} verdict(s) differ between the "
+            "embedded lab and the real servers:"
+        )
+        where = f"reports: {real.cwd / 'report.json'} (real), {embedded.cwd / 'report.json'} (embedded)"
+        pytest.fail("\n  - ".join([head, *differences]) + "\n" + where, pytrace=False)
+
+
+def _outcome(result: dict[str, Any] | None) -> str:
+    if result is None:
+        return "(no result)"
+    message = str(result.get("message") or "").strip().splitlines()
+    return str(result.get("outcome")).upper() + (f" ({message[0][:160]})" if message else "")
