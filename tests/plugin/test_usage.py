@@ -117,3 +117,10 @@ def test_testpaths_do_not_stop_the_shipped_checks(pytester: pytest.Pytester) -> 
     assert result.ret == pytest.ExitCode.OK
     outcomes = result.parseoutcomes()
     assert outcomes["passed"] > 20  # the user's test and the shipped checks
+
+
+def test_strict_markers_without_xdist(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest(
+        "--pyargs", "mailspec.checks", "--mail-lab", "--strict-markers", "-p", "no:xdist"
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
