@@ -4,3 +4,15 @@ pytester is enabled with ``-p pytester`` in pyproject's addopts rather than ``py
 the editable install puts the shipped checks below this folder, and pytester runs that collect them
 from another rootdir load this file as a non-root conftest, where ``pytest_plugins`` is refused.
 """
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _settled_inner_runs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pytester's runs have no ini file of ours: give pytest-asyncio (a dev dependency) the loop scope
+    # it otherwise reminds every run about
+    if "pytester" in request.fixturenames:
+        monkeypatch.setenv("PYTEST_ADDOPTS", "-o asyncio_default_fixture_loop_scope=function")

@@ -124,3 +124,19 @@ def test_strict_markers_without_xdist(pytester: pytest.Pytester) -> None:
         "--pyargs", "mailspec.checks", "--mail-lab", "--strict-markers", "-p", "no:xdist"
     )
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+
+
+def test_users_async_tests_run_beside_the_survey(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_async="""
+        import asyncio
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_own_loop(mx_hosts):
+            await asyncio.sleep(0)
+            assert mx_hosts
+        """
+    )
+    result = pytester.runpytest("test_async.py", "--mail-lab")
+    result.assert_outcomes(passed=1)
