@@ -299,6 +299,8 @@ class DomainDns:
         """The NS names the parent's servers give for the zone (referral or authoritative answer)."""
         names: set[str] = set()
         for ans in self.parent_ns:
+            if not ans.definite:
+                continue  # a parent server that did not answer says nothing about the delegation
             for rec in ans.answer + ans.authority:
                 if rec.rdtype == "NS" and rec.name == self.zone:
                     names.add(rec.target)

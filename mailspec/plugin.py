@@ -23,6 +23,7 @@ from mailspec.report import ReportCollector
 from mailspec.settings import OPTIONS, Settings, parse_waiver, system_resolvers
 from mailspec.subjects import Subject, subjects_of
 from mailspec.survey import Nameserver, Survey
+from mailspec.testing.lab import Lab
 
 __all__ = [
     "dns_facts",
@@ -172,10 +173,6 @@ def _junit_evidence(config: pytest.Config) -> None:
 
 
 def _start_lab(config: pytest.Config, settings: Settings) -> Settings:
-    try:
-        from mailspec.testing.lab import Lab  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as exc:  # pragma: no cover - the lab ships with mailspec
-        raise pytest.UsageError(f"--mail-lab: the embedded lab cannot be imported ({exc})") from None
     names = [n.strip() for n in (settings.lab or "").split(",") if n.strip()]
     try:
         lab = Lab.from_names(names)
