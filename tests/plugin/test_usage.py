@@ -65,6 +65,18 @@ def test_help_lists_every_option_with_its_ini_twin(pytester: pytest.Pytester) ->
         (["--mail-domain=example.com", "--mail-timeout=-1"], "--mail-timeout '-1'"),
         (["--mail-domain=example.com", "--mail-fail-on=sometimes"], "--mail-fail-on 'sometimes'"),
         (["--mail-lab=no-such-scenario"], "no-such-scenario"),
+        (["--mail-domain=example.com", "--mail-server=mx.example.com:99999"], "port '99999'"),
+        (["--mail-domain=example.com", "--mail-outbound=not an address"], "--mail-outbound host"),
+        (["--mail-domain=example.com", "--mail-helo-name=bad name"], "--mail-helo-name 'bad name'"),
+        (["--mail-domain=example.com", "--mail-probe-helo=10.0.0.1"], "expected a host name"),
+        (["--mail-domain=example.com", "--mail-smtp-port=0"], "--mail-smtp-port: port '0'"),
+        (["--mail-domain=example.com", "--mail-dns-port=x"], "--mail-dns-port: port 'x'"),
+        (["--mail-domain=example.com", "--mail-profile=gmail"], "expected one of default, bulk"),
+        (["--mail-domain=example.com", "--mail-dnsbl=192.0.2.1"], "is an IP address"),
+        (["--mail-domain=example.com", "--mail-dkim-selector=s 1"], "expected a selector"),
+        (["--mail-domain=example.com", "--mail-ca=/no/such/ca.pem"], "no such file"),
+        (["--mail-domain=example.com", "--mail-report=."], "is a directory"),
+        (["--mail-domains-file=/no/such/list.txt"], "cannot read it"),
     ],
 )
 def test_bad_input_is_a_usage_error_naming_the_value(
