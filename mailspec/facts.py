@@ -273,6 +273,8 @@ class DomainDns:
     parent_ns: tuple[DnsAnswer, ...] = ()  #: the parent's NS for the zone, asked of each parent server
     mx_targets: tuple[MxTarget, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    #: when the domain is a CNAME: its parent's servers, asked for the domain's own NS
+    alias_referrals: tuple[DnsAnswer, ...] = ()
 
     # -- existence -------------------------------------------------------------------------------
     @property
@@ -293,6 +295,19 @@ class DomainDns:
     @property
     def child_ns(self) -> list[str]:
         return sorted({r.target for r in self.ns.records})
+
+    @property
+    def delegated_alias(self) -> list[str]:
+        """When the domain is a CNAME: the NS names its parent delegates it to (a CNAME at an apex)."""
+        return sorted(
+            {
+                rec.target
+                for ans in self.alias_referrals
+                if ans.definite
+                for rec in ans.answer + ans.authority
+                if rec.rdtype == "NS" and rec.name == self.domain
+            }
+        )
 
     @property
     def parent_ns_names(self) -> list[str]:
@@ -376,6 +391,7 @@ class DomainDns:
             "parent_ns": [p.to_json() for p in self.parent_ns],
             "mx_targets": [mx_json(t) for t in self.mx_targets],
             "notes": list(self.notes),
+            "alias_referrals": [a.to_json() for a in self.alias_referrals],
         }
 
     @classmethod
@@ -413,6 +429,7 @@ class DomainDns:
                 for t in d["mx_targets"]
             ),
             notes=tuple(d["notes"]),
+            alias_referrals=tuple(ans(a) for a in d.get("alias_referrals", [])),
         )
 
 

@@ -84,9 +84,11 @@ def test_dns_apex_no_cname(dns_facts: DomainDns) -> None:
     if not chain:
         return
     target = chain[0].target
-    if dns_facts.domain in dns_facts.parent_ns_names:
+    evidence(*dns_facts.alias_referrals[:1])
+    if delegated := dns_facts.delegated_alias:
         pytest.fail(
-            f"{dns_facts.domain} is delegated (it has NS records) and is also a CNAME for {target}: a CNAME "
+            f"{dns_facts.domain} is delegated (to {', '.join(delegated)}) and is also a CNAME for {target}: "
+            "a CNAME "
             "cannot coexist with other data, and a zone apex always has SOA and NS (RFC 2181 §10.1, "
             "RFC 1034 §3.6.2). Remove the CNAME and publish the records at the apex."
         )

@@ -127,7 +127,16 @@ async def survey_domain(c: DnsClient, domain: str) -> DomainDns:
             return (MxTarget(domain, domain, 0, a, aaaa, implicit=True),)
         return ()
 
-    (zone, ns, servers, parent_zone, referrals), targets = await asyncio.gather(zone_part(), mx_part())
+    async def alias_part() -> tuple[DnsAnswer, ...]:
+        # a mail domain that is an alias: is it also delegated (a CNAME at a zone apex)?
+        soa = await soa_t
+        if not any(r.rdtype == "CNAME" and r.name == domain for r in soa.answer):
+            return ()
+        return await _parent_referrals(c, domain, await c.query(parent, "NS"))
+
+    (zone, ns, servers, parent_zone, referrals), targets, alias_referrals = await asyncio.gather(
+        zone_part(), mx_part(), alias_part()
+    )
     await parent_ns_guess_t  # already answered, or shared with zone_part
     return DomainDns(
         domain=domain,
@@ -142,6 +151,7 @@ async def survey_domain(c: DnsClient, domain: str) -> DomainDns:
         parent_zone=parent_zone,
         parent_ns=referrals,
         mx_targets=targets,
+        alias_referrals=alias_referrals,
     )
 
 

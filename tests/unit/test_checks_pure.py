@@ -1,0 +1,133 @@
+"""Checks are pure functions over facts: branches no lab zone can produce, tested on constructed facts.
+
+(dnspython and NSD both refuse a CNAME beside other data, so a delegated alias cannot be served; a
+zone with eight name servers or one without IPv4 servers would need as many lab addresses.)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mailspec.checks.test_dns import test_dns_apex_no_cname as apex_no_cname
+from mailspec.checks.test_dns import test_dns_ns_authoritative as ns_authoritative
+from mailspec.checks.test_dns import test_dns_ns_count as ns_count
+from mailspec.facts import DnsAnswer, DomainDns, NameServer, NsAddress, Record
+from mailspec.outcome import Finding, reset
+from mailspec.survey.dns import UNREACHABLE
+
+D = "example.com"
+
+
+def ans(
+    qname: str,
+    rdtype: str,
+    *answer: Record,
+    authority: tuple[Record, ...] = (),
+    rcode: str = "NOERROR",
+    aa: bool = False,
+) -> DnsAnswer:
+    return DnsAnswer(qname, rdtype, "test", rcode=rcode, aa=aa, answer=answer, authority=authority)
+
+
+SOA = Record(D, 3600, "SOA", "ns1.example.com. hostmaster.example.com. 1 14400 3600 1209600 3600")
+
+
+def ns_server(name: str, v4: str | None, v6: str | None = None) -> NameServer:
+    a = ans(name, "A", *([Record(name, 60, "A", v4)] if v4 else []))
+    aaaa = ans(name, "AAAA", *([Record(name, 60, "AAAA", v6)] if v6 else []))
+    ips = [ip for ip in (v4, v6) if ip]
+    return NameServer(
+        name,
+        a,
+        aaaa,
+        tuple(
+            NsAddress(
+                ip,
+                ans(D, "SOA", SOA, aa=True),
+                ans(".", "SOA", rcode="REFUSED"),
+                ans(D, "AXFR", rcode="REFUSED"),
+            )
+            for ip in ips
+        ),
+    )
+
+
+def domain(servers: list[NameServer], *, soa: DnsAnswer | None = None, **kw: object) -> DomainDns:
+    names = [s.name for s in servers]
+    ns = ans(D, "NS", *(Record(D, 3600, "NS", n + ".") for n in names))
+    referral = ans(D, "NS", authority=tuple(Record(D, 3600, "NS", n + ".") for n in names))
+    return DomainDns(
+        D,
+        soa=soa or ans(D, "SOA", SOA),
+        ns=ns,
+        mx=ans(D, "MX"),
+        a=ans(D, "A"),
+        aaaa=ans(D, "AAAA"),
+        txt=ans(D, "TXT"),
+        zone=D,
+        nameservers=tuple(servers),
+        parent_zone="com",
+        parent_ns=(referral,),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_recorder() -> None:
+    reset()
+
+
+def test_a_delegated_alias_fails() -> None:
+    alias = ans(
+        D,
+        "SOA",
+        Record(D, 300, "CNAME", "hosting.example.net."),
+        Record("hosting.example.net", 300, "SOA", "ns.example.net. h.example.net. 1 2 3 4 5"),
+    )
+    referral = ans(D, "NS", authority=(Record(D, 3600, "NS", "ns1.example.com."),))
+    facts = domain([ns_server("ns1.example.com", "192.0.2.1")], soa=alias, alias_referrals=(referral,))
+    with pytest.raises(pytest.fail.Exception, match=r"is delegated .* and is also a CNAME"):
+        apex_no_cname(facts)
+
+
+def test_an_undelegated_alias_warns() -> None:
+    alias = ans(D, "SOA", Record(D, 300, "CNAME", "hosting.example.net."))
+    facts = domain(
+        [ns_server("ns1.example.com", "192.0.2.1")],
+        soa=alias,
+        alias_referrals=(ans(D, "NS", authority=(Record("com", 900, "SOA", "a. b. 1 2 3 4 5"),)),),
+    )
+    with pytest.raises(Finding, match=r"is a CNAME for hosting\.example\.net"):
+        apex_no_cname(facts)
+
+
+def test_more_than_seven_name_servers_warn() -> None:
+    servers = [ns_server(f"ns{i}.example.com", f"192.0.2.{i}") for i in range(1, 9)]
+    with pytest.raises(Finding, match="8 name servers"):
+        ns_count(domain(servers))
+
+
+def test_fewer_than_two_ipv4_name_servers_warn() -> None:
+    servers = [ns_server("ns1.example.com", "192.0.2.1"), ns_server("ns2.example.com", None, "2001:db8::2")]
+    with pytest.raises(Finding, match="only 1 name server"):
+        ns_count(domain(servers))
+
+
+def test_two_good_name_servers_pass() -> None:
+    ns_count(
+        domain([ns_server("ns1.example.com", "192.0.2.1"), ns_server("ns2.example.com", "198.51.100.2")])
+    )
+
+
+def test_an_unroutable_name_server_address_is_skipped_not_lame() -> None:
+    v6 = ns_server("ns2.example.com", None, "2001:db8::2")
+    unreachable = NsAddress(
+        "2001:db8::2",
+        DnsAnswer(D, "SOA", "[2001:db8::2]:53", error=f"{UNREACHABLE}: no route"),
+        v6.addresses[0].recursion,
+        v6.addresses[0].axfr,
+    )
+    v6 = NameServer(v6.name, v6.a, v6.aaaa, (unreachable,))
+    facts = domain([ns_server("ns1.example.com", "192.0.2.1"), v6])
+    with pytest.raises(pytest.skip.Exception, match="cannot be reached from this machine"):
+        ns_authoritative(facts, v6, unreachable)
