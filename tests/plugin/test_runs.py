@@ -215,3 +215,20 @@ def test_bulk_profile_is_accepted(pytester: pytest.Pytester) -> None:
     result = run(pytester, "--pyargs", "mailspec.checks", "--mail-lab", "--mail-profile=bulk")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*profile=bulk*"])
+
+
+def test_a_dead_resolver_is_followed_by_the_next(pytester: pytest.Pytester, mailspec_lab: Any) -> None:
+    out = pytester.path / "r.json"
+    result = run(
+        pytester,
+        "--pyargs",
+        "mailspec.checks",
+        "--mail-domain=good.test",
+        "--mail-resolver=127.0.0.1:9",
+        f"--mail-resolver={mailspec_lab.resolver}",
+        f"--mail-dns-port={mailspec_lab.dns_port}",
+        "--mail-waive=mx.target.public-address=lab loopback",
+        f"--mail-report={out}",
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert {r["outcome"] for r in report(out)["results"]} <= {"passed", "skipped", "waived"}
