@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,52 +17,22 @@ from mailspec.testing.verdicts import judge
 SCENARIOS = load_scenarios()
 
 
-def _run(pytester: pytest.Pytester, *extra: str) -> dict[str, Any]:
-    report = pytester.path / "report.json"
-    result = pytester.runpytest_subprocess(
-        "--pyargs",
-        "mailspec.checks",
-        "--mail-lab=all",
-        "--mail-timeout=1",
-        f"--mail-report={report}",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-        *extra,
-    )
-    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-3000:]
+def run_lab(folder: Path, *extra: str) -> dict[str, Any]:
+    """One run of the whole suite over every lab scenario, from an empty folder, as a user would."""
+    report = folder / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "mailspec.checks", "--mail-lab=all", "--mail-timeout=1",
+         f"--mail-report={report}", "-p", "no:cacheprovider", "-q", *extra],
+        cwd=folder, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == pytest.ExitCode.TESTS_FAILED, proc.stdout[-3000:] + proc.stderr[-3000:]
     data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
     return data
 
 
 @pytest.fixture(scope="module")
 def lab_report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One run of the whole suite over every lab scenario, as a user would start it."""
-    folder = tmp_path_factory.mktemp("lab-run")
-    report = folder / "report.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--pyargs",
-            "mailspec.checks",
-            "--mail-lab=all",
-            "--mail-timeout=1",
-            f"--mail-report={report}",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-        ],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
-    return data
+    return run_lab(tmp_path_factory.mktemp("lab-run"))
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
@@ -91,8 +62,8 @@ def test_every_check_is_flagged_by_some_scenario(lab_report: dict[str, Any]) -> 
     assert ids - flagged == set(), "a check no broken scenario trips cannot be shown to fail"
 
 
-def test_xdist_gives_the_same_verdicts(pytester: pytest.Pytester, lab_report: dict[str, Any]) -> None:
-    data = _run(pytester, "-n", "2")
+def test_xdist_gives_the_same_verdicts(tmp_path: Path, lab_report: dict[str, Any]) -> None:
+    data = run_lab(tmp_path, "-n", "2")
     key = lambda r: (r["check"], r["domain"], r["subject"])  # noqa: E731
     assert sorted((key(r), r["outcome"]) for r in data["results"]) == sorted(
         (key(r), r["outcome"]) for r in lab_report["results"]
