@@ -77,7 +77,11 @@ def test_dns_domain_no_underscore(dns_facts: DomainDns) -> None:
     fix="Publish the domain's own records (MX, A, TXT) instead of a CNAME.",
 )
 def test_dns_apex_no_cname(dns_facts: DomainDns) -> None:
-    """The mail domain is not an alias (CNAME)."""
+    """The mail domain is not an alias (CNAME).
+
+    A CNAME at a delegated name (its parent lists NS for it: a zone apex) fails; a CNAME elsewhere is
+    legal and followed by senders (RFC 5321 §5.1), so it warns.
+    """
     need(dns_facts.soa)
     evidence(dns_facts.soa)
     chain = [r for r in dns_facts.soa.chain if r.name == dns_facts.domain]
@@ -149,7 +153,12 @@ def _answered(d: DomainDns) -> list[NsAddress]:
 def test_dns_ns_authoritative(
     dns_facts: DomainDns, nameserver: NameServer, nameserver_address: NsAddress
 ) -> None:
-    """Each name server address answers authoritatively for the zone (no lame delegation)."""
+    """Each name server address answers authoritatively for the zone (no lame delegation).
+
+    Asked directly, without recursion, twice before a silence counts. A server that never answers is
+    lame only when another server of the zone did answer (else the probe's own network is suspect:
+    could not test); an address this machine has no route to (IPv6) is skipped.
+    """
     zone = _existing_zone(dns_facts)
     soa = nameserver_address.soa
     evidence(soa)
@@ -277,7 +286,11 @@ def test_dns_soa_timers(dns_facts: DomainDns) -> None:
     fix="Write the SOA RNAME as a mailbox with its '@' replaced by a dot, e.g. hostmaster.example.com.",
 )
 def test_dns_soa_rname(dns_facts: DomainDns) -> None:
-    """The SOA RNAME is a well-formed mailbox name."""
+    """The SOA RNAME is a well-formed mailbox name.
+
+    Every label LDH and no '@' (the catalog's rule). Whether the mailbox accepts mail at RCPT is the
+    catalog's L2 part; it needs the SMTP probes, which arrive in a later release.
+    """
     zone = _existing_zone(dns_facts)
     soa = dns_facts.zone_soa
     evidence(dns_facts.soa)
@@ -307,7 +320,11 @@ def test_dns_soa_rname(dns_facts: DomainDns) -> None:
     fix="Disable recursion on the authoritative server (e.g. BIND 'recursion no;').",
 )
 def test_dns_ns_no_recursion(nameserver: NameServer, nameserver_address: NsAddress) -> None:
-    """Each authoritative name server refuses to recurse for out-of-zone names."""
+    """Each authoritative name server refuses to recurse for out-of-zone names.
+
+    The probe is the root SOA asked with RD=1: an authoritative-only server refuses it or answers
+    without RA; an open resolver answers it with RA=1.
+    """
     rec = nameserver_address.recursion
     evidence(rec)
     _reachable(nameserver, nameserver_address, rec)

@@ -45,7 +45,11 @@ def _null_mx(d: DomainDns, *, sole: bool = False) -> None:
     fix="Publish an MX record naming the host that receives mail for the domain.",
 )
 def test_mx_present(dns_facts: DomainDns) -> None:
-    """The domain publishes MX records (or says with a null MX that it takes no mail)."""
+    """The domain publishes MX records (or says with a null MX that it takes no mail).
+
+    No MX but an address is an implicit MX (a warning); no MX and no address fails. A SERVFAIL or
+    timeout on the MX question is "could not test", never an implicit MX.
+    """
     d = dns_facts
     _existing(d)
     need(d.mx)
@@ -85,7 +89,12 @@ def test_mx_null_exclusive(dns_facts: DomainDns) -> None:
     fix="Give the domain a working MX if it sends mail, or stop authorising senders in its SPF.",
 )
 def test_mx_null_not_sender(dns_facts: DomainDns) -> None:
-    """A domain with a null MX does not send mail (its SPF authorises no host)."""
+    """A domain with a null MX does not send mail (its SPF authorises no host).
+
+    mailspec cannot see which domains are used in MAIL FROM, so it takes the domain's own word: an SPF
+    record that authorises any host (anything beyond -all/~all/?all) declares a sending domain. A null
+    MX beside other MX records is mx.null.exclusive's concern, so this check applies to a sole one.
+    """
     _null_mx(dns_facts, sole=True)
     need(dns_facts.txt)
     evidence(dns_facts.mx, dns_facts.txt)
