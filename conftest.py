@@ -15,4 +15,5 @@ def _settled_inner_runs(request: pytest.FixtureRequest, monkeypatch: pytest.Monk
     # pytester's runs have no ini file of ours: give pytest-asyncio (a dev dependency) the loop scope
     # it otherwise reminds every run about
     if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")  # it clears PYTEST_ADDOPTS when it starts: set it after
         monkeypatch.setenv("PYTEST_ADDOPTS", "-o asyncio_default_fixture_loop_scope=function")
