@@ -12,7 +12,7 @@ from mailspec.checks.test_dns import test_dns_apex_no_cname as apex_no_cname
 from mailspec.checks.test_dns import test_dns_ns_authoritative as ns_authoritative
 from mailspec.checks.test_dns import test_dns_ns_count as ns_count
 from mailspec.facts import DnsAnswer, DomainDns, NameServer, NsAddress, Record
-from mailspec.outcome import Finding, reset
+from mailspec.outcome import Finding, current, reset
 from mailspec.survey.dns import UNREACHABLE
 
 D = "example.com"
