@@ -113,10 +113,12 @@ def test_fewer_than_two_ipv4_name_servers_warn() -> None:
         ns_count(domain(servers))
 
 
-def test_two_good_name_servers_pass() -> None:
+def test_two_good_name_servers_pass_with_their_evidence() -> None:
     ns_count(
         domain([ns_server("ns1.example.com", "192.0.2.1"), ns_server("ns2.example.com", "198.51.100.2")])
     )
+    assert "example.com. 3600 IN NS ns2.example.com." in current().evidence
+    assert current().notes == []
 
 
 def test_an_unroutable_name_server_address_is_skipped_not_lame() -> None:
