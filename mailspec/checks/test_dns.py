@@ -126,6 +126,9 @@ def test_dns_ns_count(dns_facts: DomainDns) -> None:
         )
     if len(child) > MAX_NS:
         warn(f"{zone} has {len(child)} name servers; RFC 1912 §2.8 recommends at most {MAX_NS}.")
+    if not all(n.a.definite for n in dns_facts.nameservers):
+        note("the IPv4 addresses of some name servers could not be looked up; they were not counted")
+        return
     with_v4 = [n.name for n in dns_facts.nameservers if n.a.records]
     if len(with_v4) < 2:
         warn(
