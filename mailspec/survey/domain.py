@@ -62,7 +62,7 @@ async def _nameserver(c: DnsClient, name: str, zone: str) -> NameServer:
 
 
 async def _parent_referrals(c: DnsClient, zone: str, parent_ns: DnsAnswer) -> tuple[DnsAnswer, ...]:
-    """Ask each server of the parent zone, directly and non-recursively, for the zone's NS."""
+    """Ask two servers of the parent zone, directly and non-recursively, for the zone's NS."""
     hosts = sorted({r.target for r in parent_ns.records if r.rdtype == "NS"})
     addrs = await asyncio.gather(*(_addresses(c, h) for h in hosts))
     ips = sorted({r.data for a, aaaa in addrs for r in a.records + aaaa.records})
