@@ -157,19 +157,33 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.active and getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
     if settings.active:
-        _junit_evidence(config)
+        _junit(config, settings)
 
 
-def _junit_evidence(config: pytest.Config) -> None:
-    # The evidence of every check goes to its JUnit case's <system-out>, which pytest writes only when
-    # junit_logging asks for it. pytest offers no public way to change an ini value from a plugin, so
-    # the JUnit writer (created by pytest's own pytest_configure, which ran before this one) is told
-    # directly, unless the user chose a value other than the default.
-    if config.getini("junit_logging") != "no":
-        return
+def _junit(config: pytest.Config, settings: Settings) -> None:
+    """Suite properties, and the evidence of every check in its JUnit case's <system-out>.
+
+    pytest writes captured output to JUnit only when junit_logging asks for it, and offers no public
+    way for a plugin to change an ini value; its JUnit writer (created by pytest's own pytest_configure,
+    which ran before this one) is told directly, unless the user chose a value other than the default.
+    The suite properties go to the same writer, so that they are there under xdist too (where tests,
+    and the record_testsuite_property fixture, run in workers that write no JUnit).
+    """
+    from mailspec import __version__
+
     for plugin in config.pluginmanager.get_plugins():
-        if type(plugin).__name__ == "LogXML" and getattr(plugin, "logging", None) == "no":
+        if type(plugin).__name__ != "LogXML":
+            continue
+        if config.getini("junit_logging") == "no" and getattr(plugin, "logging", None) == "no":
             plugin.logging = "system-out"
+        for name, value in (
+            ("mailspec_version", __version__),
+            ("mailspec_domains", " ".join(settings.domains)),
+            ("mailspec_probe", str(settings.probe)),
+            ("mailspec_profile", settings.profile),
+            ("mailspec_fail_on", str(settings.fail_on)),
+        ):
+            plugin.add_global_property(name, value)
 
 
 def _start_lab(config: pytest.Config, settings: Settings) -> Settings:
@@ -370,19 +384,6 @@ def nameserver(dns_facts: DomainDns, _mailspec_subject: Subject) -> NameServer:
 def nameserver_address(nameserver: NameServer, _mailspec_subject: Subject) -> NsAddress:
     """One address of a name server, with its direct answers (one test per name server and address)."""
     return next(x for x in nameserver.addresses if x.ip == _mailspec_subject.ip)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _mailspec_suite_properties(pytestconfig: pytest.Config, record_testsuite_property: Any) -> None:
-    settings = pytestconfig.stash[SETTINGS]
-    if settings.active:
-        from mailspec import __version__
-
-        record_testsuite_property("mailspec_version", __version__)
-        record_testsuite_property("mailspec_domains", " ".join(settings.domains))
-        record_testsuite_property("mailspec_probe", str(settings.probe))
-        record_testsuite_property("mailspec_profile", settings.profile)
-        record_testsuite_property("mailspec_fail_on", str(settings.fail_on))
 
 
 # ---------------------------------------------------------------------------------------- collection

@@ -93,9 +93,10 @@ def test_json_report_under_xdist_is_complete(pytester: pytest.Pytester) -> None:
     assert sorted(map(key, a["results"])) == sorted(map(key, b["results"]))
 
 
-def test_junit_names_evidence_and_properties(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_junit_names_evidence_and_properties(pytester: pytest.Pytester, xdist: list[str]) -> None:
     xml = pytester.path / "mail.xml"
-    run(pytester, "--pyargs", "mailspec.checks", "--mail-lab=mx-cname", f"--junitxml={xml}")
+    run(pytester, "--pyargs", "mailspec.checks", "--mail-lab=mx-cname", f"--junitxml={xml}", *xdist)
     root = ET.parse(xml).getroot()
     props = {p.get("name"): p.get("value") for p in root.iter("property")}
     assert props["mailspec_version"] == "0.1.0"
