@@ -465,6 +465,7 @@ def pytest_runtest_makereport(
     rec = outcome.current()
     exc = call.excinfo.value if call.excinfo is not None else None
     message = "; ".join(rec.notes)
+    waiver = None
     result: Outcome
     if isinstance(exc, Indeterminate):
         result, message = Outcome.ERROR, _message(exc)
@@ -515,5 +516,6 @@ def pytest_runtest_makereport(
         "evidence": list(rec.evidence),
         "refs": list(info.refs) if info else [],
         "remediation": info.remediation if info else "",
+        "waiver": waiver.reason if waiver is not None and result is Outcome.WAIVED else None,
     }
     return report

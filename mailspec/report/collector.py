@@ -71,6 +71,7 @@ class ReportCollector:
                     "evidence": r["evidence"],
                     "refs": r["refs"],
                     "remediation": r["remediation"],
+                    "waiver": r.get("waiver"),
                     "nodeid": r["nodeid"],
                     "duration_s": round(r["duration_s"], 4),
                 }

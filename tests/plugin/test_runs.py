@@ -158,6 +158,8 @@ def test_waiver_turns_a_failure_into_waived(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*XFAIL*test_mx_no_cname*waived: migrating by March*"])
     (row,) = [r for r in report(out)["results"] if r["check"] == "mx.no-cname"]
     assert row["outcome"] == "waived"
+    assert row["waiver"] == "migrating by March"
+    assert "is a CNAME for mx1.mx-cname.test" in row["message"]
 
 
 def test_waiver_for_another_subject_does_not_apply(pytester: pytest.Pytester) -> None:
