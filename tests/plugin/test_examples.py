@@ -37,3 +37,15 @@ def test_examples_skip_without_a_domain(pytester: pytest.Pytester) -> None:
     shutil.copy(EXAMPLES / "test_fixtures.py", pytester.path)
     result = pytester.runpytest("test_fixtures.py", "-p", "no:cacheprovider")
     result.assert_outcomes(skipped=3)
+
+
+def test_waivers_example(pytester: pytest.Pytester) -> None:
+    shutil.copy(EXAMPLES / "waivers.ini", pytester.path / "pytest.ini")
+    out = pytester.path / "r.json"
+    result = pytester.runpytest("--pyargs", "mailspec.checks", "--mail-lab=mx-cname", f"--mail-report={out}")
+    assert result.ret == pytest.ExitCode.OK
+    import json
+
+    (row,) = [r for r in json.loads(out.read_text())["results"] if r["check"] == "mx.no-cname"]
+    assert row["outcome"] == "waived"
+    assert row["waiver"].startswith("the alias goes away")
