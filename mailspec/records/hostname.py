@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+import idna
+
 from mailspec.errors import SettingError
 
 __all__ = [
@@ -78,8 +80,9 @@ def normalise_domain(text: str, *, what: str = "mail domain") -> str:
     if "@" in name:
         raise SettingError(f"{what} {text!r} looks like a mail address: expected only the domain part")
     try:
-        ascii_name = name.encode("idna").decode("ascii") if not name.isascii() else name
-    except UnicodeError as exc:
+        # IDNA 2008 with UTS #46 mapping, as registries and browsers do today ("faß.de" stays faß)
+        ascii_name = name if name.isascii() else idna.encode(name, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
         raise SettingError(
             f"{what} {text!r} is not a valid internationalised domain name ({exc}): expected a domain "
             "name such as example.com or bücher.example"

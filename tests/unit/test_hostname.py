@@ -13,6 +13,8 @@ from mailspec.records.hostname import hostname_problem, is_ldh_label, looks_like
         ("example.com.", "example.com"),
         (" mail.example.org ", "mail.example.org"),
         ("bücher.example", "xn--bcher-kva.example"),
+        ("Bücher.Example", "xn--bcher-kva.example"),
+        ("faß.de", "xn--fa-hia.de"),  # IDNA 2008: not fass.de
         ("_dmarc.example.com", "_dmarc.example.com"),
     ],
 )
