@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mailspec.errors import Indeterminate
+from mailspec.records.spf import is_spf
 
 __all__ = [
     "DnsAnswer",
@@ -204,10 +205,16 @@ class Soa:
 class NsAddress:
     """One address of a name server, and what it said when asked directly."""
 
-    ip: str
+    ip: str  #: "" when the name server's name has no address at all
     soa: DnsAnswer  #: SOA of the zone, asked directly, RD=0
     recursion: DnsAnswer  #: an out-of-zone question with RD=1
     axfr: DnsAnswer  #: the first message of an AXFR of the zone, over TCP
+
+    @classmethod
+    def missing(cls, name: str) -> NsAddress:
+        """Stands for a name server whose name has no A or AAAA record: nothing could be asked."""
+        none = DnsAnswer(name, "A", "-", error=f"{name} has no A or AAAA record")
+        return cls("", none, none, none)
 
 
 @dataclass(frozen=True)
@@ -275,6 +282,8 @@ class DomainDns:
     notes: tuple[str, ...] = field(default=())
     #: when the domain is a CNAME: its parent's servers, asked for the domain's own NS
     alias_referrals: tuple[DnsAnswer, ...] = ()
+    #: the SOA of the zone itself (the same question as ``soa`` when the domain is the apex)
+    zone_soa_answer: DnsAnswer | None = None
 
     # -- existence -------------------------------------------------------------------------------
     @property
@@ -284,10 +293,11 @@ class DomainDns:
 
     @property
     def zone_soa(self) -> Soa | None:
-        """The SOA of the zone holding the domain (answer, or the authority section of a NODATA)."""
-        for rec in self.soa.records:
+        """The SOA of the zone holding the domain."""
+        answer = self.zone_soa_answer or self.soa
+        for rec in answer.records:
             return Soa.from_record(rec)
-        for rec in self.soa.authority:
+        for rec in answer.authority:
             if rec.rdtype == "SOA":
                 return Soa.from_record(rec)
         return None
@@ -342,12 +352,7 @@ class DomainDns:
 
     @property
     def spf_records(self) -> list[str]:
-        out = []
-        for r in self.txt.records:
-            text = _txt_value(r.data)
-            if text == "v=spf1" or text.startswith("v=spf1 "):
-                out.append(text)
-        return out
+        return [text for r in self.txt.records if is_spf(text := _txt_value(r.data))]
 
     # -- serialisation ---------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -392,6 +397,7 @@ class DomainDns:
             "mx_targets": [mx_json(t) for t in self.mx_targets],
             "notes": list(self.notes),
             "alias_referrals": [a.to_json() for a in self.alias_referrals],
+            "zone_soa_answer": self.zone_soa_answer.to_json() if self.zone_soa_answer else None,
         }
 
     @classmethod
@@ -430,6 +436,7 @@ class DomainDns:
             ),
             notes=tuple(d["notes"]),
             alias_referrals=tuple(ans(a) for a in d.get("alias_referrals", [])),
+            zone_soa_answer=opt(d.get("zone_soa_answer")),
         )
 
 
@@ -458,6 +465,30 @@ def _txt_value(data: str) -> str:
     return "".join(out)
 
 
+#: Special-purpose ranges that are not globally reachable (the IANA registries of RFC 6890, as
+#: amended), spelled out so that the verdict does not depend on the Python release's ipaddress table.
+_NOT_GLOBAL = [
+    ipaddress.ip_network(n)
+    for n in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
+        "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32",
+        "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+    )
+]  # fmt: skip
+#: Blocks inside 2001::/23 that are globally reachable (RFC 7723 PCP anycast, RFC 8155 TURN anycast,
+#: AMT, AS112, ORCHIDv2)
+_GLOBAL_EXCEPTIONS = [
+    ipaddress.ip_network(n)
+    for n in ("192.0.0.9/32", "192.0.0.10/32", "2001:1::1/128", "2001:1::2/128", "2001:3::/32",
+              "2001:4:112::/48", "2001:20::/28")
+]  # fmt: skip
+
+
 def is_public_address(ip: str) -> bool:
+    """Whether an address is globally reachable (not private, loopback, documentation, ...)."""
     addr = ipaddress.ip_address(ip)
-    return bool(addr.is_global) and not addr.is_multicast
+    if any(addr in n for n in _GLOBAL_EXCEPTIONS if n.version == addr.version):
+        return True
+    return not any(addr in n for n in _NOT_GLOBAL if n.version == addr.version)

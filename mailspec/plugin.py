@@ -382,7 +382,12 @@ def nameserver(dns_facts: DomainDns, _mailspec_subject: Subject) -> NameServer:
 
 @pytest.fixture
 def nameserver_address(nameserver: NameServer, _mailspec_subject: Subject) -> NsAddress:
-    """One address of a name server, with its direct answers (one test per name server and address)."""
+    """One address of a name server, with its direct answers (one test per name server and address).
+
+    For a name server whose name has no address, ``ip`` is empty and nothing was asked.
+    """
+    if not _mailspec_subject.ip:
+        return NsAddress.missing(nameserver.name)
     return next(x for x in nameserver.addresses if x.ip == _mailspec_subject.ip)
 
 
@@ -438,6 +443,16 @@ def _subject_of(item: pytest.Item) -> Subject | None:
     callspec = getattr(item, "callspec", None)
     value = callspec.params.get("_mailspec_subject") if callspec is not None else None
     return value if isinstance(value, Subject) else None
+
+
+def _package_nodeid(item: pytest.Item) -> str:
+    """A shipped check's node id as the JSON report names it: ``mailspec/checks/test_mx.py::...``,
+    whatever folder pytest ran from (its own node ids are relative to the rootdir)."""
+    path = Path(item.path).resolve()
+    if not path.is_relative_to(CHECKS_DIR.resolve()):
+        return ""
+    _, _, rest = item.nodeid.partition("::")
+    return f"{path.relative_to(CHECKS_DIR.resolve().parents[1]).as_posix()}::{rest}"
 
 
 def _message(exc: BaseException) -> str:
@@ -517,5 +532,6 @@ def pytest_runtest_makereport(
         "refs": list(info.refs) if info else [],
         "remediation": info.remediation if info else "",
         "waiver": waiver.reason if waiver is not None and result is Outcome.WAIVED else None,
+        "contract_nodeid": _package_nodeid(item),
     }
     return report

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -397,6 +398,13 @@ class Settings:
             report = Path(report_text)
             if report.is_dir():
                 raise SettingError(f"--mail-report {report_text!r} is a directory; expected a file path")
+            folder = report.absolute().parent
+            while not folder.exists():  # the report's folders are made when it is written
+                folder = folder.parent
+            if not folder.is_dir() or not os.access(folder, os.W_OK):
+                raise SettingError(
+                    f"--mail-report {report_text!r}: cannot write below {folder}; expected a writable path"
+                )
         lab = one("mail_lab")
         if lab is not None and domains:
             raise SettingError(

@@ -68,6 +68,9 @@ def _mx(kind: str, d: DomainDns) -> list[Subject]:
         return [Subject(kind, d.domain, skip=f"{d.domain} has a null MX: it accepts no mail (RFC 7505)")]
     targets = [t for t in d.mx_targets if t.name]
     if not targets:
+        undecided = [x for x in (d.a, d.aaaa) if not x.definite]
+        if d.mx.nodata and undecided and not d.has_address:  # an implicit MX may exist: unknown
+            return [Subject(kind, d.domain, error=f"could not test: {undecided[0].problem}")]
         return [Subject(kind, d.domain, skip=f"{d.domain} has no MX host (see mx.present)")]
     out: list[Subject] = []
     seen: set[str] = set()
@@ -104,10 +107,11 @@ def _ns(kind: str, d: DomainDns) -> list[Subject]:
         if kind == "ns":
             out.append(Subject("ns", d.domain, n.name))
             continue
-        for lookup in (n.a, n.aaaa):
-            if not lookup.definite:
-                out.append(Subject(kind, d.domain, n.name, error=f"could not test: {lookup.problem}"))
-                break
+        undecided = [x for x in (n.a, n.aaaa) if not x.definite]
+        if undecided and not n.addresses:
+            out.append(Subject(kind, d.domain, n.name, error=f"could not test: {undecided[0].problem}"))
+        elif not n.addresses:
+            out.append(Subject(kind, d.domain, n.name))  # a name with no address: a lame delegation
         out.extend(Subject(kind, d.domain, n.name, x.ip) for x in n.addresses)
     if not out:
         return [Subject(kind, d.domain, skip=f"no name server of {d.domain} has an address")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mailspec.catalog import check
@@ -60,6 +62,8 @@ def test_dns_domain_exists(dns_facts: DomainDns) -> None:
 def test_dns_domain_no_underscore(dns_facts: DomainDns) -> None:
     """The names used in SMTP (the mail domain and its MX hosts) contain no underscore."""
     names = [("mail domain", dns_facts.domain)]
+    if not underscore_labels(dns_facts.domain):
+        need(dns_facts.mx)  # the MX host names must be known before they can be said to be clean
     names += [("MX host", t.name) for t in dns_facts.mx_targets if t.name and not t.implicit]
     if dns_facts.mx_targets:
         evidence(dns_facts.mx)
@@ -84,11 +88,19 @@ def test_dns_apex_no_cname(dns_facts: DomainDns) -> None:
     """
     need(dns_facts.soa)
     evidence(dns_facts.soa)
+    if dns_facts.soa.nxdomain and not dns_facts.soa.chain:
+        pytest.skip(f"{dns_facts.domain} does not exist (see dns.domain.exists)")
     chain = [r for r in dns_facts.soa.chain if r.name == dns_facts.domain]
     if not chain:
         return
     target = chain[0].target
     evidence(*dns_facts.alias_referrals[:1])
+    if not any(a.definite for a in dns_facts.alias_referrals):
+        problem = dns_facts.alias_referrals[0].problem if dns_facts.alias_referrals else "no server found"
+        raise Indeterminate(
+            f"could not test: {dns_facts.domain} is a CNAME for {target}, but whether it is also delegated "
+            f"could not be asked of its parent's servers ({problem})"
+        )
     if delegated := dns_facts.delegated_alias:
         pytest.fail(
             f"{dns_facts.domain} is delegated (to {', '.join(delegated)}) and is also a CNAME for {target}: "
@@ -139,7 +151,10 @@ def test_dns_ns_count(dns_facts: DomainDns) -> None:
 
 
 def _reachable(nameserver: NameServer, address: NsAddress, answer: DnsAnswer) -> None:
-    """Skip when this machine cannot reach the address at all (an IPv6 server from an IPv4-only probe)."""
+    """Skip when there is no address to ask, or this machine cannot reach it at all (an IPv6 server
+    from an IPv4-only probe)."""
+    if not address.ip:
+        pytest.skip(f"{nameserver.name} has no address (see dns.ns.authoritative)")
     if answer.unreachable:
         pytest.skip(f"{nameserver.name} ({address.ip}) cannot be reached from this machine: {answer.error}")
 
@@ -164,13 +179,30 @@ def test_dns_ns_authoritative(
     """
     zone = _existing_zone(dns_facts)
     soa = nameserver_address.soa
+    if not nameserver_address.ip:
+        evidence(nameserver.a, nameserver.aaaa)
+        need(nameserver.a, nameserver.aaaa)
+        pytest.fail(
+            f"the name server {nameserver.name} of {zone} has no address (no A or AAAA record): resolvers "
+            "cannot ask it, a lame delegation (RFC 1912 §2.8). Give it an address, or remove it from the "
+            "NS set and the delegation."
+        )
     evidence(soa)
     _reachable(nameserver, nameserver_address, soa)
     where = f"{nameserver.name} ({nameserver_address.ip})"
     if not soa.definite and soa.error is not None:
-        others = [x for x in _answered(dns_facts) if x.ip != nameserver_address.ip and x.soa.aa]
+        # silence is lameness only if this machine did reach another server of the same address family
+        family = ":" in nameserver_address.ip
+        others = [
+            x
+            for x in _answered(dns_facts)
+            if x.ip != nameserver_address.ip and x.soa.aa and (":" in x.ip) == family
+        ]
         if not others:
-            raise Indeterminate(f"could not test: no name server of {zone} answered ({soa.problem})")
+            raise Indeterminate(
+                f"could not test: {where} did not answer ({soa.error}), and no other IPv"
+                f"{'6' if family else '4'} server of {zone} answered to compare with"
+            )
         pytest.fail(
             f"{where} did not answer for {zone} ({soa.error}) while {others[0].ip} did: a lame delegation "
             "(RFC 1912 §2.8). Make the server answer for the zone, or remove it from the NS set."
@@ -191,9 +223,10 @@ def test_dns_ns_authoritative(
 )
 def test_dns_ns_no_cname(nameserver: NameServer) -> None:
     """No name server name is an alias (CNAME)."""
-    need(nameserver.a, nameserver.aaaa)
     evidence(nameserver.a)
     chain = nameserver.a.chain or nameserver.aaaa.chain
+    if not chain:
+        need(nameserver.a, nameserver.aaaa)
     assert not chain, (
         f"the NS name {nameserver.name} is a CNAME for {chain[-1].target if chain else ''}; "
         "an NS record must "
@@ -264,7 +297,7 @@ def test_dns_soa_timers(dns_facts: DomainDns) -> None:
     """The SOA timers are in the ranges RFC 1912 recommends."""
     zone = _existing_zone(dns_facts)
     soa = dns_facts.zone_soa
-    evidence(dns_facts.soa)
+    evidence(dns_facts.zone_soa_answer or dns_facts.soa)
     if soa is None:
         raise Indeterminate(f"could not test: no SOA record for {zone} in the answer")
     problems = []
@@ -296,24 +329,26 @@ def test_dns_soa_rname(dns_facts: DomainDns) -> None:
     """
     zone = _existing_zone(dns_facts)
     soa = dns_facts.zone_soa
-    evidence(dns_facts.soa)
+    evidence(dns_facts.zone_soa_answer or dns_facts.soa)
     if soa is None:
         raise Indeterminate(f"could not test: no SOA record for {zone} in the answer")
     rname = soa.rname
-    labels = rname.replace("\\.", "").split(".")
+    # the first label is the mailbox's local part, where a dot is written "\." (RFC 1035 §8)
+    labels = re.split(r"(?<!\\)\.", rname)
+    local = labels[0].replace("\\.", ".")
     if "@" in rname:
         warn(
             f"the SOA RNAME of {zone} is {rname!r}: it contains '@', which must be written as a dot "
             "(RFC 1912 §2.2). Use e.g. hostmaster." + zone + "."
         )
-    bad = [label for label in labels if not is_ldh_label(label)]
+    bad = [label for label in [*local.split("."), *labels[1:]] if not is_ldh_label(label)]
     if bad or len(labels) < 2:
         warn(
             f"the SOA RNAME of {zone} is {rname!r}: {', '.join(repr(b) for b in bad) or 'it'} is not a "
             "letters-digits-hyphens label, so it is not a usable mailbox (RFC 1912 §2.2, Zonemaster "
             "SYNTAX05/06). Use e.g. hostmaster." + zone + "."
         )
-    mailbox = labels[0] + "@" + ".".join(labels[1:])
+    mailbox = local + "@" + ".".join(labels[1:])
     note(f"SOA RNAME mailbox: {mailbox} (whether it accepts mail is checked with the SMTP probes)")
 
 

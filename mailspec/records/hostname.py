@@ -66,6 +66,9 @@ def hostname_problem(name: str) -> str | None:
                 f"its label {label!r} is not letters, digits and inner hyphens (LDH), "
                 "or is longer than 63 octets"
             )
+    if labels[-1].isdigit() and not looks_like_ip(text):
+        # (an all-numeric name such as 192.0.2.1 is mx.target.not-ip's to report)
+        return f"its top-level label {labels[-1]!r} is all-numeric; a TLD is alphabetic (RFC 1123 §2.1)"
     return None
 
 

@@ -26,6 +26,7 @@ class ReportCollector:
         self.config = config
         self.settings = settings
         self.results: dict[str, dict[str, Any]] = {}
+        self.write_error = ""
         self.started_at = datetime.now(UTC)
         self._t0 = time.monotonic()
 
@@ -72,7 +73,7 @@ class ReportCollector:
                     "refs": r["refs"],
                     "remediation": r["remediation"],
                     "waiver": r.get("waiver"),
-                    "nodeid": r["nodeid"],
+                    "nodeid": r.get("contract_nodeid") or r["nodeid"],
                     "duration_s": round(r["duration_s"], 4),
                 }
                 for r in self.results.values()
@@ -83,11 +84,17 @@ class ReportCollector:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.is_worker or self.settings.report is None:
             return
-        write_report(self.settings.report, self.as_json())
+        try:
+            write_report(self.settings.report, self.as_json())
+        except OSError as exc:
+            self.write_error = f"mailspec: could not write the JSON report to {self.settings.report}: {exc}"
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or not self.results or not self.settings.active:
             return
         write_summary(terminalreporter, list(self.results.values()), self.settings)
-        if self.settings.report is not None:
+        if self.write_error:
+            terminalreporter.write_line(self.write_error, red=True, bold=True)
+        elif self.settings.report is not None:
             terminalreporter.write_line(f"mailspec: JSON report written to {self.settings.report}")

@@ -256,14 +256,16 @@ class DnsClient:
                 )
                 break
             except (TimeoutError, dns.exception.Timeout):
-                if attempt == 1:
-                    return DnsAnswer(
-                        qname,
-                        rdtype,
-                        str(server),
-                        error=f"no answer within {self.timeout:g} s, asked twice (timeout)",
-                        elapsed=round(time.monotonic() - start, 4),
-                    )
+                if attempt == 0:
+                    await asyncio.sleep(min(0.5, self.timeout / 4))  # a short pause eases rate limits
+                    continue
+                return DnsAnswer(
+                    qname,
+                    rdtype,
+                    str(server),
+                    error=f"no answer within {self.timeout:g} s, asked twice (timeout)",
+                    elapsed=round(time.monotonic() - start, 4),
+                )
             except dns.exception.DNSException as exc:
                 return DnsAnswer(qname, rdtype, str(server), error=f"unusable reply: {exc}")
             except OSError as exc:

@@ -20,8 +20,9 @@ __all__ = ["survey_domain"]
 RECURSION_PROBE = (".", "SOA")
 
 
-#: how many of the parent zone's servers are asked for the delegation
+#: how many of the parent zone's servers must answer for the delegation, and how many more may be tried
 PARENT_SERVERS = 2
+MAX_EXTRA_PARENT_SERVERS = 4
 
 
 def _parent_name(name: str) -> str:
@@ -61,16 +62,43 @@ async def _nameserver(c: DnsClient, name: str, zone: str) -> NameServer:
     return NameServer(name, a, aaaa, tuple(await asyncio.gather(*(one(ip) for ip in ips))))
 
 
+def _spread(ips: list[str], key: str) -> list[str]:
+    """The addresses in the order to ask them: IPv4 first (the family every probe has), each family
+    rotated by the zone's name, so that a survey of many domains spreads over a parent's servers."""
+    out: list[str] = []
+    for family in ([ip for ip in ips if ":" not in ip], [ip for ip in ips if ":" in ip]):
+        start = zlib.crc32(key.encode()) % len(family) if family else 0
+        out += family[start:] + family[:start]
+    return out
+
+
 async def _parent_referrals(c: DnsClient, zone: str, parent_ns: DnsAnswer) -> tuple[DnsAnswer, ...]:
-    """Ask two servers of the parent zone, directly and non-recursively, for the zone's NS."""
+    """Ask servers of the parent zone, directly and non-recursively, for the zone's NS.
+
+    Two definite answers are enough to learn the delegation (a TLD has a dozen servers, and a survey of
+    many domains must not ask every one of them each time); a server that does not answer, or cannot
+    be reached from here (an IPv6 address from an IPv4-only probe), is replaced by the next one.
+    """
     hosts = sorted({r.target for r in parent_ns.records if r.rdtype == "NS"})
     addrs = await asyncio.gather(*(_addresses(c, h) for h in hosts))
-    ips = sorted({r.data for a, aaaa in addrs for r in a.records + aaaa.records})
-    # two servers of the parent are enough to learn the delegation (a TLD has a dozen, and a survey of
-    # many domains must not ask every one of them each time); which two depends on the zone, to spread
-    start = zlib.crc32(zone.encode()) % len(ips) if ips else 0
-    chosen = (ips[start:] + ips[:start])[:PARENT_SERVERS]
-    return tuple(await asyncio.gather(*(c.query_at(ip, zone, "NS") for ip in chosen)))
+    ips = _spread(sorted({r.data for a, aaaa in addrs for r in a.records + aaaa.records}), zone)
+    answers = list(await asyncio.gather(*(c.query_at(ip, zone, "NS") for ip in ips[:PARENT_SERVERS])))
+    for ip in ips[PARENT_SERVERS : PARENT_SERVERS + MAX_EXTRA_PARENT_SERVERS]:
+        if sum(a.definite for a in answers) >= PARENT_SERVERS:
+            break
+        answers.append(await c.query_at(ip, zone, "NS"))
+    return tuple(answers)
+
+
+async def _enclosing_zone(c: DnsClient, name: str) -> tuple[str | None, DnsAnswer]:
+    """The zone that holds ``name`` and its NS: asked by name, then by the SOA the answer carries."""
+    ns = await c.query(name, "NS")
+    if ns.records or name == "." or not ns.definite:
+        return (name if ns.records else None), ns
+    zone = _zone_of(ns)  # NODATA: the SOA in the authority section names the enclosing zone
+    if zone is None:
+        return None, ns
+    return zone, await c.query(zone, "NS")
 
 
 async def _mx_target(c: DnsClient, domain: str, rec: Record) -> MxTarget:
@@ -95,26 +123,26 @@ async def survey_domain(c: DnsClient, domain: str) -> DomainDns:
     parent_ns_guess_t = asyncio.ensure_future(c.query(parent, "NS"))
 
     async def zone_part() -> tuple[
-        str | None, DnsAnswer, tuple[NameServer, ...], str | None, tuple[DnsAnswer, ...]
+        str | None, DnsAnswer, DnsAnswer | None, tuple[NameServer, ...], str | None, tuple[DnsAnswer, ...]
     ]:
         soa = await soa_t
-        zone = _zone_of(soa) if soa.definite and not soa.nxdomain else None
+        if not soa.definite or soa.nxdomain:
+            return None, await ns_guess_t, None, (), None, ()
+        if any(r.rdtype == "CNAME" and r.name == domain for r in soa.answer):
+            # an alias: its own zone is the one that holds the CNAME, not the target's
+            zone, _ = await _enclosing_zone(c, parent)
+        else:
+            zone = _zone_of(soa)
         if zone is None:
-            return None, await ns_guess_t, (), None, ()
-        ns = await c.query(zone, "NS")
-        zone_parent = _parent_name(zone)
-        parent_ns = await c.query(zone_parent, "NS")
-        parent_zone: str | None = zone_parent
-        if parent_ns.definite and not parent_ns.records and zone_parent != ".":
-            # the parent name is not itself a zone apex: its SOA names the enclosing zone
-            parent_zone = _zone_of(parent_ns)
-            parent_ns = await c.query(parent_zone, "NS") if parent_zone else parent_ns
+            return None, await ns_guess_t, None, (), None, ()
+        zone_soa, ns = await asyncio.gather(c.query(zone, "SOA"), c.query(zone, "NS"))
+        parent_zone, parent_ns = await _enclosing_zone(c, _parent_name(zone))
         hosts = sorted({r.target for r in ns.records if r.rdtype == "NS"})
         servers, referrals = await asyncio.gather(
             asyncio.gather(*(_nameserver(c, h, zone) for h in hosts)),
-            _parent_referrals(c, zone, parent_ns) if parent_zone and parent_ns.records else _none(),
+            _parent_referrals(c, zone, parent_ns) if parent_ns.records else _none(),
         )
-        return zone, ns, tuple(servers), parent_zone, referrals
+        return zone, ns, zone_soa, tuple(servers), parent_zone, referrals
 
     async def mx_part() -> tuple[MxTarget, ...]:
         mx = await mx_t
@@ -128,13 +156,15 @@ async def survey_domain(c: DnsClient, domain: str) -> DomainDns:
         return ()
 
     async def alias_part() -> tuple[DnsAnswer, ...]:
-        # a mail domain that is an alias: is it also delegated (a CNAME at a zone apex)?
+        # a mail domain that is an alias: is it also delegated (a CNAME at a zone apex)? Ask the servers
+        # of the zone that would delegate it
         soa = await soa_t
         if not any(r.rdtype == "CNAME" and r.name == domain for r in soa.answer):
             return ()
-        return await _parent_referrals(c, domain, await c.query(parent, "NS"))
+        _, holder_ns = await _enclosing_zone(c, parent)
+        return await _parent_referrals(c, domain, holder_ns) if holder_ns.records else (holder_ns,)
 
-    (zone, ns, servers, parent_zone, referrals), targets, alias_referrals = await asyncio.gather(
+    (zone, ns, zone_soa, servers, parent_zone, referrals), targets, alias_referrals = await asyncio.gather(
         zone_part(), mx_part(), alias_part()
     )
     await parent_ns_guess_t  # already answered, or shared with zone_part
@@ -147,6 +177,7 @@ async def survey_domain(c: DnsClient, domain: str) -> DomainDns:
         aaaa=await aaaa_t,
         txt=await txt_t,
         zone=zone,
+        zone_soa_answer=zone_soa,
         nameservers=servers,
         parent_zone=parent_zone,
         parent_ns=referrals,

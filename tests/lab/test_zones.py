@@ -6,7 +6,7 @@ import dns.name
 import dns.rdatatype
 import dns.zone
 
-from mailspec.testing import REGISTRY_IP, RESOLVER_IP, build_lab, load_scenarios
+from mailspec.testing import REGISTRY_IP, RESOLVER_IP, build_lab, load_scenarios, parse_scenario
 from mailspec.testing.zones import LabPlan, parse_zone
 
 
@@ -50,8 +50,13 @@ def test_registry_delegates_each_zone_with_glue_according_to_listed() -> None:
     assert _rrset(child, "ns3.ns-mismatch.test.", "A") == {"127.0.2.227"}
     # No zone, no delegation: NXDOMAIN.
     assert test.get_node(dns.name.from_text("nxdomain.test.")) is None
-    # [registry] records of a scenario.
-    assert _rrset(test, "apex-cname.test.", "CNAME") == {"apex-cname-target.test."}
+    # [registry] records of a scenario land in test.
+    reg = parse_scenario(
+        'domain = "reg.test"\n[expect]\nclean = true\n[registry]\nrecords = "reg CNAME good.test."\n',
+        name="reg",
+    )
+    registry = parse_zone("test", build_lab([reg]).zones["test"])
+    assert _rrset(registry, "reg.test.", "CNAME") == {"good.test."}
 
 
 def test_a_name_server_name_the_records_make_a_cname_gets_no_address() -> None:

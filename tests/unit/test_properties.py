@@ -8,11 +8,14 @@ from hypothesis import strategies as st
 
 from mailspec.errors import SettingError
 from mailspec.facts import _txt_value
-from mailspec.records.hostname import hostname_problem, looks_like_ip, normalise_domain
+from mailspec.records.hostname import hostname_problem, normalise_domain
 from mailspec.records.spf import authorises_hosts, is_spf
 
 LDH = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
-HOSTNAMES = st.lists(LDH, min_size=2, max_size=5).map(".".join).filter(lambda n: not looks_like_ip(n))
+TLD = st.from_regex(r"[a-z]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+HOSTNAMES = st.builds(
+    lambda labels, tld: ".".join([*labels, tld]), st.lists(LDH, min_size=1, max_size=4), TLD
+)
 
 
 @given(HOSTNAMES)
