@@ -76,6 +76,7 @@ def test_help_lists_every_option_with_its_ini_twin(pytester: pytest.Pytester) ->
         (["--mail-domain=example.com", "--mail-dkim-selector=s 1"], "expected a selector"),
         (["--mail-domain=example.com", "--mail-ca=/no/such/ca.pem"], "no such file"),
         (["--mail-domain=example.com", "--mail-report=."], "is a directory"),
+        (["--mail-domain=example.com", "--mail-report=/etc/hostname/r.json"], "cannot write below"),
         (["--mail-domains-file=/no/such/list.txt"], "cannot read it"),
     ],
 )

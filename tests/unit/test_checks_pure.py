@@ -133,3 +133,89 @@ def test_an_unroutable_name_server_address_is_skipped_not_lame() -> None:
     facts = domain([ns_server("ns1.example.com", "192.0.2.1"), v6])
     with pytest.raises(pytest.skip.Exception, match="cannot be reached from this machine"):
         ns_authoritative(facts, v6, unreachable)
+
+
+def test_one_address_is_enough_for_an_mx_to_resolve() -> None:
+    from mailspec.checks.test_mx import test_mx_target_resolves as resolves
+    from mailspec.facts import MxTarget
+
+    host = "mx1.example.com"
+    target = MxTarget(
+        D,
+        host,
+        10,
+        ans(host, "A", Record(host, 60, "A", "192.0.2.25")),
+        DnsAnswer(host, "AAAA", "test", error="no answer within 1 s (timeout)"),
+    )
+    resolves(domain([ns_server("ns1.example.com", "192.0.2.1")]), target)  # no error: A decides
+    assert "mx1.example.com. 60 IN A 192.0.2.25" in current().evidence
+
+
+def _silent(address: NsAddress) -> NsAddress:
+    silence = DnsAnswer(D, "SOA", address.ip, error="no answer within 1 s, asked twice (timeout)")
+    return NsAddress(address.ip, silence, address.recursion, address.axfr)
+
+
+def test_a_silent_ipv6_server_is_not_lame_when_no_ipv6_server_answered() -> None:
+    from mailspec.errors import Indeterminate
+
+    v6 = ns_server("ns2.example.com", None, "2001:db8::2")
+    v6 = NameServer(v6.name, v6.a, v6.aaaa, (_silent(v6.addresses[0]),))
+    facts = domain([ns_server("ns1.example.com", "192.0.2.1"), v6])
+    with pytest.raises(Indeterminate, match="no other IPv6 server"):
+        ns_authoritative(facts, v6, v6.addresses[0])
+
+
+def test_a_silent_server_is_lame_when_a_peer_of_its_family_answered() -> None:
+    v4 = ns_server("ns2.example.com", "198.51.100.2")
+    v4 = NameServer(v4.name, v4.a, v4.aaaa, (_silent(v4.addresses[0]),))
+    facts = domain([ns_server("ns1.example.com", "192.0.2.1"), v4])
+    with pytest.raises(pytest.fail.Exception, match="lame delegation"):
+        ns_authoritative(facts, v4, v4.addresses[0])
+
+
+def test_an_alias_whose_parent_could_not_be_asked_is_indeterminate() -> None:
+    from mailspec.errors import Indeterminate
+
+    alias = ans(D, "SOA", Record(D, 300, "CNAME", "hosting.example.net."))
+    silent = DnsAnswer(D, "NS", "192.0.2.53:53", error="no answer within 1 s, asked twice (timeout)")
+    facts = domain([ns_server("ns1.example.com", "192.0.2.1")], soa=alias, alias_referrals=(silent,))
+    with pytest.raises(Indeterminate, match="whether it is also delegated"):
+        apex_no_cname(facts)
+
+
+def test_spf_is_recognised_whatever_its_case() -> None:
+    facts = domain([ns_server("ns1.example.com", "192.0.2.1")])
+    facts = DomainDns(**{**facts.__dict__, "txt": ans(D, "TXT", Record(D, 60, "TXT", '"V=SPF1 -all"'))})
+    assert facts.spf_records == ["V=SPF1 -all"]
+
+
+@pytest.mark.parametrize(
+    ("ip", "public"),
+    [
+        ("192.0.2.10", False),
+        ("10.1.2.3", False),
+        ("100.64.0.1", False),
+        ("127.0.0.1", False),
+        ("169.254.1.1", False),
+        ("198.18.0.1", False),
+        ("203.0.113.5", False),
+        ("240.0.0.1", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fd00::25", False),
+        ("2001:db8::25", False),
+        ("::ffff:8.8.8.8", False),
+        ("fec0::1", False),
+        ("64:ff9b:1::1", False),
+        ("3fff::25", False),
+        ("8.8.8.8", True),
+        ("192.0.0.9", True),
+        ("2a00:1450:4001::1b", True),
+        ("2001:4:112::1", True),
+    ],
+)
+def test_public_addresses(ip: str, public: bool) -> None:
+    from mailspec.facts import is_public_address
+
+    assert is_public_address(ip) is public
