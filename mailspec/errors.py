@@ -11,10 +11,6 @@ class MailspecError(Exception):
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or (self.__doc__ or "").strip())
 
-    @property
-    def message(self) -> str:
-        return str(self)
-
 
 class SettingError(MailspecError, ValueError):
     """A mailspec setting has a value that mailspec cannot use."""

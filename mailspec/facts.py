@@ -7,7 +7,7 @@ xdist controller to its workers, and every verdict a check gives can be traced b
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mailspec.errors import Indeterminate
@@ -243,10 +243,6 @@ class MxTarget:
     implicit: bool = False  #: the domain itself, standing in for a missing MX (RFC 5321 §5.1)
 
     @property
-    def subject(self) -> str:
-        return self.name or "."
-
-    @property
     def ipv4(self) -> list[str]:
         return [r.data for r in self.a.records] if self.a else []
 
@@ -279,7 +275,6 @@ class DomainDns:
     parent_zone: str | None = None
     parent_ns: tuple[DnsAnswer, ...] = ()  #: the parent's NS for the zone, asked of each parent server
     mx_targets: tuple[MxTarget, ...] = ()
-    notes: tuple[str, ...] = field(default=())
     #: when the domain is a CNAME: its parent's servers, asked for the domain's own NS
     alias_referrals: tuple[DnsAnswer, ...] = ()
     #: the SOA of the zone itself (the same question as ``soa`` when the domain is the apex)
@@ -395,7 +390,6 @@ class DomainDns:
             "parent_zone": self.parent_zone,
             "parent_ns": [p.to_json() for p in self.parent_ns],
             "mx_targets": [mx_json(t) for t in self.mx_targets],
-            "notes": list(self.notes),
             "alias_referrals": [a.to_json() for a in self.alias_referrals],
             "zone_soa_answer": self.zone_soa_answer.to_json() if self.zone_soa_answer else None,
         }
@@ -434,7 +428,6 @@ class DomainDns:
                 MxTarget(t["domain"], t["name"], t["preference"], opt(t["a"]), opt(t["aaaa"]), t["implicit"])
                 for t in d["mx_targets"]
             ),
-            notes=tuple(d["notes"]),
             alias_referrals=tuple(ans(a) for a in d.get("alias_referrals", [])),
             zone_soa_answer=opt(d.get("zone_soa_answer")),
         )

@@ -10,16 +10,7 @@ from dataclasses import dataclass
 
 from mailspec.facts import DomainDns
 
-__all__ = ["KINDS", "Subject", "subjects_of"]
-
-#: subject kind -> the private indirect fixture that carries it
-KINDS = {
-    "domain": "_mailspec_domain",
-    "mx": "_mailspec_mx",
-    "mx_ip": "_mailspec_mx_ip",
-    "ns": "_mailspec_ns",
-    "ns_ip": "_mailspec_ns_ip",
-}
+__all__ = ["Subject", "subjects_of"]
 
 
 @dataclass(frozen=True)
