@@ -18,10 +18,13 @@ _ALARM = {"failed", "warned", "error"}
 
 
 def _describe(rows: list[Mapping[str, Any]]) -> str:
-    return (
-        ", ".join(f"{r['outcome']}{'@' + r['subject'] if r.get('subject') else ''}" for r in rows)
-        or "no result"
-    )
+    """Each result as ``outcome@subject``, with the first line of its message."""
+    out = []
+    for r in rows:
+        message = str(r.get("message") or "").strip().splitlines()
+        at = f"@{r['subject']}" if r.get("subject") else ""
+        out.append(f"{r['outcome']}{at}" + (f" ({message[0][:160]})" if message else ""))
+    return "; ".join(out) or "no result"
 
 
 def judge(scenario: Scenario, results: Iterable[Mapping[str, Any]], *, exact: bool = False) -> list[str]:
