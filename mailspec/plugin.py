@@ -44,7 +44,6 @@ CHECKS_DIR = Path(__file__).parent / "checks"
 SETTINGS = pytest.StashKey[Settings]()
 SURVEY = pytest.StashKey[Survey]()
 LAB = pytest.StashKey[Any]()
-COLLECTOR = pytest.StashKey[ReportCollector]()
 WORKER_KEY = "mailspec"
 
 NO_DOMAIN = "no mail domain to check: pass --mail-domain=DOMAIN (or --mail-lab for the embedded lab)"
@@ -147,7 +146,6 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS] = settings
     collector = ReportCollector(config, settings)
-    config.stash[COLLECTOR] = collector
     config.pluginmanager.register(collector, "mailspec-report")
 
     # no test path on the command line: the shipped checks join whatever else is collected
