@@ -59,6 +59,7 @@ CATALOG: dict[str, CatalogEntry] = {
         _e("dns.apex.no-cname", Severity.MUST),
         _e("dns.ns.count", Severity.MUST),
         _e("dns.ns.authoritative", Severity.SHOULD),
+        _e("dns.ns.public-address", Severity.MUST),
         _e("dns.ns.no-cname", Severity.MUST),
         _e("dns.ns.parent-child-match", Severity.SHOULD),
         _e("dns.soa.serial-consistent", Severity.SHOULD),
@@ -183,6 +184,23 @@ CATALOG: dict[str, CatalogEntry] = {
         _e("dane.requires-starttls", Severity.MUST),
         _e("dane.all-mx", Severity.SHOULD),
         _e("ident.port113", Severity.MAY),
+        # §19: host-side checks of the MTA's own configuration (the testinfra release)
+        _e("host.mta.listening", Severity.MUST),
+        _e("host.mta.address-families", Severity.SHOULD),
+        _e("host.hostname.fqdn", Severity.MUST),
+        _e("host.banner.names-host", Severity.MUST),
+        _e("host.helo.matches-ptr", Severity.SHOULD),
+        _e("host.relay.restricted", Severity.MUST),
+        _e("host.helo.required", Severity.SHOULD),
+        _e("host.pipelining.enforced", Severity.SHOULD),
+        _e("host.pregreet.enforced", Severity.MAY),
+        _e("host.vrfy.restricted", Severity.MAY),
+        _e("host.role.postmaster", Severity.MUST),
+        _e("host.role.abuse", Severity.SHOULD),
+        _e("host.role.unfiltered", Severity.MAY),
+        _e("host.tls.configured", Severity.SHOULD),
+        _e("host.tls.cert-current", Severity.SHOULD),
+        _e("host.ident.not-dropped", Severity.MAY),
     )
 }
 
@@ -201,10 +219,6 @@ class CheckInfo:
 
     def effective(self, profile: str) -> Severity:
         return CatalogEntry(self.id, self.severity, self.policy, self.demoted).effective(profile)
-
-    @property
-    def area(self) -> str:
-        return self.id.split(".", 1)[0]
 
 
 def function_name(check_id: str) -> str:

@@ -3,6 +3,8 @@
 Checks report through plain ``assert`` (a violation at the check's severity), :func:`warn` (a heuristic
 finding, never a failure), :func:`note` (an INFO fact on a pass), :func:`evidence` (what the verdict
 rests on), ``pytest.skip`` (not applicable) and :class:`~mailspec.errors.Indeterminate` (could not test).
+:func:`decide` maps what a check raised to an outcome and the message to show; it is pure (no pytest),
+and the plugin only applies its answer.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mailspec.catalog import CheckInfo, Severity
-from mailspec.facts import DnsAnswer
+from mailspec.facts.base import Fact
 
-__all__ = ["Finding", "Outcome", "Recorder", "decide", "evidence", "note", "warn"]
+__all__ = ["Decision", "Finding", "Outcome", "Raised", "Recorder", "decide", "evidence", "note", "warn"]
 
 
 class Outcome(enum.Enum):
@@ -26,8 +28,57 @@ class Outcome(enum.Enum):
     WAIVED = "waived"
 
 
+class Raised(enum.Enum):
+    """What a check's run ended with, as the policy sees it."""
+
+    NOTHING = "nothing"  #: it returned: the practice holds
+    VIOLATION = "violation"  #: an assertion (or pytest.fail) of the check
+    FINDING = "finding"  #: warn(): a heuristic finding
+    INDETERMINATE = "indeterminate"  #: Indeterminate: could not test
+    SKIP = "skip"  #: pytest.skip: not applicable
+    OTHER = "other"  #: anything else: a bug in a check or fixture, or a user's own failure
+
+
 class Finding(Exception):  # a finding is not an error: the name says what it is
     """A heuristic or SHOULD-level finding: reported as a warning, never a failure."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    #: the text pytest shows: the failure message, the skip reason, the xfail reason of a warning
+    reason: str
+
+
+def decide(
+    info: CheckInfo | None,
+    raised: Raised,
+    message: str,
+    *,
+    fail_on: Severity,
+    profile: str,
+    waiver: str | None = None,
+) -> Decision:
+    """The outcome of one check's run, and what to show for it.
+
+    ``info`` is None for a test that is not a catalogued check (a user's own test on mailspec's
+    fixtures): its violations are plain failures, never warnings or waivers. ``waiver`` is the reason
+    of the waiver that matches the check and subject, if any.
+    """
+    if raised is Raised.NOTHING:
+        return Decision(Outcome.PASSED, message)
+    if raised is Raised.SKIP:
+        return Decision(Outcome.SKIPPED, message)
+    if raised is Raised.INDETERMINATE:
+        return Decision(Outcome.ERROR, message)
+    if raised is Raised.OTHER or info is None:
+        return Decision(Outcome.FAILED, message)
+    if waiver is not None:
+        return Decision(Outcome.WAIVED, f"waived: {waiver} ({message})")
+    severity = info.effective(profile)
+    if raised is Raised.FINDING or info.demoted or severity < fail_on:
+        return Decision(Outcome.WARNED, f"{severity}: {message}")
+    return Decision(Outcome.FAILED, message)
 
 
 @dataclass
@@ -51,13 +102,13 @@ def current() -> Recorder:
     return _current
 
 
-def evidence(*items: DnsAnswer | str | Iterable[str]) -> None:
-    """Record what the verdict rests on: DNS answers, SMTP lines, or plain text lines."""
+def evidence(*items: Fact | str | Iterable[str]) -> None:
+    """Record what the verdict rests on: facts (DNS answers, SMTP sessions), or plain text lines."""
     for item in items:
-        if isinstance(item, DnsAnswer):
-            lines = item.evidence()
-        elif isinstance(item, str):
+        if isinstance(item, str):
             lines = [item]
+        elif isinstance(item, Fact):
+            lines = item.evidence()
         else:
             lines = list(item)
         for line in lines:
@@ -73,22 +124,3 @@ def note(message: str) -> None:
 def warn(message: str) -> None:
     """Report a heuristic finding (WARN in the catalog): the check is warned, never failed."""
     raise Finding(message)
-
-
-def decide(
-    info: CheckInfo,
-    *,
-    violated: bool,
-    heuristic: bool,
-    fail_on: Severity,
-    profile: str,
-    waived: bool,
-) -> Outcome:
-    """The outcome of a check that did run and found something (``violated`` or ``heuristic``)."""
-    if not (violated or heuristic):
-        return Outcome.PASSED
-    if waived:
-        return Outcome.WAIVED
-    if heuristic or info.demoted:
-        return Outcome.WARNED
-    return Outcome.FAILED if info.effective(profile) >= fail_on else Outcome.WARNED

@@ -1,12 +1,11 @@
-"""The pytest glue: options and ini twins, collection of the shipped checks, parametrisation, outcomes.
-
-Thin on purpose: settings, survey, facts, subjects and the outcome policy are library code; this module
-only connects them to pytest's hooks and fixtures.
+"""The pytest glue: hooks only. Settings, survey, facts, subjects, fixtures and the outcome policy live
+in their own modules; this one connects them to pytest.
 """
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Generator
 from dataclasses import replace
 from pathlib import Path
@@ -17,45 +16,34 @@ import pytest
 from mailspec import outcome
 from mailspec.catalog import CheckInfo, check_info
 from mailspec.errors import Indeterminate, MailspecError, SettingError
-from mailspec.facts import DomainDns, MxTarget, NameServer, NsAddress
-from mailspec.outcome import Finding, Outcome
+from mailspec.outcome import Finding, Outcome, Raised
 from mailspec.report import ReportCollector
+from mailspec.report.junit import as_error, configure_junit
+from mailspec.session import (
+    FACT_FIXTURES,
+    HANDOVER,
+    NO_DOMAIN,
+    SETTINGS,
+    SURVEY,
+    WORKER_KEY,
+    Handover,
+    apply_settings_handover,
+    settings_of,
+    subjects_for,
+    survey_of,
+    waiver_for,
+)
 from mailspec.settings import OPTIONS, Settings, parse_waiver, system_resolvers
-from mailspec.subjects import Subject, subjects_of
-from mailspec.survey import Nameserver, Survey
-from mailspec.testing.lab import Lab
+from mailspec.subjects import Subject, SubjectKindError, kind_for
+from mailspec.survey import DnsEndpoint, EngineError
 
-__all__ = [
-    "dns_facts",
-    "mail_domain",
-    "mail_survey",
-    "mailspec_settings",
-    "mx_hosts",
-    "mx_ip",
-    "mx_target",
-    "nameserver",
-    "nameserver_address",
-]
-
-#: the lab's fixtures (mailspec_lab, make_mailspec_lab) come with the plugin
-pytest_plugins = ["mailspec.testing.fixtures"]
+pytest_plugins = ["mailspec.fixtures"]
 
 CHECKS_DIR = Path(__file__).parent / "checks"
-SETTINGS = pytest.StashKey[Settings]()
-SURVEY = pytest.StashKey[Survey]()
 LAB = pytest.StashKey[Any]()
-WORKER_KEY = "mailspec"
-
-NO_DOMAIN = "no mail domain to check: pass --mail-domain=DOMAIN (or --mail-lab for the embedded lab)"
-
-#: which public fixture makes a test per which subject, most specific first
-_KIND_BY_FIXTURE = (
-    ("nameserver_address", "ns_ip"),
-    ("mx_ip", "mx_ip"),
-    ("nameserver", "ns"),
-    ("mx_target", "mx"),
-)
-_MAILSPEC_FIXTURES = {"_mailspec_subject", "mail_survey", "mailspec_settings"}
+HANDED = pytest.StashKey[str]()
+#: (worker) domain -> the fact kinds its collected tests read; prefetched when its first test runs
+WANTED = pytest.StashKey[dict[str, set[type]]]()
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -65,33 +53,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help_text = f"{opt.help} [ini: {opt.ini}]"
         if opt.multiple:
             group.addoption(
-                opt.flag,
-                action="append",
-                dest=opt.dest,
-                default=[],
-                metavar=opt.metavar,
+                opt.flag, action="append", dest=opt.dest, default=[], metavar=opt.metavar,
                 help=help_text + " (repeatable)",
-            )
+            )  # fmt: skip
             parser.addini(opt.ini, f"{opt.help} (one a line)", type="linelist", default=[])
         else:
             group.addoption(opt.flag, dest=opt.dest, default=None, metavar=opt.metavar, help=help_text)
             parser.addini(opt.ini, opt.help, type="string", default="")
     group.addoption(
-        "--mail-lab",
-        nargs="?",
-        const="good",
-        default=None,
-        dest="mail_lab",
-        metavar="SCENARIO",
+        "--mail-lab", nargs="?", const="good", default=None, dest="mail_lab", metavar="SCENARIO",
         help="start the embedded lab (DNS on loopback) and survey its domain(s): a scenario name, "
         "'all', or nothing for the well-configured one [ini: mail_lab]",
-    )
-    parser.addini(
-        "mail_lab",
-        "start the embedded lab with this scenario ('all' for every one)",
-        type="string",
-        default="",
-    )
+    )  # fmt: skip
+    parser.addini("mail_lab", "start the embedded lab with this scenario ('all' for every one)", default="")
     parser.addini(
         "mailspec_autocollect",
         "collect the shipped checks when no test path is given",
@@ -102,20 +76,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _raw_values(config: pytest.Config) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    cli_domains = bool(
-        config.getoption("mail_domain")
-        or config.getoption("mail_domains_file")
-        or config.getoption("mail_lab")
-    )
+    cli_named = config.getoption("mail_domain") or config.getoption("mail_domains_file")
     for opt in OPTIONS:
         cli = config.getoption(opt.dest)
         if cli:
             values[opt.dest] = cli
-        elif opt.dest in ("mail_domain", "mail_domains_file") and cli_domains:
+        elif opt.dest in ("mail_domain", "mail_domains_file") and (cli_named or config.getoption("mail_lab")):
             values[opt.dest] = None  # the command line named the domains: the ini's do not add to them
         else:
             values[opt.dest] = config.getini(opt.ini) or None
-    cli_named = config.getoption("mail_domain") or config.getoption("mail_domains_file")
     values["mail_lab"] = (
         config.getoption("mail_lab") or (None if cli_named else config.getini("mail_lab")) or None
     )
@@ -136,7 +105,9 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None and WORKER_KEY in workerinput:
         handed = json.loads(workerinput[WORKER_KEY])
-        settings = _apply_handover(settings, handed["settings"])
+        settings = apply_settings_handover(settings, handed["settings"])
+        config.stash[HANDOVER] = Handover.read(handed)
+        config.stash[WANTED] = {}
     elif settings.lab:
         settings = _start_lab(config, settings)
     if settings.active and not settings.resolvers:
@@ -145,46 +116,21 @@ def pytest_configure(config: pytest.Config) -> None:
         except SettingError as exc:
             raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS] = settings
-    collector = ReportCollector(config, settings)
-    config.pluginmanager.register(collector, "mailspec-report")
-
+    config.pluginmanager.register(ReportCollector(config, settings), "mailspec-report")
+    if not settings.active:
+        return
     # no test path on the command line: the shipped checks join whatever else is collected
-    if settings.active and settings.autocollect and config.args_source is not pytest.Config.ArgsSource.ARGS:
+    if settings.autocollect and config.args_source is not pytest.Config.ArgsSource.ARGS:
         config.args.append(str(CHECKS_DIR))
     # each domain's checks stay on one worker, so that no domain is surveyed twice
-    if settings.active and getattr(config.option, "dist", "no") == "load":
+    if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
-    if settings.active:
-        _junit(config, settings)
-
-
-def _junit(config: pytest.Config, settings: Settings) -> None:
-    """Suite properties, and the evidence of every check in its JUnit case's <system-out>.
-
-    pytest writes captured output to JUnit only when junit_logging asks for it, and offers no public
-    way for a plugin to change an ini value; its JUnit writer (created by pytest's own pytest_configure,
-    which ran before this one) is told directly, unless the user chose a value other than the default.
-    The suite properties go to the same writer, so that they are there under xdist too (where tests,
-    and the record_testsuite_property fixture, run in workers that write no JUnit).
-    """
-    from mailspec import __version__
-
-    for plugin in config.pluginmanager.get_plugins():
-        if type(plugin).__name__ != "LogXML":
-            continue
-        if config.getini("junit_logging") == "no" and getattr(plugin, "logging", None) == "no":
-            plugin.logging = "system-out"
-        for name, value in (
-            ("mailspec_version", __version__),
-            ("mailspec_domains", " ".join(settings.domains)),
-            ("mailspec_probe", str(settings.probe)),
-            ("mailspec_profile", settings.profile),
-            ("mailspec_fail_on", str(settings.fail_on)),
-        ):
-            plugin.add_global_property(name, value)
+    configure_junit(config, settings)
 
 
 def _start_lab(config: pytest.Config, settings: Settings) -> Settings:
+    from mailspec.testing.lab import Lab  # the lab's server libraries load only when it is used
+
     names = [n.strip() for n in (settings.lab or "").split(",") if n.strip()]
     try:
         lab = Lab.from_names(names)
@@ -200,60 +146,27 @@ def _start_lab(config: pytest.Config, settings: Settings) -> Settings:
     return replace(
         settings,
         domains=tuple(lab.domains),
-        resolvers=(Nameserver(host, int(port)),),
+        resolvers=(DnsEndpoint(host, int(port)),),
         dns_port=lab.dns_port,
         waivers=settings.waivers + lab_waivers,
     )
 
 
-def _handover(settings: Settings) -> dict[str, Any]:
-    return {
-        "domains": list(settings.domains),
-        "resolvers": [[r.ip, r.port] for r in settings.resolvers],
-        "dns_port": settings.dns_port,
-        "waivers": [str(w) for w in settings.waivers],
-    }
-
-
-def _apply_handover(settings: Settings, data: dict[str, Any]) -> Settings:
-    return replace(
-        settings,
-        domains=tuple(data["domains"]),
-        resolvers=tuple(Nameserver(ip, port) for ip, port in data["resolvers"]),
-        dns_port=data["dns_port"],
-        waivers=tuple(parse_waiver(w) for w in data["waivers"]),
-    )
-
-
-def _survey(config: pytest.Config) -> Survey:
-    """The session's survey, created (and the DNS of every domain surveyed, all at once) on first use."""
-    survey = config.stash.get(SURVEY, None)
-    if survey is None:
-        settings = config.stash[SETTINGS]
-        survey = Survey(list(settings.resolvers), timeout=settings.timeout, auth_port=settings.dns_port)
-        config.stash[SURVEY] = survey
-        workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
-        if workerinput is not None and WORKER_KEY in workerinput:
-            survey.load(json.loads(workerinput[WORKER_KEY])["survey"])
-        survey.survey(settings.domains)
-    return survey
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if session.config.stash[SETTINGS].active:
-        _survey(session.config)
+    config = session.config
+    if settings_of(config).active and HANDOVER not in config.stash:
+        survey_of(config).survey(settings_of(config).domains)  # the subject map, all domains at once
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist: the controller hands its settings and DNS survey to each worker."""
+    """xdist: the controller writes what parametrisation needs once, and each worker reads it."""
     config: pytest.Config = node.config
-    settings = config.stash[SETTINGS]
-    if settings.active:
-        node.workerinput[WORKER_KEY] = json.dumps(
-            {"settings": _handover(settings), "survey": _survey(config).export()}
-        )
+    if settings_of(config).active:
+        if HANDED not in config.stash:
+            config.stash[HANDED] = json.dumps(Handover.write(config))
+        node.workerinput[WORKER_KEY] = config.stash[HANDED]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -266,7 +179,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    s = config.stash[SETTINGS]
+    s = settings_of(config)
     if not s.active:
         return ["mailspec: no mail domain (pass --mail-domain=DOMAIN or --mail-lab)"]
     resolvers = ",".join(str(r) for r in s.resolvers) + (" (system)" if s.resolvers_from_system else "")
@@ -284,115 +197,41 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------- parametrisation
-def _kind_for(fixturenames: list[str]) -> str:
-    for fixture, kind in _KIND_BY_FIXTURE:
-        if fixture in fixturenames:
-            return kind
-    return "domain"
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "_mailspec_subject" not in metafunc.fixturenames:
         return
     config = metafunc.config
-    settings = config.stash[SETTINGS]
+    settings = settings_of(config)
     if not settings.active:
-        metafunc.parametrize(
-            "_mailspec_subject",
-            [pytest.param(None, marks=pytest.mark.skip(reason=NO_DOMAIN))],
-            ids=["no-mail-domain"],
-            indirect=True,
-        )
+        skip = pytest.mark.skip(reason=NO_DOMAIN)
+        params = [pytest.param(None, marks=skip)]
+        metafunc.parametrize("_mailspec_subject", params, ids=["no-mail-domain"], indirect=True)
         return
-    kind = _kind_for(metafunc.fixturenames)
-    survey = _survey(config)
+    try:
+        kind = kind_for(metafunc.fixturenames)
+    except SubjectKindError as exc:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: {exc}") from None
     grouped = config.pluginmanager.hasplugin("xdist")  # the mark is unknown (strict markers) without it
     params = []
     for domain in settings.domains:
-        for subject in subjects_of(kind, survey.dns(domain)):
-            marks = [pytest.mark.xdist_group(domain)] if grouped else []
+        for subject in subjects_for(config, kind, domain):
+            marks = [pytest.mark.xdist_group(kind.group(subject))] if grouped else []
             if subject.skip is not None:
                 marks.append(pytest.mark.skip(reason=subject.skip))
             params.append(pytest.param(subject, marks=marks, id=subject.id))
     metafunc.parametrize("_mailspec_subject", params, indirect=True)
 
 
-# ------------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="session")
-def mailspec_settings(pytestconfig: pytest.Config) -> Settings:
-    """The validated mailspec settings of this run (domains, resolvers, probe level, waivers, ...)."""
-    return pytestconfig.stash[SETTINGS]
-
-
-@pytest.fixture(scope="session")
-def mail_survey(pytestconfig: pytest.Config) -> Survey:
-    """The session's survey: every network fact, fetched once and memoised (``mail_survey.dns(domain)``)."""
-    if not pytestconfig.stash[SETTINGS].active:
-        pytest.skip(NO_DOMAIN)
-    return _survey(pytestconfig)
-
-
-@pytest.fixture
-def _mailspec_subject(request: pytest.FixtureRequest) -> Subject:
-    subject: Subject | None = getattr(request, "param", None)
-    if subject is None:
-        pytest.skip(NO_DOMAIN)
-    if subject.error is not None:
-        raise Indeterminate(subject.error)
-    return subject
-
-
-@pytest.fixture
-def mail_domain(_mailspec_subject: Subject) -> str:
-    """The mail domain under test (one test per configured domain)."""
-    return _mailspec_subject.domain
-
-
-@pytest.fixture
-def dns_facts(mail_survey: Survey, mail_domain: str) -> DomainDns:
-    """Everything the DNS survey saw of the domain under test (:class:`mailspec.facts.DomainDns`)."""
-    return mail_survey.dns(mail_domain)
-
-
-@pytest.fixture
-def mx_hosts(dns_facts: DomainDns) -> list[MxTarget]:
-    """The domain's MX hosts (the domain itself for an implicit MX; none for a null MX), with addresses."""
-    return [t for t in dns_facts.mx_targets if t.name]
-
-
-@pytest.fixture
-def mx_target(dns_facts: DomainDns, _mailspec_subject: Subject) -> MxTarget:
-    """One MX host of the domain under test (one test per MX host)."""
-    return next(t for t in dns_facts.mx_targets if t.name == _mailspec_subject.name)
-
-
-@pytest.fixture
-def mx_ip(_mailspec_subject: Subject) -> str:
-    """One address of an MX host (one test per MX host and address)."""
-    return _mailspec_subject.ip
-
-
-@pytest.fixture
-def nameserver(dns_facts: DomainDns, _mailspec_subject: Subject) -> NameServer:
-    """One name server of the zone of the domain under test (one test per name server)."""
-    return next(n for n in dns_facts.nameservers if n.name == _mailspec_subject.name)
-
-
-@pytest.fixture
-def nameserver_address(nameserver: NameServer, _mailspec_subject: Subject) -> NsAddress:
-    """One address of a name server, with its direct answers (one test per name server and address).
-
-    For a name server whose name has no address, ``ip`` is empty and nothing was asked.
-    """
-    if not _mailspec_subject.ip:
-        return NsAddress.missing(nameserver.name)
-    return next(x for x in nameserver.addresses if x.ip == _mailspec_subject.ip)
-
-
 # ---------------------------------------------------------------------------------------- collection
 def _info(item: pytest.Item) -> CheckInfo | None:
     marker = item.get_closest_marker("mailspec")
     return check_info(marker.kwargs) if marker is not None else None
+
+
+def _subject_of(item: pytest.Item) -> Subject | None:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("_mailspec_subject") if callspec is not None else None
+    return value if isinstance(value, Subject) else None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -403,13 +242,16 @@ def pytest_collection_modifyitems(
     for item in items:
         info = _info(item)
         if info is not None:
-            found = True
             item.extra_keyword_matches.add(info.id)
-        elif _MAILSPEC_FIXTURES & set(getattr(item, "fixturenames", ())):
-            found = True
-    settings = config.stash[SETTINGS]
+        found = (
+            found
+            or info is not None
+            or _subject_of(item) is not None
+            or "mail_survey" in getattr(item, "fixturenames", ())
+        )
+    settings = settings_of(config)
     # (collection errors are pytest's to report: no "nothing collected" on top of them)
-    if settings.active and not found and not session.testsfailed and not getattr(config, "workerinput", None):
+    if settings.active and not found and not session.testsfailed and not hasattr(config, "workerinput"):
         raise pytest.UsageError(
             "mailspec: a mail domain was given but no mailspec check was collected. Run the shipped "
             "checks with `pytest --pyargs mailspec.checks ...`, or check that your python_files / "
@@ -417,10 +259,39 @@ def pytest_collection_modifyitems(
         )
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Fetch, all at once, the facts the collected tests will read (and no others)."""
+    config = session.config
+    if not settings_of(config).active:
+        return
+    wanted: dict[str, set[type]] = defaultdict(set)
+    for item in session.items:
+        subject = _subject_of(item)
+        if subject is not None and subject.error is None and subject.skip is None:
+            wanted[subject.domain].update(
+                FACT_FIXTURES[f] for f in getattr(item, "fixturenames", ()) if f in FACT_FIXTURES
+            )
+    if WANTED in config.stash:  # an xdist worker: each domain's facts when its first test runs here
+        config.stash[WANTED] = wanted
+        return
+    _prefetch(config, [(kind, domain) for domain, kinds in wanted.items() for kind in kinds])
+
+
+def _prefetch(config: pytest.Config, wanted: list[tuple[type, str]]) -> None:
+    try:
+        survey_of(config).prefetch(wanted)
+    except EngineError as exc:  # a bound ran out: the facts not fetched are fetched (bounded) on use
+        config.issue_config_time_warning(pytest.PytestWarning(f"mailspec: {exc}"), stacklevel=2)
+
+
 # -------------------------------------------------------------------------------------------- outcome
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     outcome.reset()
+    wanted = item.config.stash.get(WANTED, None)
+    subject = _subject_of(item)
+    if wanted and subject is not None and subject.domain in wanted:
+        _prefetch(item.config, [(kind, subject.domain) for kind in wanted.pop(subject.domain)])
 
 
 def _evidence_section(item: pytest.Item, when: str) -> None:
@@ -435,12 +306,6 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         return (yield)
     finally:
         _evidence_section(item, "call")
-
-
-def _subject_of(item: pytest.Item) -> Subject | None:
-    callspec = getattr(item, "callspec", None)
-    value = callspec.params.get("_mailspec_subject") if callspec is not None else None
-    return value if isinstance(value, Subject) else None
 
 
 def _package_nodeid(item: pytest.Item) -> str:
@@ -459,77 +324,80 @@ def _message(exc: BaseException) -> str:
     return text.split("\nassert ", 1)[0].strip() or type(exc).__name__
 
 
+def _raised(
+    report: pytest.TestReport, exc: BaseException | None, info: CheckInfo | None
+) -> tuple[Raised, str]:
+    if isinstance(exc, Indeterminate):
+        return Raised.INDETERMINATE, _message(exc)
+    if report.skipped and not hasattr(report, "wasxfail"):
+        longrepr = report.longrepr
+        text = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+        return Raised.SKIP, text.removeprefix("Skipped: ")
+    if exc is None and report.passed:
+        return Raised.NOTHING, "; ".join(outcome.current().notes)
+    if isinstance(exc, Finding):
+        return Raised.FINDING, _message(exc)
+    if isinstance(exc, (AssertionError, pytest.fail.Exception)) and info is not None:
+        return Raised.VIOLATION, _message(exc)
+    return Raised.OTHER, _message(exc) if exc is not None else ""
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    info = _info(item)
-    subject = _subject_of(item)
-    if info is None and subject is None:
-        return report
-    if call.when == "setup" and call.excinfo is None and report.passed:
-        return report
-    if call.when == "teardown" and report.passed:
+    info, subject = _info(item), _subject_of(item)
+    if (info is None and subject is None) or (call.when != "call" and report.passed):
         return report
     if call.when == "setup":
         _evidence_section(item, "setup")
-    settings = item.config.stash[SETTINGS]
-    rec = outcome.current()
-    exc = call.excinfo.value if call.excinfo is not None else None
-    message = "; ".join(rec.notes)
-    waiver = None
-    result: Outcome
-    if isinstance(exc, Indeterminate):
-        result, message = Outcome.ERROR, _message(exc)
-        report.outcome = "failed"
-        report.longrepr = message
-        report.when = "setup"  # an error ("could not test"), never a failure: pytest reports setup errors so
-    elif report.skipped and not hasattr(report, "wasxfail"):
-        result = Outcome.SKIPPED
-        longrepr = report.longrepr
-        message = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
-        message = message.removeprefix("Skipped: ")
-    elif exc is None and report.passed:
-        result = Outcome.PASSED
-    elif isinstance(exc, (AssertionError, Finding, pytest.fail.Exception)) and info and subject:
-        message = _message(exc)
-        waiver = settings.waiver_for(info.id, subject.domain, subject.label)
-        result = outcome.decide(
-            info,
-            violated=not isinstance(exc, Finding),
-            heuristic=isinstance(exc, Finding),
-            fail_on=settings.fail_on,
-            profile=settings.profile,
-            waived=waiver is not None,
-        )
-        severity = info.effective(settings.profile)
-        if result is Outcome.FAILED:
-            report.longrepr = message
-        elif result is Outcome.WAIVED:
-            assert waiver is not None
-            report.outcome = "skipped"
-            report.wasxfail = f"waived: {waiver.reason} ({message})"
-            report.longrepr = None
-        else:
-            report.outcome = "skipped"
-            report.wasxfail = f"{severity}: {message}"
-            report.longrepr = None
-    else:  # a bug in a check or fixture, or a user's own assertion: leave pytest's report alone
-        result = Outcome.FAILED if report.failed else Outcome.PASSED
-        message = _message(exc) if exc is not None else message
+    settings = settings_of(item.config)
+    raised, message = _raised(report, call.excinfo.value if call.excinfo is not None else None, info)
+    waiver = waiver_for(settings, info.id, subject) if info and subject and raised in (
+        Raised.VIOLATION, Raised.FINDING) else None  # fmt: skip
+    decision = outcome.decide(
+        info, raised, message, fail_on=settings.fail_on, profile=settings.profile,
+        waiver=waiver.reason if waiver else None,
+    )  # fmt: skip
+    if raised is Raised.INDETERMINATE:
+        as_error(report, decision.reason)
+    elif raised in (Raised.VIOLATION, Raised.FINDING):
+        if decision.outcome is Outcome.FAILED:
+            report.longrepr = decision.reason
+        else:  # warned or waived: pytest's xfailed, with the policy's reason
+            report.outcome, report.wasxfail, report.longrepr = "skipped", decision.reason, None
+    elif raised is Raised.OTHER:  # a bug in a check or fixture, or a user's own failure: pytest's report
+        decision = outcome.Decision(Outcome.FAILED if report.failed else Outcome.PASSED, message)
     report.mailspec = {  # type: ignore[attr-defined]
         "check": info.id if info else "",
         "domain": subject.domain if subject else "",
         "subject": subject.label if subject else "",
-        "outcome": result.value,
+        "outcome": decision.outcome.value,
         "severity": str(info.effective(settings.profile)) if info else "",
         "title": info.title if info else "",
         "message": message,
-        "evidence": list(rec.evidence),
+        "evidence": list(outcome.current().evidence),
         "refs": list(info.refs) if info else [],
         "remediation": info.remediation if info else "",
-        "waiver": waiver.reason if waiver is not None and result is Outcome.WAIVED else None,
+        "waiver": waiver.reason if waiver is not None and decision.outcome is Outcome.WAIVED else None,
         "contract_nodeid": _package_nodeid(item),
     }
+    return report
+
+
+# ------------------------------------------------------------------------------ xdist serialisation
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(config: pytest.Config, report: Any) -> Generator[None, Any, Any]:
+    data = yield
+    if isinstance(data, dict) and hasattr(report, "mailspec"):
+        data["mailspec"] = report.mailspec
+    return data
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_from_serializable(config: pytest.Config, data: Any) -> Generator[None, Any, Any]:
+    report = yield
+    if isinstance(data, dict) and "mailspec" in data and report is not None:
+        report.mailspec = data["mailspec"]
     return report

@@ -18,7 +18,7 @@ from typing import Any
 from mailspec.catalog import CATALOG, Severity
 from mailspec.errors import SettingError
 from mailspec.records.hostname import looks_like_ip, normalise_domain
-from mailspec.survey.dns import Nameserver
+from mailspec.survey.dns import DnsEndpoint
 
 __all__ = ["OPTIONS", "Option", "ProbeLevel", "Settings", "Waiver", "parse_hostport", "parse_waiver"]
 
@@ -48,7 +48,6 @@ class Option:
     help: str
     multiple: bool = False
     metavar: str | None = None
-    default_text: str = ""
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -226,6 +225,7 @@ def parse_hostport(text: str, *, default_port: int, what: str, ip_only: bool = F
     if m:
         host, port_text = m.group(1), m.group(2)
     elif raw.count(":") > 1:
+        _refuse_ipv6_with_bare_port(raw, text, what)
         host, port_text = raw, None  # bare IPv6
     else:
         host, _, port_text = raw.partition(":")
@@ -242,8 +242,34 @@ def parse_hostport(text: str, *, default_port: int, what: str, ip_only: bool = F
     return host, port
 
 
+def _refuse_ipv6_with_bare_port(raw: str, text: str, what: str) -> None:
+    """Refuse ``::1:53``: read whole it is an address, but it may be ``::1`` with port 53.
+
+    A bare IPv6 text is refused when its last group is all digits and the text before that last
+    ``:group`` is itself an IPv6 address: only brackets tell the two readings apart.
+    """
+    head, _, last = raw.rpartition(":")
+    if not re.fullmatch(r"[0-9]+", last) or not _is_ipv6(head):
+        return
+    with_port = f"[{head}]:{last}"
+    if _is_ipv6(raw):
+        raise SettingError(
+            f"{what} {text!r} is ambiguous: an IPv6 address with a port needs brackets, e.g. "
+            f"{with_port}; the address itself is written [{raw}] if that is what was meant"
+        )
+    raise SettingError(f"{what} {text!r}: an IPv6 address with a port needs brackets, e.g. {with_port}")
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _port(text: str, where: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not re.fullmatch(r"[0-9]+", text) or not 1 <= int(text) <= 65535:
         raise SettingError(f"{where}: port {text!r} is not a number from 1 to 65535")
     return int(text)
 
@@ -256,20 +282,34 @@ def _choice(value: str, allowed: Sequence[str], what: str) -> str:
 
 
 def read_domains_file(path: str) -> list[str]:
-    p = Path(path)
+    """The domains of a ``--mail-domains-file``: UTF-8, one a line, ``#`` comments; at least one."""
     try:
-        text = p.read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise SettingError(f"--mail-domains-file {path!r}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # the bytes before the first bad one are UTF-8; number the lines as splitlines() does below
+        line = len((data[: exc.start].decode("utf-8") + "x").splitlines())
+        raise SettingError(
+            f"--mail-domains-file {path!r}: line {line} (byte offset {exc.start}: 0x{data[exc.start]:02x}) "
+            "is not UTF-8: expected a UTF-8 text file, one domain a line"
+        ) from None
     out = []
-    for n, line in enumerate(text.splitlines(), 1):
-        entry = line.split("#", 1)[0].strip()
+    for n, line_text in enumerate(text.splitlines(), 1):
+        entry = line_text.split("#", 1)[0].strip()
         if entry:
             out.append(normalise_domain(entry, what=f"mail domain on line {n} of {path}"))
+    if not out:  # an empty list must not pass a build by surveying nothing
+        raise SettingError(
+            f"--mail-domains-file {path!r} has no domain (only comments or blank lines): "
+            "expected one domain a line"
+        )
     return out
 
 
-def system_resolvers() -> list[Nameserver]:
+def system_resolvers() -> list[DnsEndpoint]:
     """The system's resolvers, read from its configuration (no network)."""
     import dns.resolver
 
@@ -279,7 +319,7 @@ def system_resolvers() -> list[Nameserver]:
         raise SettingError(
             f"no DNS resolver is configured on this system ({exc}); pass --mail-resolver=ADDR[:PORT]"
         ) from None
-    return [Nameserver(str(ns), 53) for ns in conf.nameservers]
+    return [DnsEndpoint(str(ns), 53) for ns in conf.nameservers]
 
 
 @dataclass(frozen=True)
@@ -290,7 +330,7 @@ class Settings:
     servers: tuple[tuple[str, int], ...] = ()
     outbound: tuple[str, ...] = ()
     helo_names: tuple[str, ...] = ()
-    resolvers: tuple[Nameserver, ...] = ()
+    resolvers: tuple[DnsEndpoint, ...] = ()
     resolvers_from_system: bool = False
     smtp_port: int = 25
     probe: ProbeLevel = ProbeLevel.ENVELOPE
@@ -356,7 +396,7 @@ class Settings:
                 outbound.append(normalise_domain(o, what="--mail-outbound host"))
         helo = tuple(normalise_domain(h, what="--mail-helo-name") for h in many("mail_helo_name"))
         resolvers = tuple(
-            Nameserver(*parse_hostport(r, default_port=53, what="--mail-resolver", ip_only=True))
+            DnsEndpoint(*parse_hostport(r, default_port=53, what="--mail-resolver", ip_only=True))
             for r in many("mail_resolver")
         )
         smtp_port = _port(one("mail_smtp_port") or "25", "--mail-smtp-port")

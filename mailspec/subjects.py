@@ -1,16 +1,26 @@
-"""The subjects checks are parametrised over (domain, MX host, MX@IP, name server, NS@IP), from the facts.
+"""The registry of subject kinds: what a check is parametrised over, how each kind's subjects are
+enumerated from the settings and the facts, how their test ids read, and how xdist groups them.
 
-Known before collection, so that each subject is its own test case. A subject that cannot be examined
-carries why: ``skip`` (nothing to examine) or ``error`` (could not be determined).
+A test is per subject of a kind when it asks (through a public fixture) for the kind's marker fixture
+(:attr:`SubjectKind.marker`): ``mx_target`` rests on ``_mailspec_kind_mx``, ``mx_ip`` on
+``_mailspec_kind_mx_ip``. Kinds of one family nest (an ``MX@IP`` subject is also an MX host subject),
+so a test that asks for both is parametrised over the finer one; kinds of two families do not mix.
+A subject that cannot be examined carries why: ``skip`` (nothing to examine) or ``error`` (could not be
+determined).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mailspec.facts import DomainDns
+from mailspec.facts.dns import DomainDns
 
-__all__ = ["Subject", "subjects_of"]
+if TYPE_CHECKING:
+    from mailspec.settings import Settings
+
+__all__ = ["KINDS", "Subject", "SubjectKind", "kind_for", "subjects_of"]
 
 
 @dataclass(frozen=True)
@@ -19,26 +29,54 @@ class Subject:
     domain: str
     name: str = ""
     ip: str = ""
+    port: int = 0
     skip: str | None = None
     error: str | None = None
+    #: other names a waiver may give this subject by (an NS host's addresses)
+    also: tuple[str, ...] = ()
+    #: the id part that tells this subject from its siblings, when the label does not
+    tag: str = ""
 
     @property
     def label(self) -> str:
         """The subject as the JSON report names it."""
         if self.kind == "domain":
             return self.domain
-        if self.ip:
-            return f"{self.name}@{self.ip}"
-        return self.name or self.domain
+        host = self.name or self.domain
+        text = f"{host}@{self.ip}" if self.ip else host
+        return f"{text}:{self.port}" if self.port and self.kind == "smtp" else text
 
     @property
     def id(self) -> str:
         """The parameter id: ``example.com``, ``example.com-mx1.example.com``, ``...@192.0.2.1``."""
         if self.kind == "domain":
             return self.domain
-        if self.skip is not None or self.error is not None:
+        if (self.skip is not None or self.error is not None) and not self.name:
             return f"{self.domain}-no-{self.kind.replace('_', '-')}"
-        return f"{self.domain}-{self.label}"
+        return f"{self.domain}-{self.label}{self.tag}"
+
+    def names(self) -> set[str]:
+        """Every name a waiver may use for this subject: domain, label, host, address, ``also``."""
+        return {self.domain, self.label, self.name, self.ip, *self.also} - {""}
+
+
+@dataclass(frozen=True)
+class SubjectKind:
+    """One kind of subject."""
+
+    name: str
+    #: the private fixture that the kind's public fixtures ask for: it marks a test as per-subject
+    marker: str
+    family: str
+    #: finer kinds of a family have higher ranks (an MX@IP is finer than an MX host)
+    rank: int
+    enumerate: Callable[[Settings, str, DomainDns | None], list[Subject]]
+    #: whether enumerating needs the domain's DNS facts
+    needs_dns: bool = True
+
+    def group(self, subject: Subject) -> str:
+        """The xdist group that keeps a domain's checks on one worker (no domain surveyed twice)."""
+        return subject.domain
 
 
 def _blocked(kind: str, d: DomainDns) -> Subject | None:
@@ -48,6 +86,10 @@ def _blocked(kind: str, d: DomainDns) -> Subject | None:
     if d.soa.nxdomain:
         return Subject(kind, d.domain, skip=f"{d.domain} does not exist (NXDOMAIN; see dns.domain.exists)")
     return None
+
+
+def _domain(settings: Settings, domain: str, d: DomainDns | None) -> list[Subject]:
+    return [Subject("domain", domain)]
 
 
 def _mx(kind: str, d: DomainDns) -> list[Subject]:
@@ -72,7 +114,7 @@ def _mx(kind: str, d: DomainDns) -> list[Subject]:
             seen.add(t.name)
             continue
         for lookup in t.lookups:
-            if not lookup.definite and t.name not in seen:
+            if not lookup.definite and t.name not in seen and not t.ips:
                 seen.add(t.name)
                 out.append(Subject(kind, d.domain, t.name, error=f"could not test: {lookup.problem}"))
         for ip in t.ips:
@@ -93,27 +135,87 @@ def _ns(kind: str, d: DomainDns) -> list[Subject]:
         return [Subject(kind, d.domain, error=f"could not test: {d.ns.problem}")]
     if not d.nameservers:
         return [Subject(kind, d.domain, skip=f"no name server found for the zone of {d.domain}")]
+    if kind == "ns":
+        return [Subject("ns", d.domain, n.name, also=tuple(n.ips)) for n in d.nameservers]
+    chosen, _ = d.probed_addresses()
     out: list[Subject] = []
     for n in d.nameservers:
-        if kind == "ns":
-            out.append(Subject("ns", d.domain, n.name))
-            continue
-        undecided = [x for x in (n.a, n.aaaa) if not x.definite]
-        if undecided and not n.addresses:
-            out.append(Subject(kind, d.domain, n.name, error=f"could not test: {undecided[0].problem}"))
-        elif not n.addresses:
-            out.append(Subject(kind, d.domain, n.name))  # a name with no address: a lame delegation
-        out.extend(Subject(kind, d.domain, n.name, x.ip) for x in n.addresses)
+        if not n.ips:
+            if not n.definite:
+                out.append(Subject(kind, d.domain, n.name, error=f"could not test: {n.problem}"))
+            else:
+                out.append(Subject(kind, d.domain, n.name))  # a name with no address: a lame delegation
+        out.extend(Subject(kind, d.domain, name, ip) for name, ip in chosen if name == n.name)
     if not out:
         return [Subject(kind, d.domain, skip=f"no name server of {d.domain} has an address")]
     return out
 
 
-def subjects_of(kind: str, d: DomainDns) -> list[Subject]:
-    if kind == "domain":
-        return [Subject("domain", d.domain)]
-    if kind in ("mx", "mx_ip"):
-        return _mx(kind, d)
-    if kind in ("ns", "ns_ip"):
-        return _ns(kind, d)
-    raise ValueError(f"unknown subject kind {kind!r}")
+def _smtp(settings: Settings, domain: str, d: DomainDns | None) -> list[Subject]:
+    """The SMTP endpoints: each ``--mail-server`` (its port, else ``--mail-smtp-port``), or every
+    MX@IP on ``--mail-smtp-port``."""
+    if settings.servers:
+        return [Subject("smtp", domain, host, port=port) for host, port in settings.servers]
+    assert d is not None
+    return [
+        Subject("smtp", s.domain, s.name, s.ip, port=settings.smtp_port if not s.skip and not s.error else 0,
+                skip=s.skip, error=s.error)
+        for s in _mx("mx_ip", d)
+    ]  # fmt: skip
+
+
+def _needs(
+    fn: Callable[[str, DomainDns], list[Subject]], kind: str
+) -> Callable[[Settings, str, DomainDns | None], list[Subject]]:
+    def enumerate_kind(settings: Settings, domain: str, d: DomainDns | None) -> list[Subject]:
+        assert d is not None
+        return fn(kind, d)
+
+    return enumerate_kind
+
+
+#: every subject kind, coarsest first within each family
+KINDS: tuple[SubjectKind, ...] = (
+    SubjectKind("domain", "_mailspec_kind_domain", "domain", 0, _domain, needs_dns=False),
+    SubjectKind("mx", "_mailspec_kind_mx", "mx", 1, _needs(_mx, "mx")),
+    SubjectKind("mx_ip", "_mailspec_kind_mx_ip", "mx", 2, _needs(_mx, "mx_ip")),
+    SubjectKind("ns", "_mailspec_kind_ns", "ns", 1, _needs(_ns, "ns")),
+    SubjectKind("ns_ip", "_mailspec_kind_ns_ip", "ns", 2, _needs(_ns, "ns_ip")),
+    SubjectKind("smtp", "_mailspec_kind_smtp", "smtp", 1, _smtp),
+)
+BY_NAME = {k.name: k for k in KINDS}
+
+
+class SubjectKindError(ValueError):
+    """A test asks for fixtures of subject kinds that do not nest."""
+
+
+def kind_for(fixturenames: Iterable[str]) -> SubjectKind:
+    """The kind a test is parametrised over: the finest kind whose marker it asks for (domain if none)."""
+    names = set(fixturenames)
+    asked = [k for k in KINDS if k.marker in names and k.family != "domain"]
+    if not asked:
+        return BY_NAME["domain"]
+    families = {k.family for k in asked}
+    if len(families) > 1:
+        raise SubjectKindError(
+            "a test cannot be per subject of " + " and of ".join(sorted(families)) + " at once: "
+            "ask for the fixtures of one kind (e.g. mx_target with mx_ip, or nameserver with "
+            "nameserver_address)"
+        )
+    return max(asked, key=lambda k: k.rank)
+
+
+def subjects_of(
+    kind: SubjectKind | str, settings: Settings, domain: str, d: DomainDns | None
+) -> list[Subject]:
+    """The subjects of one kind for one domain, each with a test id of its own."""
+    k = BY_NAME[kind] if isinstance(kind, str) else kind
+    out = k.enumerate(settings, domain, d)
+    seen: dict[str, int] = {}
+    unique: list[Subject] = []
+    for s in out:
+        n = seen.get(s.id, 0)
+        seen[s.id] = n + 1
+        unique.append(s if n == 0 else Subject(**{**s.__dict__, "tag": f"-{n + 1}"}))
+    return unique

@@ -7,9 +7,11 @@ import re
 import pytest
 
 from mailspec.catalog import check
+from mailspec.checks.common import existing_zone
 from mailspec.errors import Indeterminate
-from mailspec.facts import DnsAnswer, DomainDns, NameServer, NsAddress, need
+from mailspec.facts import PER_NAME, PER_ZONE, DnsAnswer, DomainDns, NameServer, NsAddress, ZoneProbe, need
 from mailspec.outcome import evidence, note, warn
+from mailspec.records.addresses import is_public_address
 from mailspec.records.hostname import is_ldh_label, underscore_labels
 
 __all__ = [
@@ -22,22 +24,13 @@ __all__ = [
     "test_dns_ns_no_cname",
     "test_dns_ns_no_recursion",
     "test_dns_ns_parent_child_match",
+    "test_dns_ns_public_address",
     "test_dns_soa_rname",
     "test_dns_soa_serial_consistent",
     "test_dns_soa_timers",
 ]
 
 MAX_NS = 7
-
-
-def _existing_zone(d: DomainDns) -> str:
-    """The zone apex, or skip/error when there is no zone to examine."""
-    need(d.soa)
-    if d.soa.nxdomain:
-        pytest.skip(f"{d.domain} does not exist (see dns.domain.exists)")
-    if d.zone is None:
-        raise Indeterminate(f"could not test: no SOA found for {d.domain} or an enclosing zone")
-    return d.zone
 
 
 @check(
@@ -80,7 +73,7 @@ def test_dns_domain_no_underscore(dns_facts: DomainDns) -> None:
     refs=["RFC 2181 §10.1", "RFC 1034 §3.6.2", "RFC 1912 §2.4"],
     fix="Publish the domain's own records (MX, A, TXT) instead of a CNAME.",
 )
-def test_dns_apex_no_cname(dns_facts: DomainDns) -> None:
+def test_dns_apex_no_cname(dns_facts: DomainDns, zone_probe: ZoneProbe) -> None:
     """The mail domain is not an alias (CNAME).
 
     A CNAME at a delegated name (its parent lists NS for it: a zone apex) fails; a CNAME elsewhere is
@@ -94,14 +87,14 @@ def test_dns_apex_no_cname(dns_facts: DomainDns) -> None:
     if not chain:
         return
     target = chain[0].target
-    evidence(*dns_facts.alias_referrals[:1])
-    if not any(a.definite for a in dns_facts.alias_referrals):
-        problem = dns_facts.alias_referrals[0].problem if dns_facts.alias_referrals else "no server found"
+    evidence(*zone_probe.alias_referrals[:1])
+    if not any(a.definite for a in zone_probe.alias_referrals):
+        problem = zone_probe.alias_referrals[0].problem if zone_probe.alias_referrals else "no server found"
         raise Indeterminate(
             f"could not test: {dns_facts.domain} is a CNAME for {target}, but whether it is also delegated "
             f"could not be asked of its parent's servers ({problem})"
         )
-    if delegated := dns_facts.delegated_alias:
+    if delegated := zone_probe.delegated_alias:
         pytest.fail(
             f"{dns_facts.domain} is delegated (to {', '.join(delegated)}) and is also a CNAME for {target}: "
             "a CNAME "
@@ -120,15 +113,15 @@ def test_dns_apex_no_cname(dns_facts: DomainDns) -> None:
     refs=["RFC 1034 §4.1", "RFC 1912 §2.8", "Zonemaster DELEGATION01"],
     fix="Delegate the zone to at least two name servers, on different networks.",
 )
-def test_dns_ns_count(dns_facts: DomainDns) -> None:
+def test_dns_ns_count(dns_facts: DomainDns, zone_probe: ZoneProbe) -> None:
     """The zone has at least two name servers, at the parent and in the zone."""
-    zone = _existing_zone(dns_facts)
+    zone = existing_zone(dns_facts)
     need(dns_facts.ns)
-    evidence(dns_facts.ns, *dns_facts.parent_ns[:1])
+    evidence(dns_facts.ns, *zone_probe.parent_ns[:1])
     child = dns_facts.child_ns
-    parent = dns_facts.parent_ns_names
+    parent = zone_probe.parent_ns_names
     for where, names in (("in the zone", child), ("at the parent", parent)):
-        if where == "at the parent" and not any(a.definite for a in dns_facts.parent_ns):
+        if where == "at the parent" and not any(a.definite for a in zone_probe.parent_ns):
             note(f"the parent of {zone} could not be asked; only the zone's own NS set was counted")
             continue
         assert len(names) >= 2, (
@@ -155,12 +148,10 @@ def _reachable(nameserver: NameServer, address: NsAddress, answer: DnsAnswer) ->
     from an IPv4-only probe)."""
     if not address.ip:
         pytest.skip(f"{nameserver.name} has no address (see dns.ns.authoritative)")
+    if address.not_probed:
+        pytest.skip(f"{nameserver.name}: {address.not_probed}")
     if answer.unreachable:
         pytest.skip(f"{nameserver.name} ({address.ip}) cannot be reached from this machine: {answer.error}")
-
-
-def _answered(d: DomainDns) -> list[NsAddress]:
-    return [x for n in d.nameservers for x in n.addresses if x.soa.definite]
 
 
 @check(
@@ -169,7 +160,7 @@ def _answered(d: DomainDns) -> list[NsAddress]:
     fix="Configure this server to serve the zone, or remove it from the delegation and the NS set.",
 )
 def test_dns_ns_authoritative(
-    dns_facts: DomainDns, nameserver: NameServer, nameserver_address: NsAddress
+    dns_facts: DomainDns, zone_probe: ZoneProbe, nameserver: NameServer, nameserver_address: NsAddress
 ) -> None:
     """Each name server address answers authoritatively for the zone (no lame delegation).
 
@@ -177,7 +168,7 @@ def test_dns_ns_authoritative(
     lame only when another server of the zone did answer (else the probe's own network is suspect:
     could not test); an address this machine has no route to (IPv6) is skipped.
     """
-    zone = _existing_zone(dns_facts)
+    zone = existing_zone(dns_facts)
     soa = nameserver_address.soa
     if not nameserver_address.ip:
         evidence(nameserver.a, nameserver.aaaa)
@@ -190,12 +181,12 @@ def test_dns_ns_authoritative(
     evidence(soa)
     _reachable(nameserver, nameserver_address, soa)
     where = f"{nameserver.name} ({nameserver_address.ip})"
-    if not soa.definite and soa.error is not None:
+    if not soa.definite and soa.silent:
         # silence is lameness only if this machine did reach another server of the same address family
         family = ":" in nameserver_address.ip
         others = [
             x
-            for x in _answered(dns_facts)
+            for x in zone_probe.answered
             if x.ip != nameserver_address.ip and x.soa.aa and (":" in x.ip) == family
         ]
         if not others:
@@ -207,6 +198,8 @@ def test_dns_ns_authoritative(
             f"{where} did not answer for {zone} ({soa.error}) while {others[0].ip} did: a lame delegation "
             "(RFC 1912 §2.8). Make the server answer for the zone, or remove it from the NS set."
         )
+    if soa.error is not None:
+        raise Indeterminate(f"could not test: {soa.problem}")
     has_soa = any(r.rdtype == "SOA" and r.name == zone for r in soa.answer)
     assert soa.rcode == "NOERROR" and soa.aa and has_soa, (
         f"{where} answers {soa.rcode}"
@@ -240,17 +233,17 @@ def test_dns_ns_no_cname(nameserver: NameServer) -> None:
     refs=["RFC 1912 §2.8", "Zonemaster CONSISTENCY04"],
     fix="Make the delegation at the registry/parent list exactly the zone's own NS records.",
 )
-def test_dns_ns_parent_child_match(dns_facts: DomainDns) -> None:
+def test_dns_ns_parent_child_match(dns_facts: DomainDns, zone_probe: ZoneProbe) -> None:
     """The parent's delegation names the same name servers as the zone's own NS set."""
-    zone = _existing_zone(dns_facts)
+    zone = existing_zone(dns_facts)
     need(dns_facts.ns)
-    answered = [a for a in dns_facts.parent_ns if a.definite]
+    answered = [a for a in zone_probe.parent_ns if a.definite]
     if not answered:
-        if dns_facts.parent_ns:
-            raise Indeterminate(f"could not test: {dns_facts.parent_ns[0].problem}")
+        if zone_probe.parent_ns:
+            raise Indeterminate(f"could not test: {zone_probe.parent_ns[0].problem}")
         raise Indeterminate(f"could not test: the servers of the parent of {zone} could not be found")
     evidence(dns_facts.ns, answered[0])
-    child, parent = set(dns_facts.child_ns), set(dns_facts.parent_ns_names)
+    child, parent = set(dns_facts.child_ns), set(zone_probe.parent_ns_names)
     if child != parent:
         warn(
             f"the parent ({dns_facts.parent_zone}) delegates {zone} to "
@@ -267,16 +260,15 @@ def test_dns_ns_parent_child_match(dns_facts: DomainDns) -> None:
     refs=["RFC 1912 §2.8", "Zonemaster CONSISTENCY01"],
     fix="Make the secondaries transfer the zone (NOTIFY/AXFR/IXFR) so every server has the current serial.",
 )
-def test_dns_soa_serial_consistent(dns_facts: DomainDns) -> None:
+def test_dns_soa_serial_consistent(dns_facts: DomainDns, zone_probe: ZoneProbe) -> None:
     """Every authoritative server gives the same SOA serial."""
-    zone = _existing_zone(dns_facts)
+    zone = existing_zone(dns_facts)
     serials: dict[int, list[str]] = {}
-    for n in dns_facts.nameservers:
-        for x in n.addresses:
-            for rec in x.soa.answer:
-                if rec.rdtype == "SOA" and rec.name == zone and x.soa.aa:
-                    serials.setdefault(int(rec.data.split()[2]), []).append(f"{n.name}@{x.ip}")
-                    evidence(x.soa)
+    for x in zone_probe.addresses:
+        for rec in x.soa.answer:
+            if rec.rdtype == "SOA" and rec.name == zone and x.soa.aa and rec.data.split()[2:3]:
+                serials.setdefault(int(rec.data.split()[2]), []).append(f"{x.name}@{x.ip}")
+                evidence(x.soa)
     if not serials:
         pytest.skip(f"no server of {zone} answered authoritatively (see dns.ns.authoritative)")
     if len(serials) > 1:
@@ -295,7 +287,7 @@ def test_dns_soa_serial_consistent(dns_facts: DomainDns) -> None:
 )
 def test_dns_soa_timers(dns_facts: DomainDns) -> None:
     """The SOA timers are in the ranges RFC 1912 recommends."""
-    zone = _existing_zone(dns_facts)
+    zone = existing_zone(dns_facts)
     soa = dns_facts.zone_soa
     evidence(dns_facts.zone_soa_answer or dns_facts.soa)
     if soa is None:
@@ -327,7 +319,7 @@ def test_dns_soa_rname(dns_facts: DomainDns) -> None:
     Every label LDH and no '@' (the catalog's rule). Whether the mailbox accepts mail at RCPT is the
     catalog's L2 part; it needs the SMTP probes, which arrive in a later release.
     """
-    zone = _existing_zone(dns_facts)
+    zone = existing_zone(dns_facts)
     soa = dns_facts.zone_soa
     evidence(dns_facts.zone_soa_answer or dns_facts.soa)
     if soa is None:
@@ -383,7 +375,7 @@ def test_dns_ns_no_recursion(nameserver: NameServer, nameserver_address: NsAddre
 )
 def test_dns_ns_no_axfr(dns_facts: DomainDns, nameserver: NameServer, nameserver_address: NsAddress) -> None:
     """Each name server refuses a zone transfer (AXFR) to the public."""
-    zone = _existing_zone(dns_facts)
+    zone = existing_zone(dns_facts)
     axfr = nameserver_address.axfr
     evidence(axfr)
     _reachable(nameserver, nameserver_address, axfr)
@@ -394,4 +386,38 @@ def test_dns_ns_no_axfr(dns_facts: DomainDns, nameserver: NameServer, nameserver
             f"{nameserver.name} ({nameserver_address.ip}) hands the whole zone {zone} to anyone who asks "
             "(AXFR): the zone's contents are public (Zonemaster NAMESERVER03). Restrict transfers to the "
             "secondaries."
+        )
+
+
+@check(
+    "dns.ns.public-address",
+    refs=["RFC 6890", "IANA IPv4/IPv6 Special-Purpose Address Registries", "Zonemaster ADDRESS01"],
+    fix="Publish only the name server's public addresses (glue and A/AAAA); keep internal ones out.",
+)
+def test_dns_ns_public_address(dns_facts: DomainDns, nameserver: NameServer) -> None:
+    """Every address of every name server is a public (globally reachable) address.
+
+    A non-public address is never asked directly (mailspec must not be aimed at the machine it runs on
+    or its network) unless this check is waived for it. At most 8 addresses of one name and 32 of one
+    zone are asked; the rest are reported, unasked.
+    """
+    evidence(nameserver)
+    if not nameserver.ips:
+        need(nameserver.a, nameserver.aaaa)
+        pytest.skip(f"{nameserver.name} has no address (see dns.ns.authoritative)")
+    private = [ip for ip in nameserver.ips if not is_public_address(ip)]
+    assert not private, (
+        f"the name server {nameserver.name} of {dns_facts.zone or dns_facts.domain} has the address(es) "
+        f"{', '.join(private)}, which are not globally reachable (loopback, private, link-local, "
+        "documentation or reserved space, RFC 6890): resolvers on the Internet cannot reach them, and "
+        "mailspec did not ask them. Publish only the server's public addresses."
+    )
+    _, beyond = dns_facts.probed_addresses()
+    mine = [b for b in beyond if b.startswith(f"{nameserver.name}@")]
+    if mine:
+        warn(
+            f"{nameserver.name} has {len(nameserver.ips)} addresses; mailspec asks at most {PER_NAME} per "
+            f"name server and {PER_ZONE} per zone, so {len(mine)} of them were not asked "
+            f"({', '.join(m.partition('@')[2] for m in mine[:5])}{', ...' if len(mine) > 5 else ''})."
+            " So many addresses for one name server is unusual (Zonemaster ADDRESS01)."
         )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mailspec.catalog import check
-from mailspec.facts import DomainDns, MxTarget, is_public_address, need
+from mailspec.checks.common import existing
+from mailspec.facts import DomainDns, MxTarget, need
 from mailspec.outcome import evidence, note, warn
+from mailspec.records.addresses import is_public_address
 from mailspec.records.hostname import hostname_problem, looks_like_ip
 from mailspec.records.spf import authorises_hosts
 
@@ -24,14 +26,8 @@ __all__ = [
 ]
 
 
-def _existing(d: DomainDns) -> None:
-    need(d.soa)
-    if d.soa.nxdomain:
-        pytest.skip(f"{d.domain} does not exist (see dns.domain.exists)")
-
-
 def _null_mx(d: DomainDns, *, sole: bool = False) -> None:
-    _existing(d)
+    existing(d)
     need(d.mx)
     if not d.has_null_mx_record:
         pytest.skip(f"{d.domain} publishes no null MX")
@@ -51,7 +47,7 @@ def test_mx_present(dns_facts: DomainDns) -> None:
     timeout on the MX question is "could not test", never an implicit MX.
     """
     d = dns_facts
-    _existing(d)
+    existing(d)
     need(d.mx)
     evidence(d.mx)
     if d.mx.records:
@@ -76,7 +72,7 @@ def test_mx_null_exclusive(dns_facts: DomainDns) -> None:
     """A null MX is the domain's only MX record."""
     _null_mx(dns_facts)
     evidence(dns_facts.mx)
-    others = [r.data for r in dns_facts.mx.records if r.target != ""]
+    others = [r.data for r in dns_facts.non_null_mx]
     assert not others, (
         f"{dns_facts.domain} publishes a null MX (`0 .`) beside {', '.join(others)}: a domain that "
         "advertises a null MX MUST NOT advertise any other MX (RFC 7505 §3). Remove the null MX if the "
@@ -229,7 +225,7 @@ def test_mx_target_public_address(mx_target: MxTarget, mx_ip: str) -> None:
 )
 def test_mx_ipv4_reachable(dns_facts: DomainDns) -> None:
     """At least one MX host has an IPv4 address."""
-    _existing(dns_facts)
+    existing(dns_facts)
     need(dns_facts.mx)
     targets = [t for t in dns_facts.mx_targets if t.name]
     if not targets:

@@ -32,7 +32,7 @@ def test_sender_domain_resolvable(dns_facts: DomainDns) -> None:
         need(d.txt)
         if not any(authorises_hosts(s) for s in d.spf_records):
             pytest.skip(f"{d.domain} declares that it takes and sends no mail (null MX, no SPF sender)")
-    usable_mx = [r for r in d.mx.records if r.target != ""]
+    usable_mx = [r for r in d.non_null_mx if r.target != ""]
     if usable_mx:
         return
     evidence(d.a, d.aaaa)

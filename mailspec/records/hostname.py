@@ -15,15 +15,18 @@ __all__ = [
     "is_ldh_label",
     "looks_like_ip",
     "normalise_domain",
+    "split_labels",
     "underscore_labels",
 ]
 
 #: RFC 1123 §2.1 / RFC 5321 §4.1.2 "Domain": letters, digits and inner hyphens; 1 to 63 octets.
-LDH_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+#: (``\Z``, not ``$``: ``$`` also matches before a final newline, and "mx\n" is no label.)
+LDH_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 #: What DNS itself tolerates in the labels a user may ask about (RFC 2181 §11 allows more, but a mail
 #: domain with spaces or '@' is always a typo).
-_INPUT_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+_INPUT_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
 _MAX_NAME = 253
+_DIGITS = "0123456789"
 
 
 def is_ldh_label(label: str) -> bool:
@@ -42,18 +45,59 @@ def looks_like_ip(name: str) -> bool:
     return True
 
 
+def split_labels(name: str) -> list[str]:
+    """The labels of ``name`` in DNS presentation format (RFC 1035 §5.1), as dnspython writes it.
+
+    Splits on unescaped dots and decodes the escapes inside a label: ``\\.`` is a dot, ``\\\\`` a
+    backslash, ``\\X`` the character X and ``\\DDD`` the octet of decimal value DDD (as the character
+    of that code point). One trailing unescaped dot is the root and gives no label, so ``""`` and
+    ``"."`` have none. Never raises: a malformed escape (a lone trailing backslash, ``\\DDD`` above
+    255, fewer than three digits) is kept as written, backslash included, for the caller to report.
+    """
+    labels: list[str] = []
+    label: list[str] = []
+    i, n = 0, len(name)
+    while i < n:
+        c = name[i]
+        if c == ".":
+            labels.append("".join(label))
+            label = []
+            i += 1
+        elif c != "\\" or i + 1 == n:  # (a lone trailing backslash is kept)
+            label.append(c)
+            i += 1
+        elif name[i + 1] in _DIGITS:
+            digits = name[i + 1 : i + 4]
+            if len(digits) == 3 and all(d in _DIGITS for d in digits) and int(digits) <= 255:
+                label.append(chr(int(digits)))
+                i += 4
+            else:  # not \DDD: keep the backslash, the digits follow as themselves
+                label.append(c)
+                i += 1
+        else:
+            label.append(name[i + 1])
+            i += 2
+    if label or not name.endswith("."):  # (an unescaped final dot leaves ``label`` empty)
+        labels.append("".join(label))
+    return [] if labels == [""] else labels
+
+
 def underscore_labels(name: str) -> list[str]:
-    return [label for label in name.rstrip(".").split(".") if "_" in label]
+    """The labels of ``name`` (presentation format, escapes decoded) that contain an underscore."""
+    return [label for label in split_labels(name) if "_" in label]
 
 
 def hostname_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid host name (RFC 1123 §2.1, RFC 5321 §2.3.5), or None."""
-    text = name.rstrip(".")
-    if not text:
+    """Why ``name`` is not a valid host name (RFC 1123 §2.1, RFC 5321 §2.3.5), or None.
+
+    ``name`` is in DNS presentation format: ``mx\\.dot.example.com`` has the label ``mx.dot``.
+    """
+    labels = split_labels(name)
+    if not labels:
         return "it is the root, not a host name"
-    if len(text) > _MAX_NAME:
-        return f"it is {len(text)} octets long; a host name has at most {_MAX_NAME}"
-    labels = text.split(".")
+    length = sum(len(label) for label in labels) + len(labels) - 1
+    if length > _MAX_NAME:
+        return f"it is {length} octets long; a host name has at most {_MAX_NAME}"
     if len(labels) < 2:
         return "it has a single label; a host name is fully qualified (at least two labels)"
     for label in labels:
@@ -66,7 +110,7 @@ def hostname_problem(name: str) -> str | None:
                 f"its label {label!r} is not letters, digits and inner hyphens (LDH), "
                 "or is longer than 63 octets"
             )
-    if labels[-1].isdigit() and not looks_like_ip(text):
+    if labels[-1].isdigit() and not looks_like_ip(name):
         # (an all-numeric name such as 192.0.2.1 is mx.target.not-ip's to report)
         return f"its top-level label {labels[-1]!r} is all-numeric; a TLD is alphabetic (RFC 1123 §2.1)"
     return None

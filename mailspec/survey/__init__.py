@@ -1,59 +1,107 @@
-"""The survey: all of mailspec's network I/O, on its own event loop in a background thread.
+"""The survey: all of mailspec's network I/O, on the engine's event loop in a background thread.
 
-Checks ask it for facts; each fact is fetched once per session, concurrently with every other, and
-kept with its evidence. The loop is mailspec's own, so users' pytest-asyncio tests are unaffected.
+Checks ask for facts by kind and key (``survey.get(DomainDns, "example.com")``); each fact is fetched
+once per run, concurrently with every other that is wanted at the same time (:meth:`Survey.prefetch`),
+and kept with its evidence. A fact kind nobody asks for is never fetched: a run of MX checks alone
+asks no name server directly. The loop is mailspec's own, so users' pytest-asyncio tests are unaffected.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Coroutine, Iterable
+import math
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from mailspec.facts import DomainDns
-from mailspec.survey.dns import DnsClient, Nameserver
-from mailspec.survey.domain import survey_domain
+from mailspec.facts.base import decode, encode
+from mailspec.facts.dns import DomainDns, ZoneProbe
+from mailspec.survey.dns import DnsClient, DnsEndpoint
+from mailspec.survey.domain import BUDGET_TIMEOUTS, Consent, probe_zone, survey_domain
+from mailspec.survey.engine import Engine, EngineError
 
-__all__ = ["DnsClient", "Nameserver", "Survey"]
+__all__ = ["FACT_KINDS", "DnsClient", "DnsEndpoint", "Engine", "EngineError", "FactKind", "Survey"]
 
-T = TypeVar("T")
+F = TypeVar("F")
+
+#: facts fetched at once, at most (each with its own budget, whose clock starts when it is admitted)
+CONCURRENCY = 64
+
+
+@dataclass(frozen=True)
+class FactKind:
+    """One kind of fact: its name (the memo's and the hand-over's key) and how it is fetched."""
+
+    name: str
+    type: type
+    fetch: Callable[[Survey, str], Awaitable[Any]]
+
+
+async def _fetch_dns(s: Survey, domain: str) -> DomainDns:
+    return await survey_domain(s.client, domain)
+
+
+async def _fetch_zone_probe(s: Survey, domain: str) -> ZoneProbe:
+    d = await s.fact(DomainDns, domain)
+    return await probe_zone(s.client, d, s.consent)
+
+
+#: every fact kind the survey knows, by its type
+FACT_KINDS: dict[type, FactKind] = {
+    k.type: k
+    for k in (
+        FactKind("dns", DomainDns, _fetch_dns),
+        FactKind("dns.zone-probe", ZoneProbe, _fetch_zone_probe),
+    )
+}
+
+
+def _no_consent(domain: str, name: str, ip: str) -> bool:
+    return False
 
 
 class Survey:
-    """A session's survey of mail domains: memoised, concurrent, bounded by ``timeout`` per operation."""
+    """A run's survey of mail domains: memoised, concurrent, each fact bounded by a budget."""
 
-    def __init__(self, resolvers: list[Nameserver], *, timeout: float = 10.0, auth_port: int = 53) -> None:
+    def __init__(
+        self,
+        resolvers: list[DnsEndpoint],
+        *,
+        timeout: float = 10.0,
+        authority_port: int = 53,
+        consent: Consent = _no_consent,
+        concurrency: int = CONCURRENCY,
+    ) -> None:
         self.resolvers = list(resolvers)
         self.timeout = timeout
-        self.auth_port = auth_port
-        self._domains: dict[str, DomainDns] = {}
-        self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="mailspec-survey", daemon=True)
-        self._thread.start()
-        self._client: DnsClient = self.run(self._make_client())
+        self.authority_port = authority_port
+        self.consent = consent
+        self.concurrency = concurrency
+        self.engine = Engine()
+        self._loaded: dict[tuple[str, str], Any] = {}
+        self._sources: list[Callable[[type, str], Any | None]] = []
+        self._admit: asyncio.Semaphore | None = None
+        self._client: DnsClient | None = None
+        self.engine.start()
+        self._client = self.engine.run(self._make_client(), timeout=10.0)
 
     async def _make_client(self) -> DnsClient:
-        return DnsClient(self.resolvers, timeout=self.timeout, auth_port=self.auth_port)
+        self._admit = asyncio.Semaphore(self.concurrency)
+        return DnsClient(
+            self.engine, self.resolvers, timeout=self.timeout, authority_port=self.authority_port
+        )
+
+    @property
+    def client(self) -> DnsClient:
+        if self._client is None:
+            raise EngineError("the survey is not started")
+        return self._client
 
     def __repr__(self) -> str:
-        return f"<Survey resolvers={self._client.resolver_text} domains={sorted(self._domains)}>"
-
-    # -- running coroutines on the survey's loop ---------------------------------------------------
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the survey's loop and wait for its result (from any other thread)."""
-        if threading.current_thread() is self._thread:
-            raise RuntimeError("Survey.run() called from the survey's own loop")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        return f"<Survey resolvers={self.client.resolver_text} facts={len(self._loaded)}>"
 
     def close(self) -> None:
-        if self._loop.is_closed():
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        if not self._thread.is_alive():
-            self._loop.close()
+        self.engine.close()
 
     def __enter__(self) -> Survey:
         return self
@@ -61,33 +109,88 @@ class Survey:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- facts ----------------------------------------------------------------------------------
     @property
     def queries_sent(self) -> int:
-        return self._client.sent
+        return self.client.sent
+
+    # -- facts ----------------------------------------------------------------------------------
+    def add_source(self, source: Callable[[type, str], Any | None]) -> None:
+        """Facts fetched elsewhere (the xdist controller's hand-over): ``source(kind, key)`` gives a
+        fact, or None to have it fetched here."""
+        self._sources.append(source)
+
+    def _known(self, kind: type[F], key: str) -> F | None:
+        name = FACT_KINDS[kind].name
+        value = self._loaded.get((name, key))
+        if value is None:
+            for source in self._sources:
+                value = source(kind, key)
+                if value is not None:
+                    self._loaded[(name, key)] = value
+                    break
+        result: F | None = value
+        return result
+
+    async def fact(self, kind: type[F], key: str) -> F:
+        """The fact of ``kind`` for ``key``, fetched once per run (on the engine's loop)."""
+        fk = FACT_KINDS[kind]
+        known = self._known(kind, key)
+        if known is not None:
+            return known
+
+        async def make() -> F:
+            assert self._admit is not None
+            async with self._admit:
+                value: F = await fk.fetch(self, key)
+                return value
+
+        return await self.engine.memo(fk.name, key, make)
+
+    def _bound(self, count: int) -> float:
+        """How long fetching ``count`` facts may take at most: each within its budget (for a zone
+        probe, after its domain's), ``concurrency`` at a time, and a margin."""
+        rounds = math.ceil(max(count, 1) / self.concurrency) + 1
+        return rounds * 2 * BUDGET_TIMEOUTS * self.timeout + 30.0
+
+    def prefetch(self, wanted: Iterable[tuple[type, str]]) -> None:
+        """Fetch every ``(kind, key)`` not yet known, all at once."""
+        todo = list(dict.fromkeys((k, key) for k, key in wanted if self._known(k, key) is None))
+        if not todo:
+            return
+
+        async def all_of() -> None:
+            await asyncio.gather(*(self.fact(k, key) for k, key in todo))
+
+        self.engine.run(all_of(), timeout=self._bound(len(todo)))
+
+    def get(self, kind: type[F], key: str) -> F:
+        """The fact of ``kind`` for ``key`` (fetched now if it was not yet)."""
+        known = self._known(kind, key)
+        if known is not None:
+            return known
+        value = self.engine.run(self.fact(kind, key), timeout=self._bound(1))
+        self._loaded[(FACT_KINDS[kind].name, key)] = value
+        return value
 
     def survey(self, domains: Iterable[str]) -> dict[str, DomainDns]:
-        """Survey the DNS of every domain not yet surveyed, all at once; return all of them."""
-        with self._lock:
-            todo = [d for d in dict.fromkeys(domains) if d not in self._domains]
-            if todo:
-                results = self.run(self._survey_all(todo))
-                self._domains.update(zip(todo, results, strict=True))
-            return {d: self._domains[d] for d in domains}
-
-    async def _survey_all(self, domains: list[str]) -> list[DomainDns]:
-        return list(await asyncio.gather(*(survey_domain(self._client, d) for d in domains)))
+        """The DNS facts of every domain, surveyed all at once where they are not known yet."""
+        names = list(dict.fromkeys(domains))
+        self.prefetch((DomainDns, d) for d in names)
+        return {d: self.get(DomainDns, d) for d in names}
 
     def dns(self, domain: str) -> DomainDns:
         """The DNS facts of one domain (surveyed now if they were not yet)."""
-        return self.survey([domain])[domain]
+        return self.get(DomainDns, domain)
+
+    def zone_probe(self, domain: str) -> ZoneProbe:
+        """What the domain's name servers said when asked directly (asked now if not yet)."""
+        return self.get(ZoneProbe, domain)
 
     # -- hand-over (xdist controller -> workers) -----------------------------------------------
-    def export(self) -> dict[str, Any]:
-        with self._lock:
-            return {"dns": {d: f.to_json() for d, f in self._domains.items()}}
+    def export(self, kind: type, key: str) -> Any:
+        """One known fact as JSON-ready data."""
+        return encode(self.get(kind, key))
 
-    def load(self, data: dict[str, Any]) -> None:
-        with self._lock:
-            for d, f in data.get("dns", {}).items():
-                self._domains.setdefault(d, DomainDns.from_json(f))
+    def load(self, kind: type, key: str, data: Any) -> None:
+        """Take a fact fetched elsewhere (by the xdist controller) as this run's."""
+        self._loaded[(FACT_KINDS[kind].name, key)] = decode(kind, data)

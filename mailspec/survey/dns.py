@@ -1,54 +1,88 @@
-"""Asynchronous DNS: the resolver path (dnspython's async resolver) and direct questions to name servers.
+"""Asynchronous DNS on the survey engine: the resolver path and direct questions to name servers.
 
-Every question is asked at most once per session (memoised as a shared future), bounded by the timeout,
-and kept whole as a :class:`~mailspec.facts.DnsAnswer`, so that a verdict can show the answers it rests
-on. Nothing here raises for a DNS failure: a timeout or SERVFAIL is an answer whose ``definite`` is False.
+Every question is asked at most once per run (the engine's memo), bounded by the timeout and by the
+budget of whoever waits for it, and kept whole as a :class:`~mailspec.facts.DnsAnswer`, so that a
+verdict can show the answers it rests on. Nothing here raises for anything a server does: a timeout,
+SERVFAIL, a closed connection or a garbage reply is an answer whose ``definite`` is False.
+
+Why some of it is written by hand rather than left to dnspython's query functions: a direct question
+is sent again, on the same socket, halfway through its timeout (a lost datagram or a rate limit must
+not make a server look lame, and a late answer to the first copy still counts); a stray datagram
+(wrong id, junk) is skipped rather than taken as the answer; a FORMERR to an EDNS query is asked
+again without EDNS, as resolvers do; and a TCP answer is checked for truncation.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 
+import dns.asyncbackend
 import dns.asyncquery
 import dns.asyncresolver
 import dns.exception
 import dns.flags
+import dns.inet
 import dns.message
 import dns.name
 import dns.nameserver
 import dns.rcode
-import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 import dns.rrset
 
-from mailspec.facts import DnsAnswer, Record
+from mailspec.facts.dns import DnsAnswer, Record
+from mailspec.survey.engine import Engine
 
-__all__ = ["MAX_CNAME_HOPS", "UNREACHABLE", "DnsClient", "Nameserver"]
+_Make = Callable[[], Awaitable[DnsAnswer]]
+
+__all__ = ["MAX_CNAME_HOPS", "UNREACHABLE", "Budget", "DnsClient", "DnsEndpoint"]
 
 #: how an answer that could not even be sent (no route from this machine) begins its error
 UNREACHABLE = "unreachable from this machine"
 
-#: questions in flight to one authoritative server at once
+#: questions in flight to one authoritative server at once, and to one configured resolver
 PER_SERVER = 10
+PER_RESOLVER = 256
 
 #: RFC-less but universal: resolvers and the catalog (§16.3) give up on longer alias chains.
 MAX_CNAME_HOPS = 8
 
 
 @dataclass(frozen=True)
-class Nameserver:
+class DnsEndpoint:
+    """Where DNS questions go: an IP address and a port."""
+
     ip: str
     port: int = 53
 
     def __str__(self) -> str:
         host = f"[{self.ip}]" if ":" in self.ip else self.ip
         return f"{host}:{self.port}"
+
+
+class Budget:
+    """How long one fact may take in all, whatever its servers do (a deadline on the loop's clock)."""
+
+    def __init__(self, seconds: float, what: str) -> None:
+        self.seconds = seconds
+        self.what = what
+        self.deadline = asyncio.get_running_loop().time() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - asyncio.get_running_loop().time())
+
+    def spent(self, qname: str, rdtype: str, server: str) -> DnsAnswer:
+        return DnsAnswer(
+            qname,
+            rdtype,
+            server,
+            error=f"not answered in time: the survey's budget of {self.seconds:g} s for {self.what} ran out",
+        )
 
 
 #: errors that say "this machine has no route there" (typically no IPv6), not "the server is broken"
@@ -58,6 +92,8 @@ _NO_ROUTE = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.E
 def _network_error(exc: OSError) -> str:
     if exc.errno in _NO_ROUTE:
         return f"{UNREACHABLE}: {exc.strerror or exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused ({exc.strerror or exc})"
     return f"network error: {exc.strerror or exc}"
 
 
@@ -73,7 +109,7 @@ def _records(section: Iterable[dns.rrset.RRset]) -> tuple[Record, ...]:
 def _from_message(
     qname: str, rdtype: str, server: str, msg: dns.message.Message, elapsed: float, tcp: bool
 ) -> DnsAnswer:
-    return DnsAnswer(
+    ans = DnsAnswer(
         qname=qname,
         rdtype=rdtype,
         server=server,
@@ -86,36 +122,50 @@ def _from_message(
         additional=_records(msg.additional),
         elapsed=round(elapsed, 4),
     )
+    if msg.flags & dns.flags.TC:
+        # a truncated answer is incomplete: what it lacks cannot be read as "missing"
+        return replace(ans, error="truncated answer (TC=1) even over TCP: incomplete")
+    loop = cname_loop(ans)
+    if loop:
+        return replace(ans, error=f"CNAME loop: {loop}")
+    return ans
+
+
+def cname_loop(ans: DnsAnswer) -> str:
+    """The loop, as ``a -> b -> a``, when the answer's CNAME chain from the question comes back on
+    itself; "" otherwise."""
+    targets = {r.name: r.target for r in ans.answer if r.rdtype == "CNAME"}
+    name, seen = ans.qname, [ans.qname]
+    while name in targets:
+        name = targets[name]
+        if name in seen:
+            return " -> ".join([*seen, name])
+        seen.append(name)
+    return ""
 
 
 class DnsClient:
     """DNS questions for one survey: through the configured resolvers, or straight to a name server.
 
     ``resolvers`` are asked in order (a timeout or SERVFAIL from one moves on to the next, like a stub
-    resolver with several ``nameserver`` lines). ``auth_port`` is the port of authoritative servers for
+    resolver with several ``nameserver`` lines), each attempt given half the timeout, so that a lost
+    datagram is asked again within it. ``authority_port`` is the port of authoritative servers for
     direct questions (53; the embedded lab uses an unprivileged one).
     """
 
     def __init__(
-        self,
-        resolvers: list[Nameserver],
-        *,
-        timeout: float = 10.0,
-        auth_port: int = 53,
-        max_in_flight: int = 128,
+        self, engine: Engine, resolvers: list[DnsEndpoint], *, timeout: float = 10.0, authority_port: int = 53
     ) -> None:
         if not resolvers:
             raise ValueError("at least one resolver is needed")
+        self.engine = engine
         self.resolvers = list(resolvers)
         self.timeout = timeout
-        self.auth_port = auth_port
-        self._memo: dict[tuple[str, str, str, bool], asyncio.Future[DnsAnswer]] = {}
-        self._limit = asyncio.Semaphore(max_in_flight)
-        self._per_server: dict[str, asyncio.Semaphore] = {}
+        self.authority_port = authority_port
         self.sent = 0  #: questions that went to the network (memo misses)
         self._resolver = dns.asyncresolver.Resolver(configure=False)
         self._resolver.nameservers = [dns.nameserver.Do53Nameserver(r.ip, r.port) for r in resolvers]
-        self._resolver.timeout = timeout
+        self._resolver.timeout = timeout / 2
         self._resolver.lifetime = timeout * len(resolvers)
         self._resolver.cache = None
         self._resolver.retry_servfail = False
@@ -127,46 +177,41 @@ class DnsClient:
         return ",".join(str(r) for r in self.resolvers)
 
     # -- public API -----------------------------------------------------------------------------
-    async def query(self, qname: str, rdtype: str) -> DnsAnswer:
+    async def query(self, qname: str, rdtype: str, budget: Budget | None = None) -> DnsAnswer:
         """Ask the resolvers; a CNAME chain the resolver left dangling is followed here."""
         qname = qname.lower().rstrip(".") or "."
-        return await self._memoised(("", qname, rdtype, True), lambda: self._resolve_following(qname, rdtype))
+        key = ("", qname, rdtype, True)
+        return await self._wait(key, lambda: self._resolve_following(qname, rdtype), budget)
 
-    async def query_at(self, ip: str, qname: str, rdtype: str, *, rd: bool = False) -> DnsAnswer:
-        """Ask one name server directly (UDP, TCP on truncation)."""
-        server = Nameserver(ip, self.auth_port)
-        return await self._memoised(
-            (str(server), qname, rdtype, rd), lambda: self._direct(server, qname, rdtype, rd=rd), ip
-        )
+    async def query_at(
+        self, ip: str, qname: str, rdtype: str, *, rd: bool = False, budget: Budget | None = None
+    ) -> DnsAnswer:
+        """Ask one name server directly (UDP, sent twice within the timeout; TCP on truncation)."""
+        server = DnsEndpoint(ip, self.authority_port)
+        key = (str(server), qname, rdtype, rd)
+        return await self._wait(key, lambda: self._direct(server, qname, rdtype, rd=rd), budget)
 
-    async def axfr_at(self, ip: str, zone: str) -> DnsAnswer:
+    async def axfr_at(self, ip: str, zone: str, budget: Budget | None = None) -> DnsAnswer:
         """Ask one name server for a zone transfer and read only its first message."""
-        server = Nameserver(ip, self.auth_port)
-        return await self._memoised((str(server), zone, "AXFR", False), lambda: self._axfr(server, zone), ip)
+        server = DnsEndpoint(ip, self.authority_port)
+        return await self._wait((str(server), zone, "AXFR", False), lambda: self._axfr(server, zone), budget)
 
     # -- machinery ------------------------------------------------------------------------------
-    async def _memoised(
-        self,
-        key: tuple[str, str, str, bool],
-        make: Callable[[], Awaitable[DnsAnswer]],
-        server_ip: str | None = None,
-    ) -> DnsAnswer:
-        fut = self._memo.get(key)
-        if fut is None:
-            fut = asyncio.get_running_loop().create_future()
-            self._memo[key] = fut
+    async def _wait(self, key: tuple[str, str, str, bool], make: _Make, budget: Budget | None) -> DnsAnswer:
+        async def guarded() -> DnsAnswer:
+            self.sent += 1
             try:
-                # the server's own slot first, so that a queue at one server holds no global slot
-                slot = self._server_slot(server_ip) if server_ip else contextlib.nullcontext()
-                async with slot, self._limit:
-                    self.sent += 1
-                    result = await make()
-            except Exception as exc:  # never leave waiters hanging on a bug
-                fut.set_exception(exc)
-                raise
-            fut.set_result(result)
-            return result
-        return await asyncio.shield(fut)
+                return await make()
+            except Exception as exc:  # nothing a server does may escape the engine: a fact of its own
+                return DnsAnswer(key[1], key[2], key[0] or self.resolver_text, error=_describe(exc))
+
+        fetch = self.engine.memo("dns", key, guarded)
+        if budget is None:
+            return await fetch
+        try:
+            return await asyncio.wait_for(fetch, budget.remaining())
+        except TimeoutError:
+            return budget.spent(key[1], key[2], key[0] or self.resolver_text)
 
     async def _resolve_following(self, qname: str, rdtype: str) -> DnsAnswer:
         first = await self._resolve(qname, rdtype)
@@ -176,18 +221,30 @@ class DnsClient:
         result = first
         for _ in range(MAX_CNAME_HOPS):
             if not current.definite or rdtype == "CNAME" or current.nxdomain or result.records:
-                break
+                return result
             final = result.final_name
             if final == current.qname:
-                break  # no alias left dangling: plain NODATA
+                return result  # no alias left dangling: plain NODATA
             if final in seen:
                 followed.append(DnsAnswer(final, rdtype, current.server, error=f"CNAME loop at {final}"))
-                result = replace(first, followed=tuple(followed))
-                break
+                return replace(first, followed=tuple(followed))
             seen.add(final)
             current = await self._resolve(final, rdtype)
             followed.append(current)
             result = replace(first, followed=tuple(followed))
+        if current.definite and not current.nxdomain and not result.records and result.final_name != qname:
+            final = result.final_name
+            if final != current.qname or current.chain:
+                # still an alias after every hop allowed: unknown, never "no such record"
+                followed.append(
+                    DnsAnswer(
+                        final,
+                        rdtype,
+                        current.server,
+                        error=f"CNAME chain longer than {MAX_CNAME_HOPS} hops; not followed further",
+                    )
+                )
+                result = replace(first, followed=tuple(followed))
         return result
 
     async def _resolve(self, qname: str, rdtype: str) -> DnsAnswer:
@@ -197,29 +254,45 @@ class DnsClient:
             name = dns.name.from_text(qname)
         except dns.exception.DNSException as exc:
             return DnsAnswer(qname, rdtype, server, error=f"not a valid DNS name: {exc}")
-        try:
-            ans = await self._resolver.resolve(name, rdtype, raise_on_no_answer=False, search=False)
-        except dns.resolver.NXDOMAIN as exc:
-            resp: dns.message.Message = exc.response(name)  # type: ignore[no-untyped-call]
-            return _from_message(qname, rdtype, server, resp, time.monotonic() - start, False)
-        except dns.resolver.NoNameservers as exc:
-            return self._no_nameservers(qname, rdtype, server, exc, time.monotonic() - start)
-        except dns.resolver.LifetimeTimeout:
-            return DnsAnswer(
-                qname,
-                rdtype,
-                server,
-                error=f"no answer within {self.timeout:g} s (timeout)",
-                elapsed=round(time.monotonic() - start, 4),
+        async with self.engine.host(self.resolvers[0].ip, slots=PER_RESOLVER).slot:
+            try:
+                ans = await self._resolver.resolve(name, rdtype, raise_on_no_answer=False, search=False)
+            except dns.resolver.NXDOMAIN as exc:
+                resp: dns.message.Message = exc.response(name)  # type: ignore[no-untyped-call]
+                return self._checked(
+                    _from_message(qname, rdtype, server, resp, time.monotonic() - start, False)
+                )
+            except dns.resolver.NoNameservers as exc:
+                return self._no_nameservers(qname, rdtype, server, exc, time.monotonic() - start)
+            except dns.resolver.LifetimeTimeout:
+                return DnsAnswer(
+                    qname,
+                    rdtype,
+                    server,
+                    error=f"no answer within {self.timeout:g} s, asked twice (timeout)",
+                    elapsed=round(time.monotonic() - start, 4),
+                )
+            except dns.resolver.YXDOMAIN:
+                return DnsAnswer(qname, rdtype, server, rcode="YXDOMAIN")
+            except OSError as exc:
+                return DnsAnswer(qname, rdtype, server, error=_network_error(exc))
+            except Exception as exc:
+                return DnsAnswer(qname, rdtype, server, error=_describe(exc))
+        return self._checked(
+            _from_message(qname, rdtype, server, ans.response, time.monotonic() - start, False)
+        )
+
+    @staticmethod
+    def _checked(ans: DnsAnswer) -> DnsAnswer:
+        """A resolver's answer is an answer only if the resolver recursed (RA) or owns the name (AA):
+        an upward referral, or a server that does not recurse, says nothing about the name."""
+        if ans.error is None and not ans.ra and not ans.aa and not ans.answer:
+            return replace(
+                ans,
+                error=f"{ans.rcode} without recursion (RA=0) and not authoritative: a referral, not an "
+                f"answer; is {ans.server} a recursive resolver?",
             )
-        except dns.resolver.YXDOMAIN:
-            return DnsAnswer(qname, rdtype, server, rcode="YXDOMAIN")
-        except dns.exception.DNSException as exc:
-            return DnsAnswer(qname, rdtype, server, error=f"{type(exc).__name__}: {exc}")
-        except OSError as exc:
-            return DnsAnswer(qname, rdtype, server, error=_network_error(exc))
-        assert ans.response is not None
-        return _from_message(qname, rdtype, server, ans.response, time.monotonic() - start, False)
+        return ans
 
     def _no_nameservers(
         self, qname: str, rdtype: str, server: str, exc: dns.resolver.NoNameservers, elapsed: float
@@ -227,19 +300,17 @@ class DnsClient:
         errors = exc.kwargs.get("errors", [])
         for err in errors:
             resp = err[4] if len(err) > 4 else None
-            if isinstance(resp, dns.message.Message):
-                return _from_message(qname, rdtype, server, resp, elapsed, bool(err[1]))
+            if isinstance(resp, dns.message.Message) and resp.rcode() != dns.rcode.NOERROR:
+                # the resolver said why (SERVFAIL, REFUSED): keep its words
+                ans = _from_message(qname, rdtype, server, resp, elapsed, bool(err[1]))
+                return ans if ans.error else replace(ans, error=None)
         text = "; ".join(f"{e[0]}: {e[3]}" for e in errors) or str(exc)
+        refused = [e for e in errors if isinstance(e[3], ConnectionRefusedError)]
+        if refused and len(refused) == len(errors):
+            text = f"connection refused by every resolver ({text})"
         return DnsAnswer(qname, rdtype, server, error=f"all resolvers failed ({text})", elapsed=elapsed)
 
-    def _server_slot(self, ip: str) -> asyncio.Semaphore:
-        """At most a few questions in flight to one name server: a polite probe is not rate-limited."""
-        slot = self._per_server.get(ip)
-        if slot is None:
-            slot = self._per_server[ip] = asyncio.Semaphore(PER_SERVER)
-        return slot
-
-    async def _direct(self, server: Nameserver, qname: str, rdtype: str, *, rd: bool) -> DnsAnswer:
+    async def _direct(self, server: DnsEndpoint, qname: str, rdtype: str, *, rd: bool) -> DnsAnswer:
         start = time.monotonic()
         try:
             q = dns.message.make_query(qname, rdtype, use_edns=0, payload=1232)
@@ -247,18 +318,31 @@ class DnsClient:
             return DnsAnswer(qname, rdtype, str(server), error=f"not a valid DNS name: {exc}")
         if not rd:
             q.flags &= ~dns.flags.RD
-        # a lost datagram (or response rate limiting) must not make a server look lame: ask twice
-        for attempt in range(2):
-            try:
-                resp, tcp = await asyncio.wait_for(
-                    dns.asyncquery.udp_with_fallback(q, server.ip, timeout=self.timeout, port=server.port),
-                    self.timeout * 2,
+        host = self.engine.host(server.ip, slots=PER_SERVER)
+        async with host.slot:
+            if host.silent:
+                return DnsAnswer(
+                    qname,
+                    rdtype,
+                    str(server),
+                    error=f"no answer (timeout): {server.ip} answered none of its first "
+                    f"{host.timeouts} questions, so it was not asked again",
                 )
-                break
-            except (TimeoutError, dns.exception.Timeout):
-                if attempt == 0:
-                    await asyncio.sleep(min(0.5, self.timeout / 4))  # a short pause eases rate limits
-                    continue
+            try:
+                resp, tcp = await self._exchange(server, q)
+                if resp is not None and resp.rcode() == dns.rcode.FORMERR and q.edns >= 0:
+                    # a server without EDNS (RFC 6891 §7): ask again without it, as resolvers do
+                    q = dns.message.make_query(qname, rdtype, use_edns=False)
+                    if not rd:
+                        q.flags &= ~dns.flags.RD
+                    resp, tcp = await self._exchange(server, q)
+            except OSError as exc:
+                return DnsAnswer(qname, rdtype, str(server), error=_network_error(exc))
+            except Exception as exc:
+                host.answered += 1  # something came back, if only garbage
+                return DnsAnswer(qname, rdtype, str(server), error=_describe(exc))
+            if resp is None:
+                host.timeouts += 1
                 return DnsAnswer(
                     qname,
                     rdtype,
@@ -266,29 +350,84 @@ class DnsClient:
                     error=f"no answer within {self.timeout:g} s, asked twice (timeout)",
                     elapsed=round(time.monotonic() - start, 4),
                 )
-            except dns.exception.DNSException as exc:
-                return DnsAnswer(qname, rdtype, str(server), error=f"unusable reply: {exc}")
-            except OSError as exc:
-                return DnsAnswer(qname, rdtype, str(server), error=_network_error(exc))
+            host.answered += 1
         return _from_message(qname, rdtype, str(server), resp, time.monotonic() - start, tcp)
 
-    async def _axfr(self, server: Nameserver, zone: str) -> DnsAnswer:
+    async def _exchange(
+        self, server: DnsEndpoint, q: dns.message.Message
+    ) -> tuple[dns.message.Message | None, bool]:
+        """One question over UDP, sent again on the same socket halfway through the timeout (stray
+        datagrams skipped), then over TCP if the answer was truncated. None: no answer in time."""
+        backend = dns.asyncbackend.get_default_backend()
+        af = dns.inet.af_for_address(server.ip)
+        sock = await backend.make_socket(af, socket.SOCK_DGRAM)  # type: ignore[no-untyped-call]
+        try:
+            resp = None
+            for _ in range(2):
+                try:
+                    resp = await dns.asyncquery.udp(
+                        q,
+                        server.ip,
+                        timeout=self.timeout / 2,
+                        port=server.port,
+                        ignore_unexpected=True,
+                        ignore_errors=True,
+                        sock=sock,
+                    )
+                    break
+                except dns.exception.Timeout:
+                    continue
+        finally:
+            await sock.close()
+        if resp is None:
+            return None, False
+        if not resp.flags & dns.flags.TC:
+            return resp, False
+        try:
+            tcp_resp = await dns.asyncquery.tcp(q, server.ip, timeout=self.timeout, port=server.port)
+        except dns.exception.Timeout:
+            raise _TcpFailure(f"truncated over UDP, and TCP timed out after {self.timeout:g} s") from None
+        except (EOFError, ConnectionError) as exc:
+            raise _TcpFailure(
+                "truncated over UDP, and the TCP connection closed before a whole answer "
+                f"({type(exc).__name__})"
+            ) from None
+        return tcp_resp, True
+
+    async def _axfr(self, server: DnsEndpoint, zone: str) -> DnsAnswer:
         start = time.monotonic()
         q = dns.message.make_query(zone, dns.rdatatype.AXFR)
         q.flags &= ~dns.flags.RD
-        try:
-            resp = await asyncio.wait_for(
-                dns.asyncquery.tcp(q, server.ip, timeout=self.timeout, port=server.port), self.timeout * 2
-            )
-        except (TimeoutError, dns.exception.Timeout):
-            return DnsAnswer(
-                zone, "AXFR", str(server), error=f"no answer within {self.timeout:g} s (timeout)"
-            )
-        except (dns.exception.DNSException, EOFError, ConnectionError) as exc:
-            # a server that closes the connection on AXFR is refusing it
-            return DnsAnswer(zone, "AXFR", str(server), error=f"closed: {type(exc).__name__} {exc}".strip())
-        except OSError as exc:
-            return DnsAnswer(zone, "AXFR", str(server), error=_network_error(exc))
+        host = self.engine.host(server.ip, slots=PER_SERVER)
+        async with host.slot:
+            if host.silent:
+                return DnsAnswer(zone, "AXFR", str(server), error="no answer (timeout): the server is silent")
+            try:
+                resp = await dns.asyncquery.tcp(q, server.ip, timeout=self.timeout, port=server.port)
+            except dns.exception.Timeout:
+                return DnsAnswer(
+                    zone, "AXFR", str(server), error=f"no answer within {self.timeout:g} s (timeout)"
+                )
+            except (EOFError, ConnectionError) as exc:
+                # a server that closes the connection on AXFR is refusing it
+                return DnsAnswer(
+                    zone, "AXFR", str(server), error=f"closed: {type(exc).__name__} {exc}".strip()
+                )
+            except OSError as exc:
+                return DnsAnswer(zone, "AXFR", str(server), error=_network_error(exc))
+            except Exception as exc:
+                return DnsAnswer(zone, "AXFR", str(server), error=f"closed: {_describe(exc)}")
         ans = _from_message(zone, "AXFR", str(server), resp, time.monotonic() - start, True)
         # keep the evidence small: the first records say enough
         return replace(ans, answer=ans.answer[:3])
+
+
+class _TcpFailure(Exception):
+    """The TCP half of a truncated exchange failed (said in words)."""
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, _TcpFailure):
+        return str(exc)
+    text = str(exc).strip()
+    return f"unusable reply: {type(exc).__name__}{': ' + text if text else ''}"

@@ -1,4 +1,8 @@
-"""Pytest fixtures of the embedded lab (a plugin module; mailspec's plugin loads it)."""
+"""Pytest fixtures of the embedded lab (mailspec's plugin offers them, importing this module lazily).
+
+The generators :func:`session_lab` and :func:`lab_factory` do the work, so that a suite without
+mailspec's plugin can load this module as a plugin of its own (``-p mailspec.testing.fixtures``).
+"""
 
 from __future__ import annotations
 
@@ -10,32 +14,21 @@ import pytest
 from .lab import Lab, select_scenarios
 from .scenario import Scenario
 
-__all__ = ["LabFactory", "mailspec_lab", "make_mailspec_lab"]
+__all__ = ["LabFactory", "lab_factory", "mailspec_lab", "make_mailspec_lab", "session_lab"]
 
 
 class LabFactory(Protocol):
     def __call__(self, scenarios: Iterable[str | Scenario] | None = None, *, latency: float = 0.0) -> Lab: ...
 
 
-@pytest.fixture(scope="session")
-def mailspec_lab() -> Iterator[Lab]:
-    """A started lab of every packaged scenario, shared by the whole session.
-
-    Point a resolver at ``mailspec_lab.resolver`` (``127.0.0.153:PORT``); the scenarios' domains are
-    ``mailspec_lab.domains`` and their waivers ``mailspec_lab.waivers``. Stopped at session end.
-    """
+def session_lab() -> Iterator[Lab]:
+    """A started lab of every packaged scenario, stopped when the generator ends."""
     with Lab() as lab:
         yield lab
 
 
-@pytest.fixture
-def make_mailspec_lab() -> Iterator[LabFactory]:
-    """A factory of started labs, each stopped when the test ends.
-
-    ``make_mailspec_lab(["good", "mx-cname"], latency=0.05)`` takes packaged scenario names (file
-    stem or domain; ``"all"``) or :class:`~mailspec.testing.Scenario` objects; no argument means
-    every packaged scenario. ``latency`` (seconds) delays every DNS answer.
-    """
+def lab_factory() -> Iterator[LabFactory]:
+    """A factory of started labs, each stopped when the generator ends."""
     labs: list[Lab] = []
 
     def make(scenarios: Iterable[str | Scenario] | None = None, *, latency: float = 0.0) -> Lab:
@@ -55,3 +48,15 @@ def make_mailspec_lab() -> Iterator[LabFactory]:
     finally:
         for lab in reversed(labs):
             lab.stop()
+
+
+@pytest.fixture(scope="session")
+def mailspec_lab() -> Iterator[Lab]:
+    """A started lab of every packaged scenario, shared by the whole session."""
+    yield from session_lab()
+
+
+@pytest.fixture
+def make_mailspec_lab() -> Iterator[LabFactory]:
+    """A factory of started labs, each stopped when the test ends."""
+    yield from lab_factory()

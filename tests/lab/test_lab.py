@@ -83,7 +83,7 @@ def test_properties_describe_the_lab(mailspec_lab: Lab) -> None:
     assert isinstance(mailspec_lab.server, LabDnsServer)
     assert mailspec_lab.scenario("good.test") is mailspec_lab.scenario("good")
     assert repr(mailspec_lab).startswith(
-        "<Lab 31 scenarios (mail.apex-cname.test, bad_name.test, blackhole.test, ...)"
+        "<Lab 32 scenarios (mail.apex-cname.test, bad_name.test, blackhole.test, ...)"
     )
     with pytest.raises(LabError, match="no scenario 'nope'"):
         mailspec_lab.scenario("nope")

@@ -234,7 +234,7 @@ def test_each_packaged_scenario_renders_on_its_own(name: str) -> None:
     plan = build_lab([sc])
     assert plan.domains == (sc.domain,)
     if sc.name == "mx-public":
-        assert sc.waive == ()
+        assert not [w for w in sc.waive if w.startswith("mx.target.public-address")]
     else:
         assert PUBLIC_ADDRESS_WAIVER in sc.waive
 

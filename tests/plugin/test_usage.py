@@ -9,7 +9,7 @@ DEAD_RESOLVER = "--mail-resolver=127.0.0.1:9"  # nothing listens: never a real r
 
 def test_without_a_domain_the_shipped_checks_skip_and_say_why(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--pyargs", "mailspec.checks", "-rs")
-    result.assert_outcomes(skipped=23)
+    result.assert_outcomes(skipped=24)
     result.stdout.fnmatch_lines(["*no mail domain to check: pass --mail-domain=DOMAIN*"])
     assert result.ret == pytest.ExitCode.OK
 
@@ -113,7 +113,7 @@ def test_plugin_loads_with_p_when_autoload_is_off(
 ) -> None:
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     result = pytester.runpytest_subprocess("-p", "mailspec", "--pyargs", "mailspec.checks")
-    result.assert_outcomes(skipped=23)
+    result.assert_outcomes(skipped=24)
 
 
 def test_lab_and_domain_together_is_a_usage_error(pytester: pytest.Pytester) -> None:

@@ -11,7 +11,7 @@ import pytest
 from mailspec.checks.test_dns import test_dns_apex_no_cname as apex_no_cname
 from mailspec.checks.test_dns import test_dns_ns_authoritative as ns_authoritative
 from mailspec.checks.test_dns import test_dns_ns_count as ns_count
-from mailspec.facts import DnsAnswer, DomainDns, NameServer, NsAddress, Record
+from mailspec.facts import DnsAnswer, DomainDns, NameServer, NsAddress, Record, ZoneProbe
 from mailspec.outcome import Finding, current, reset
 from mailspec.survey.dns import UNREACHABLE
 
@@ -35,27 +35,33 @@ SOA = Record(D, 3600, "SOA", "ns1.example.com. hostmaster.example.com. 1 14400 3
 def ns_server(name: str, v4: str | None, v6: str | None = None) -> NameServer:
     a = ans(name, "A", *([Record(name, 60, "A", v4)] if v4 else []))
     aaaa = ans(name, "AAAA", *([Record(name, 60, "AAAA", v6)] if v6 else []))
-    ips = [ip for ip in (v4, v6) if ip]
-    return NameServer(
-        name,
-        a,
-        aaaa,
-        tuple(
-            NsAddress(
-                ip,
-                ans(D, "SOA", SOA, aa=True),
-                ans(".", "SOA", rcode="REFUSED"),
-                ans(D, "AXFR", rcode="REFUSED"),
-            )
-            for ip in ips
-        ),
+    return NameServer(name, a, aaaa)
+
+
+def healthy(server: NameServer, ip: str) -> NsAddress:
+    return NsAddress(
+        server.name,
+        ip,
+        ans(D, "SOA", SOA, aa=True),
+        ans(".", "SOA", rcode="REFUSED"),
+        ans(D, "AXFR", rcode="REFUSED"),
     )
+
+
+def probe(
+    servers: list[NameServer], *special: NsAddress, alias_referrals: tuple[DnsAnswer, ...] = ()
+) -> ZoneProbe:
+    """What the servers said when asked directly: healthy answers, unless ``special`` says otherwise."""
+    names = [s.name for s in servers]
+    referral = ans(D, "NS", authority=tuple(Record(D, 3600, "NS", n + ".") for n in names))
+    given = {(x.name, x.ip): x for x in special}
+    addresses = tuple(given.get((s.name, ip), healthy(s, ip)) for s in servers for ip in s.ips)
+    return ZoneProbe(D, D, addresses, parent_ns=(referral,), alias_referrals=alias_referrals)
 
 
 def domain(servers: list[NameServer], *, soa: DnsAnswer | None = None, **kw: object) -> DomainDns:
     names = [s.name for s in servers]
     ns = ans(D, "NS", *(Record(D, 3600, "NS", n + ".") for n in names))
-    referral = ans(D, "NS", authority=tuple(Record(D, 3600, "NS", n + ".") for n in names))
     return DomainDns(
         D,
         soa=soa or ans(D, "SOA", SOA),
@@ -67,7 +73,6 @@ def domain(servers: list[NameServer], *, soa: DnsAnswer | None = None, **kw: obj
         zone=D,
         nameservers=tuple(servers),
         parent_zone="com",
-        parent_ns=(referral,),
         **kw,  # type: ignore[arg-type]
     )
 
@@ -85,54 +90,48 @@ def test_a_delegated_alias_fails() -> None:
         Record("hosting.example.net", 300, "SOA", "ns.example.net. h.example.net. 1 2 3 4 5"),
     )
     referral = ans(D, "NS", authority=(Record(D, 3600, "NS", "ns1.example.com."),))
-    facts = domain([ns_server("ns1.example.com", "192.0.2.1")], soa=alias, alias_referrals=(referral,))
+    servers = [ns_server("ns1.example.com", "192.0.2.1")]
     with pytest.raises(pytest.fail.Exception, match=r"is delegated .* and is also a CNAME"):
-        apex_no_cname(facts)
+        apex_no_cname(domain(servers, soa=alias), probe(servers, alias_referrals=(referral,)))
 
 
 def test_an_undelegated_alias_warns() -> None:
     alias = ans(D, "SOA", Record(D, 300, "CNAME", "hosting.example.net."))
-    facts = domain(
-        [ns_server("ns1.example.com", "192.0.2.1")],
-        soa=alias,
-        alias_referrals=(ans(D, "NS", authority=(Record("com", 900, "SOA", "a. b. 1 2 3 4 5"),)),),
-    )
+    servers = [ns_server("ns1.example.com", "192.0.2.1")]
+    referrals = (ans(D, "NS", authority=(Record("com", 900, "SOA", "a. b. 1 2 3 4 5"),)),)
     with pytest.raises(Finding, match=r"is a CNAME for hosting\.example\.net"):
-        apex_no_cname(facts)
+        apex_no_cname(domain(servers, soa=alias), probe(servers, alias_referrals=referrals))
 
 
 def test_more_than_seven_name_servers_warn() -> None:
     servers = [ns_server(f"ns{i}.example.com", f"192.0.2.{i}") for i in range(1, 9)]
     with pytest.raises(Finding, match="8 name servers"):
-        ns_count(domain(servers))
+        ns_count(domain(servers), probe(servers))
 
 
 def test_fewer_than_two_ipv4_name_servers_warn() -> None:
     servers = [ns_server("ns1.example.com", "192.0.2.1"), ns_server("ns2.example.com", None, "2001:db8::2")]
     with pytest.raises(Finding, match="only 1 name server"):
-        ns_count(domain(servers))
+        ns_count(domain(servers), probe(servers))
 
 
 def test_two_good_name_servers_pass_with_their_evidence() -> None:
-    ns_count(
-        domain([ns_server("ns1.example.com", "192.0.2.1"), ns_server("ns2.example.com", "198.51.100.2")])
-    )
+    servers = [ns_server("ns1.example.com", "192.0.2.1"), ns_server("ns2.example.com", "198.51.100.2")]
+    ns_count(domain(servers), probe(servers))
     assert "example.com. 3600 IN NS ns2.example.com." in current().evidence
     assert current().notes == []
 
 
 def test_an_unroutable_name_server_address_is_skipped_not_lame() -> None:
     v6 = ns_server("ns2.example.com", None, "2001:db8::2")
+    base = healthy(v6, "2001:db8::2")
     unreachable = NsAddress(
-        "2001:db8::2",
-        DnsAnswer(D, "SOA", "[2001:db8::2]:53", error=f"{UNREACHABLE}: no route"),
-        v6.addresses[0].recursion,
-        v6.addresses[0].axfr,
-    )
-    v6 = NameServer(v6.name, v6.a, v6.aaaa, (unreachable,))
-    facts = domain([ns_server("ns1.example.com", "192.0.2.1"), v6])
+        v6.name, "2001:db8::2", DnsAnswer(D, "SOA", "[2001:db8::2]:53", error=f"{UNREACHABLE}: no route"),
+        base.recursion, base.axfr,
+    )  # fmt: skip
+    servers = [ns_server("ns1.example.com", "192.0.2.1"), v6]
     with pytest.raises(pytest.skip.Exception, match="cannot be reached from this machine"):
-        ns_authoritative(facts, v6, unreachable)
+        ns_authoritative(domain(servers), probe(servers, unreachable), v6, unreachable)
 
 
 def test_one_address_is_enough_for_an_mx_to_resolve() -> None:
@@ -153,25 +152,25 @@ def test_one_address_is_enough_for_an_mx_to_resolve() -> None:
 
 def _silent(address: NsAddress) -> NsAddress:
     silence = DnsAnswer(D, "SOA", address.ip, error="no answer within 1 s, asked twice (timeout)")
-    return NsAddress(address.ip, silence, address.recursion, address.axfr)
+    return NsAddress(address.name, address.ip, silence, address.recursion, address.axfr)
 
 
 def test_a_silent_ipv6_server_is_not_lame_when_no_ipv6_server_answered() -> None:
     from mailspec.errors import Indeterminate
 
     v6 = ns_server("ns2.example.com", None, "2001:db8::2")
-    v6 = NameServer(v6.name, v6.a, v6.aaaa, (_silent(v6.addresses[0]),))
-    facts = domain([ns_server("ns1.example.com", "192.0.2.1"), v6])
+    silent = _silent(healthy(v6, "2001:db8::2"))
+    servers = [ns_server("ns1.example.com", "192.0.2.1"), v6]
     with pytest.raises(Indeterminate, match="no other IPv6 server"):
-        ns_authoritative(facts, v6, v6.addresses[0])
+        ns_authoritative(domain(servers), probe(servers, silent), v6, silent)
 
 
 def test_a_silent_server_is_lame_when_a_peer_of_its_family_answered() -> None:
     v4 = ns_server("ns2.example.com", "198.51.100.2")
-    v4 = NameServer(v4.name, v4.a, v4.aaaa, (_silent(v4.addresses[0]),))
-    facts = domain([ns_server("ns1.example.com", "192.0.2.1"), v4])
+    silent = _silent(healthy(v4, "198.51.100.2"))
+    servers = [ns_server("ns1.example.com", "192.0.2.1"), v4]
     with pytest.raises(pytest.fail.Exception, match="lame delegation"):
-        ns_authoritative(facts, v4, v4.addresses[0])
+        ns_authoritative(domain(servers), probe(servers, silent), v4, silent)
 
 
 def test_an_alias_whose_parent_could_not_be_asked_is_indeterminate() -> None:
@@ -179,9 +178,9 @@ def test_an_alias_whose_parent_could_not_be_asked_is_indeterminate() -> None:
 
     alias = ans(D, "SOA", Record(D, 300, "CNAME", "hosting.example.net."))
     silent = DnsAnswer(D, "NS", "192.0.2.53:53", error="no answer within 1 s, asked twice (timeout)")
-    facts = domain([ns_server("ns1.example.com", "192.0.2.1")], soa=alias, alias_referrals=(silent,))
+    servers = [ns_server("ns1.example.com", "192.0.2.1")]
     with pytest.raises(Indeterminate, match="whether it is also delegated"):
-        apex_no_cname(facts)
+        apex_no_cname(domain(servers, soa=alias), probe(servers, alias_referrals=(silent,)))
 
 
 def test_spf_is_recognised_whatever_its_case() -> None:
@@ -216,6 +215,6 @@ def test_spf_is_recognised_whatever_its_case() -> None:
     ],
 )
 def test_public_addresses(ip: str, public: bool) -> None:
-    from mailspec.facts import is_public_address
+    from mailspec.records.addresses import is_public_address
 
     assert is_public_address(ip) is public

@@ -8,15 +8,16 @@ import json
 import pytest
 
 from mailspec.errors import Indeterminate
-from mailspec.facts import DnsAnswer, DomainDns, Record, need
-from mailspec.survey.dns import DnsClient, Nameserver
+from mailspec.facts import DnsAnswer, DomainDns, Record, decode, encode, need
+from mailspec.survey.dns import DnsClient, DnsEndpoint
+from mailspec.survey.engine import Engine
 
 
 class ScriptedClient(DnsClient):
     """A client whose resolver answers from a script, counting what it is asked."""
 
     def __init__(self, script: dict[tuple[str, str], DnsAnswer]) -> None:
-        super().__init__([Nameserver("127.0.0.1", 9)], timeout=1)
+        super().__init__(Engine(), [DnsEndpoint("127.0.0.1", 9)], timeout=1)
         self.script = script
         self.asked: list[tuple[str, str]] = []
 
@@ -91,7 +92,7 @@ def test_servfail_and_timeout_are_indeterminate_not_missing() -> None:
 
 def test_an_unreachable_resolver_is_an_answer_naming_it() -> None:
     async def go() -> DnsAnswer:
-        c = DnsClient([Nameserver("127.0.0.1", 9)], timeout=0.5)
+        c = DnsClient(Engine(), [DnsEndpoint("127.0.0.1", 9)], timeout=0.5)
         return await c.query("example.com", "SOA")
 
     result = asyncio.run(go())
@@ -110,7 +111,7 @@ def test_facts_survive_a_round_trip_through_json() -> None:
         aaaa=ans("example.com", "AAAA"),
         txt=ans("example.com", "TXT"),
     )
-    again = DomainDns.from_json(json.loads(json.dumps(d.to_json())))
+    again = decode(DomainDns, json.loads(json.dumps(encode(d))))
     assert again == d
     assert again.null_mx
 
@@ -138,7 +139,7 @@ def test_a_server_answering_garbage_gives_a_clear_error_never_a_hang() -> None:
     try:
 
         async def go() -> tuple[DnsAnswer, DnsAnswer]:
-            c = DnsClient([Nameserver("127.0.0.1", port)], timeout=0.5, auth_port=port)
+            c = DnsClient(Engine(), [DnsEndpoint("127.0.0.1", port)], timeout=0.5, authority_port=port)
             return await c.query("example.com", "MX"), await c.query_at("127.0.0.1", "example.com", "SOA")
 
         resolved, direct = asyncio.run(asyncio.wait_for(go(), 5))

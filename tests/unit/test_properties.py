@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailspec.errors import SettingError
-from mailspec.facts import _txt_value
-from mailspec.records.hostname import hostname_problem, normalise_domain
+from mailspec.records.hostname import hostname_problem, normalise_domain, split_labels
 from mailspec.records.spf import authorises_hosts, is_spf
+from mailspec.records.txt import txt_value
 
 LDH = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
 TLD = st.from_regex(r"[a-z]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
@@ -22,6 +22,28 @@ HOSTNAMES = st.builds(
 def test_valid_host_names_have_no_problem(name: str) -> None:
     assert hostname_problem(name) is None
     assert hostname_problem(name + ".") is None
+
+
+@given(st.text() | st.text(alphabet="ab.\\0125"))  # the second, dense in escapes and dots
+def test_split_labels_never_raises(text: str) -> None:
+    labels = split_labels(text)
+    assert isinstance(labels, list)
+    assert all(isinstance(label, str) for label in labels)
+
+
+@given(HOSTNAMES)
+def test_split_labels_round_trips_plain_names(name: str) -> None:
+    assert split_labels(name) == name.split(".")
+    assert split_labels(name + ".") == name.split(".")
+    assert ".".join(split_labels(name)) == name
+
+
+@given(st.lists(st.binary(min_size=1, max_size=20), min_size=1, max_size=6))
+def test_split_labels_reads_what_dnspython_writes(labels: list[bytes]) -> None:
+    import dns.name
+
+    text = dns.name.Name([*labels, b""]).to_text()  # escapes '.', '\\', '"' ... and \DDD the rest
+    assert split_labels(text) == [label.decode("latin-1") for label in labels]
 
 
 @given(HOSTNAMES)
@@ -61,7 +83,7 @@ def test_txt_strings_are_joined_without_spaces(parts: list[str]) -> None:
         0,
         sum(len(p) + 1 for p in parts),
     )
-    assert _txt_value(rdata.to_text()) == "".join(parts)
+    assert txt_value(rdata.to_text()) == "".join(parts)
 
 
 @pytest.mark.parametrize(

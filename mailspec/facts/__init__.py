@@ -1,0 +1,39 @@
+"""Frozen records of what the survey saw, each with the evidence it rests on, one module per kind.
+
+Facts are plain data: they can be compared, serialised with :func:`encode` / :func:`decode` and handed
+from the xdist controller to its workers, and every verdict a check gives can be traced back to them.
+"""
+
+from __future__ import annotations
+
+from mailspec.facts.base import Fact, decode, encode
+from mailspec.facts.dns import (
+    PER_NAME,
+    PER_ZONE,
+    DnsAnswer,
+    DomainDns,
+    MxTarget,
+    NameServer,
+    NsAddress,
+    Record,
+    Soa,
+    ZoneProbe,
+    need,
+)
+
+__all__ = [
+    "PER_NAME",
+    "PER_ZONE",
+    "DnsAnswer",
+    "DomainDns",
+    "Fact",
+    "MxTarget",
+    "NameServer",
+    "NsAddress",
+    "Record",
+    "Soa",
+    "ZoneProbe",
+    "decode",
+    "encode",
+    "need",
+]

@@ -1,0 +1,173 @@
+"""A pytest run's mailspec state: its settings, its survey, and the xdist hand-over of the survey.
+
+The survey is created on first use. Under pytest-xdist the controller surveys what parametrisation
+needs (every domain's DNS, and the subjects of every kind) once, writes it to a hand-over file once,
+and each worker reads the subjects at collection and a domain's facts only when one of that domain's
+checks runs on it: a worker decodes what its own groups need, and nothing is encoded per worker.
+Facts that only checks need (a zone's direct probes) are fetched by the worker that runs the domain's
+checks, so no domain is probed twice (each domain's checks stay on one worker).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from mailspec.facts.base import decode, encode
+from mailspec.facts.dns import DomainDns
+from mailspec.settings import Settings, Waiver, parse_waiver
+from mailspec.subjects import KINDS, Subject, SubjectKind, subjects_of
+from mailspec.survey import DnsEndpoint, Survey
+
+__all__ = [
+    "FACT_FIXTURES",
+    "NO_DOMAIN",
+    "SETTINGS",
+    "reads",
+    "settings_of",
+    "subjects_for",
+    "survey_of",
+    "waiver_for",
+]
+
+NO_DOMAIN = "no mail domain to check: pass --mail-domain=DOMAIN (or --mail-lab for the embedded lab)"
+
+#: fixture name -> the fact kind it reads (filled by :func:`reads`)
+FACT_FIXTURES: dict[str, type] = {}
+
+Fn = TypeVar("Fn", bound=Callable[..., Any])
+
+
+def reads(kind: type) -> Callable[[Fn], Fn]:
+    """Declare that a fixture reads facts of ``kind`` (so that they are fetched after collection)."""
+
+    def register(fn: Fn) -> Fn:
+        FACT_FIXTURES[fn.__name__] = kind
+        return fn
+
+    return register
+
+
+SETTINGS = pytest.StashKey[Settings]()
+SURVEY = pytest.StashKey[Survey]()
+HANDOVER = pytest.StashKey["Handover"]()
+WORKER_KEY = "mailspec"
+PUBLIC_ADDRESS_CHECK = "dns.ns.public-address"
+
+
+def settings_of(config: pytest.Config) -> Settings:
+    return config.stash[SETTINGS]
+
+
+def waiver_for(settings: Settings, check: str, subject: Subject) -> Waiver | None:
+    """The first waiver of ``check`` that matches the subject by any of its names."""
+    for w in settings.waivers:
+        if any(w.matches(check, subject.domain, name) for name in sorted(subject.names())):
+            return w
+    return None
+
+
+def _consent(settings: Settings) -> Any:
+    def consent(domain: str, name: str, ip: str) -> bool:
+        return waiver_for(settings, PUBLIC_ADDRESS_CHECK, Subject("ns", domain, name, also=(ip,))) is not None
+
+    return consent
+
+
+def survey_of(config: pytest.Config) -> Survey:
+    """The run's survey, created on first use (with the hand-over's facts on an xdist worker)."""
+    survey = config.stash.get(SURVEY, None)
+    if survey is None:
+        s = settings_of(config)
+        survey = Survey(list(s.resolvers), timeout=s.timeout, authority_port=s.dns_port, consent=_consent(s))
+        config.stash[SURVEY] = survey
+        handover = config.stash.get(HANDOVER, None)
+        if handover is not None:
+            survey.add_source(handover.fact)
+    return survey
+
+
+def subjects_for(config: pytest.Config, kind: SubjectKind, domain: str) -> list[Subject]:
+    handover = config.stash.get(HANDOVER, None)
+    if handover is not None:
+        return handover.subjects(kind, domain)
+    settings = settings_of(config)
+    d = survey_of(config).dns(domain) if kind.needs_dns else None
+    return subjects_of(kind, settings, domain, d)
+
+
+# ------------------------------------------------------------------------------------- hand-over
+def settings_handover(settings: Settings) -> dict[str, Any]:
+    return {
+        "domains": list(settings.domains),
+        "resolvers": [[r.ip, r.port] for r in settings.resolvers],
+        "dns_port": settings.dns_port,
+        "waivers": [str(w) for w in settings.waivers],
+    }
+
+
+def apply_settings_handover(settings: Settings, data: dict[str, Any]) -> Settings:
+    return replace(
+        settings,
+        domains=tuple(data["domains"]),
+        resolvers=tuple(DnsEndpoint(ip, port) for ip, port in data["resolvers"]),
+        dns_port=data["dns_port"],
+        waivers=tuple(parse_waiver(w) for w in data["waivers"]),
+    )
+
+
+class Handover:
+    """The survey, as the controller wrote it for its workers: subjects up front, facts by offset."""
+
+    def __init__(self, path: Path, index: dict[str, list[int]], subjects: dict[str, Any]) -> None:
+        self.path = path
+        self.index = index
+        self._subjects = subjects
+
+    @classmethod
+    def write(cls, config: pytest.Config) -> dict[str, Any]:
+        """(Controller) survey what parametrisation needs, write it once, return the workers' input."""
+        settings = settings_of(config)
+        survey = survey_of(config)
+        survey.survey(settings.domains)
+        folder = Path(tempfile.mkdtemp(prefix="mailspec-handover-"))
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+        path = folder / "facts.jsonl"
+        index: dict[str, list[int]] = {}
+        with path.open("wb") as f:
+            for domain in settings.domains:
+                line = json.dumps(survey.export(DomainDns, domain), separators=(",", ":")).encode() + b"\n"
+                index[domain] = [f.tell(), len(line)]
+                f.write(line)
+        subjects = {
+            k.name: {
+                domain: [encode(s) for s in subjects_for(config, k, domain)] for domain in settings.domains
+            }
+            for k in KINDS
+        }
+        (folder / "subjects.json").write_text(json.dumps(subjects, separators=(",", ":")))
+        return {"settings": settings_handover(settings), "folder": str(folder), "index": index}
+
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> Handover:
+        folder = Path(data["folder"])
+        subjects = json.loads((folder / "subjects.json").read_text())
+        return cls(folder / "facts.jsonl", data["index"], subjects)
+
+    def subjects(self, kind: SubjectKind, domain: str) -> list[Subject]:
+        return [decode(Subject, s) for s in self._subjects[kind.name][domain]]
+
+    def fact(self, kind: type, key: str) -> Any | None:
+        if kind is not DomainDns or key not in self.index:
+            return None
+        offset, length = self.index[key]
+        with self.path.open("rb") as f:
+            f.seek(offset)
+            return decode(DomainDns, json.loads(f.read(length)))

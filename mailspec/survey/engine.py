@@ -1,0 +1,175 @@
+"""The survey engine: one event loop in a background thread, a memo of facts, per-host politeness.
+
+Every protocol client (DNS today; SMTP, IDENT and HTTPS next) runs on one :class:`Engine`:
+
+* the loop is an :class:`asyncio.Runner`'s, in a daemon thread of its own, so that it is independent of
+  whatever loop a user's pytest-asyncio tests use; :meth:`Engine.start` returns once the loop runs, and
+  :meth:`Engine.close` cancels whatever is still in flight and closes the loop;
+* :meth:`Engine.memo` fetches a value once per run, whoever asks and however many ask at once, keyed
+  by a kind and a key; the work runs as a task of its own, so a caller that stops waiting (its budget
+  spent) does not cancel it for the others;
+* :meth:`Engine.host` is the per-host state every protocol shares: a slot that bounds the operations in
+  flight to that host at once, and whether it has stayed silent so far;
+* every wait of a caller outside the loop is bounded (:meth:`Engine.run` takes a timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from mailspec.errors import MailspecError
+
+__all__ = ["Engine", "EngineError", "Host"]
+
+T = TypeVar("T")
+
+#: seconds the loop thread may take to start, and to wind down on close
+START_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 10.0
+#: full timeouts, with no answer ever, after which a host counts as silent and is not asked again
+SILENT_AFTER = 3
+
+
+class EngineError(MailspecError):
+    """The survey engine could not do what was asked (not started, closed, or a wait ran out)."""
+
+
+@dataclass
+class Host:
+    """What every protocol knows of one host (an IP address) during a run."""
+
+    address: str
+    slot: asyncio.Semaphore
+    answered: int = 0  #: operations it answered (anything at all came back)
+    timeouts: int = 0  #: operations that ran out of time with nothing back
+
+    @property
+    def silent(self) -> bool:
+        """It never answered, and several operations timed out: asking again only costs a timeout.
+
+        A host that answered even once (a rate limiter, a server slow for some names) is never
+        silent, so that a rate limit is not taken for a dead server.
+        """
+        return self.answered == 0 and self.timeouts >= SILENT_AFTER
+
+
+@dataclass
+class _Memo:
+    tasks: dict[tuple[str, Hashable], asyncio.Task[Any]] = field(default_factory=dict)
+
+
+class Engine:
+    """The loop, the memo and the hosts of one survey run."""
+
+    def __init__(self, *, per_host: int = 4) -> None:
+        self.per_host = per_host
+        self._memo = _Memo()
+        self._hosts: dict[str, Host] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self, timeout: float = START_TIMEOUT) -> Engine:
+        """Start the loop thread; return once the loop is running (or raise EngineError)."""
+        with self._lock:
+            if self._thread is not None:
+                return self
+            if self._closed:
+                raise EngineError("the survey engine is closed")
+            ready = threading.Event()
+            failure: list[BaseException] = []
+
+            def main() -> None:
+                try:
+                    with asyncio.Runner() as runner:
+                        runner.run(self._serve(ready))
+                except BaseException as exc:  # reported to start()'s caller, not lost in the thread
+                    failure.append(exc)
+                    ready.set()
+
+            thread = threading.Thread(target=main, name="mailspec-survey", daemon=True)
+            thread.start()
+            if not ready.wait(timeout) or failure or self._loop is None:
+                why = f": {failure[0]}" if failure else f" within {timeout:g} s"
+                raise EngineError(f"the survey's event loop did not start{why}")
+            self._thread = thread
+        return self
+
+    async def _serve(self, ready: threading.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        ready.set()
+        await self._stop.wait()
+        # asyncio.Runner cancels every task still pending when this returns, then closes the loop
+
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Cancel what is still in flight, close the loop and end its thread (idempotent)."""
+        with self._lock:
+            thread, loop, stop = self._thread, self._loop, self._stop
+            self._closed = True
+            self._thread = None
+        if thread is None or loop is None or stop is None:
+            return
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> Engine:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- running coroutines --------------------------------------------------------------------
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Run ``coro`` on the engine's loop and wait at most ``timeout`` seconds for its result."""
+        loop = self._loop
+        if self._thread is None or loop is None:
+            coro.close()
+            raise EngineError("the survey engine is not running")
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise EngineError("Engine.run() called from the engine's own loop")
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise EngineError(f"the survey did not finish within {timeout:g} s") from None
+
+    # -- the memo ------------------------------------------------------------------------------
+    async def memo(self, kind: str, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
+        """The value of ``(kind, key)``: made once per run by ``make``, shared by every caller."""
+        task = self._memo.tasks.get((kind, key))
+        if task is None:
+
+            async def run() -> T:
+                return await make()
+
+            task = asyncio.ensure_future(run())
+            self._memo.tasks[(kind, key)] = task
+        result: T = await asyncio.shield(task)
+        return result
+
+    def memoised(self, kind: str) -> int:
+        """How many values of ``kind`` were made (or are being made) in this run."""
+        return sum(1 for k, _ in self._memo.tasks if k == kind)
+
+    # -- hosts ---------------------------------------------------------------------------------
+    def host(self, address: str, *, slots: int | None = None) -> Host:
+        """The shared state of one host; ``slots`` (the first caller's) bounds operations in flight."""
+        h = self._hosts.get(address)
+        if h is None:
+            h = self._hosts[address] = Host(address, asyncio.Semaphore(slots or self.per_host))
+        return h
