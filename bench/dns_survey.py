@@ -19,21 +19,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from mailspec.survey import Nameserver, Survey
-from mailspec.testing.lab import Lab
-from mailspec.testing.scenario import Scenario, parse_scenario
+from mailspec.testing import LabProcess
 
 CHAIN = 3  # dependent rounds of a well-configured domain (see the docstring)
 
 
-def bench_scenario(n: int) -> Scenario:
-    """A copy of the well-configured domain, with its own name server addresses."""
+def bench_scenario(n: int) -> str:
+    """A copy of the well-configured domain, with its own name server addresses (TOML text)."""
     base = 2 * 256 + 2 * n  # 127.0.2.2, 127.0.2.4, ... two addresses per domain
     ns1 = f"127.0.{base // 256}.{base % 256}"
     ns2 = f"127.0.{(base + 1) // 256}.{(base + 1) % 256}"
     domain = f"bench-{n:03d}.test"
-    text = f'''
+    return f'''
 domain = "{domain}"
 waive = ["mx.target.public-address=the embedded lab serves every MX on loopback"]
 [expect]
@@ -53,60 +53,34 @@ ip = "{ns1}"
 host = "ns2"
 ip = "{ns2}"
 '''
-    return parse_scenario(text, name=f"bench-{n:03d}")
 
 
-class LabProcess:
+def bench_lab(domains: int, latency: float, folder: Path) -> LabProcess:
     """The lab in a process of its own, as a real network would be: the survey shares no CPU with it."""
-
-    def __init__(self, domains: int, latency: float) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve-lab", str(domains), str(latency)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        self.resolver, port = self.proc.stdout.readline().split()
-        self.dns_port = int(port)
-
-    @property
-    def answered(self) -> int:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("count\n")
-        self.proc.stdin.flush()
-        return int(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-
-
-def serve_lab(domains: int, latency: float) -> None:
-    with Lab([bench_scenario(i) for i in range(domains)], latency=latency) as lab:
-        print(lab.resolver, lab.dns_port, flush=True)
-        for line in sys.stdin:
-            if line.strip() == "count":
-                print(lab.server.queries_answered, flush=True)
+    files = []
+    for n in range(domains):
+        path = folder / f"bench-{n:03d}.toml"
+        path.write_text(bench_scenario(n), encoding="utf-8")
+        files.append(path)
+    return LabProcess(files=files, latency=latency)
 
 
 def survey_once(lab: LabProcess, domains: list[str]) -> tuple[float, int, int]:
     host, _, port = lab.resolver.rpartition(":")
-    before = lab.answered
+    before = lab.queries_answered
     with Survey([Nameserver(host, int(port))], timeout=3, auth_port=lab.dns_port) as survey:
         t0 = time.perf_counter()
         survey.survey(domains)
         elapsed = time.perf_counter() - t0
         sent = survey.queries_sent
-    return elapsed, sent, lab.answered - before
+    return elapsed, sent, lab.queries_answered - before
 
 
 def pytest_once(lab: LabProcess, domains: list[str], *extra: str) -> tuple[float, int, int]:
     args = [f"--mail-domain={d}" for d in domains]
     waivers = [f"--mail-waive=mx.target.public-address@{d}=lab loopback" for d in domains]
     with tempfile.TemporaryDirectory() as tmp:
-        before = lab.answered
+        before = lab.queries_answered
         t0 = time.perf_counter()
         proc = subprocess.run(
             [
@@ -135,7 +109,7 @@ def pytest_once(lab: LabProcess, domains: list[str], *extra: str) -> tuple[float
     if proc.returncode not in (0, 5):
         print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
         raise SystemExit(f"pytest exited {proc.returncode}")
-    return elapsed, -1, lab.answered - before
+    return elapsed, -1, lab.queries_answered - before
 
 
 def startup_once() -> float:
@@ -157,8 +131,12 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     opts = ap.parse_args()
     latency = opts.latency_ms / 1000
-    scenarios = [bench_scenario(i) for i in range(opts.domains)]
-    lab = LabProcess(opts.domains, latency)
+    with tempfile.TemporaryDirectory() as folder, bench_lab(opts.domains, latency, Path(folder)) as lab:
+        report(lab, opts)
+
+
+def report(lab: LabProcess, opts: argparse.Namespace) -> None:
+    latency = lab.latency
     bound = CHAIN * latency
     print(
         f"mailspec DNS benchmark: {opts.latency_ms:g} ms per DNS answer, {opts.runs} runs each, median shown"
@@ -166,25 +144,22 @@ def main() -> None:
     print(f"critical-path bound: {CHAIN} dependent rounds x {opts.latency_ms:g} ms = {bound * 1000:.0f} ms")
     startup = statistics.median(startup_once() for _ in range(opts.runs))
     print(f"pytest start-up with the plugin, no domain: {startup * 1000:.0f} ms")
-    try:
-        one, many = [scenarios[0].domain], [s.domain for s in scenarios]
-        rows = [
-            ("survey, 1 domain", lambda: survey_once(lab, one), bound),
-            (f"survey, {len(many)} domains", lambda: survey_once(lab, many), bound),
-            ("pytest DNS suite, 1 domain", lambda: pytest_once(lab, one), bound + startup),
-            (f"pytest DNS suite, {len(many)} domains", lambda: pytest_once(lab, many), bound + startup),
-            (f"pytest DNS suite, {len(many)} domains, -n 2", lambda: pytest_once(lab, many, "-n", "2"), None),
-        ]
-        print(f"{'case':42} {'wall':>9} {'queries':>8} {'answered':>9} {'vs bound':>9}")
-        for name, fn, ref in rows:
-            results = [fn() for _ in range(opts.runs)]
-            wall = statistics.median(r[0] for r in results)
-            sent = results[-1][1]
-            answered = results[-1][2]
-            ratio = f"{wall / ref:.2f}x" if ref else "-"
-            print(f"{name:42} {wall * 1000:7.0f}ms {sent if sent >= 0 else '-':>8} {answered:>9} {ratio:>9}")
-    finally:
-        lab.close()
+    one, many = lab.domains[:1], lab.domains
+    rows = [
+        ("survey, 1 domain", lambda: survey_once(lab, one), bound),
+        (f"survey, {len(many)} domains", lambda: survey_once(lab, many), bound),
+        ("pytest DNS suite, 1 domain", lambda: pytest_once(lab, one), bound + startup),
+        (f"pytest DNS suite, {len(many)} domains", lambda: pytest_once(lab, many), bound + startup),
+        (f"pytest DNS suite, {len(many)} domains, -n 2", lambda: pytest_once(lab, many, "-n", "2"), None),
+    ]
+    print(f"{'case':42} {'wall':>9} {'queries':>8} {'answered':>9} {'vs bound':>9}")
+    for name, fn, ref in rows:
+        results = [fn() for _ in range(opts.runs)]
+        wall = statistics.median(r[0] for r in results)
+        sent = results[-1][1]
+        answered = results[-1][2]
+        ratio = f"{wall / ref:.2f}x" if ref else "-"
+        print(f"{name:42} {wall * 1000:7.0f}ms {sent if sent >= 0 else '-':>8} {answered:>9} {ratio:>9}")
     print(
         "'vs bound': wall time over the bound (plus pytest's start-up for the pytest rows); "
         "target for one domain's survey: at most 1.5x"
@@ -193,7 +168,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
-    if sys.argv[1:2] == ["--serve-lab"]:
-        serve_lab(int(sys.argv[2]), float(sys.argv[3]))
-    else:
-        main()
+    main()

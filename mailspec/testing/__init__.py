@@ -2,12 +2,15 @@
 
 Importable without pytest (the fixtures live in :mod:`mailspec.testing.fixtures`). The lab shares
 no code with mailspec's survey, so that a bug in one cannot hide the same bug in the other.
+:class:`Lab` serves from a thread of the caller's process, :class:`LabProcess` from a process of its
+own (``python -m mailspec.testing.serve``), where the survey it answers cannot slow it down.
 """
 
 from __future__ import annotations
 
 from .dns_server import LabDnsServer
 from .lab import Lab, LabError, select_scenarios
+from .process import LabProcess
 from .scenario import (
     Expectations,
     Nameserver,
@@ -33,6 +36,7 @@ __all__ = [
     "LabDnsServer",
     "LabError",
     "LabPlan",
+    "LabProcess",
     "Nameserver",
     "ResolverKnobs",
     "Scenario",

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from types import TracebackType
 
 from .dns_server import LabDnsServer
-from .scenario import Scenario, load_scenarios
+from .scenario import Scenario, check_together, load_scenario, load_scenarios
 from .zones import LabPlan, build_lab
 
-__all__ = ["START_TIMEOUT", "Lab", "LabError"]
+__all__ = ["START_TIMEOUT", "Lab", "LabError", "choose_scenarios", "select_scenarios"]
 
 #: Seconds a lab may take to bind its sockets before start() gives up.
 START_TIMEOUT = 5.0
@@ -32,12 +34,17 @@ class LabError(RuntimeError):
 
 class Lab:
     """DNS scenarios on loopback: a resolver at 127.0.0.153, a registry and each scenario's servers,
-    all on one free UDP/TCP port (:attr:`dns_port`)."""
+    all on one UDP/TCP port (:attr:`dns_port`): *port*, or (0, the default) a free one."""
 
-    def __init__(self, scenarios: Sequence[Scenario] | None = None, *, latency: float = 0.0) -> None:
+    def __init__(
+        self, scenarios: Sequence[Scenario] | None = None, *, latency: float = 0.0, port: int = 0
+    ) -> None:
         self._scenarios = list(scenarios) if scenarios is not None else load_scenarios()
         if latency < 0:
             raise LabError(f"latency must not be negative, got {latency}")
+        if not 0 <= port <= 65535:
+            raise LabError(f"port must be 0 (a free one) to 65535, got {port}")
+        self._port = port
         self.plan: LabPlan = build_lab(self._scenarios)
         self._server = LabDnsServer(self.plan, latency=latency)
         self._thread: threading.Thread | None = None
@@ -66,7 +73,7 @@ class Lab:
                 with asyncio.Runner() as runner:
                     loops.append(runner.get_loop())
                     try:
-                        runner.run(self._server.start())
+                        runner.run(self._server.start(self._port))
                     except BaseException as exc:  # reported to start()'s caller, not lost in the thread
                         failure.append(exc)
                         with contextlib.suppress(BaseException):
@@ -187,3 +194,17 @@ def select_scenarios(names: Iterable[str] | str) -> list[Scenario]:
         known = ", ".join(sc.name for sc in packaged)
         raise LabError(f"unknown lab scenario(s) {', '.join(map(repr, unknown))}; known: all, {known}")
     return [sc for sc in packaged if sc.name in wanted or sc.domain in wanted]
+
+
+def choose_scenarios(names: Sequence[str], files: Sequence[str | os.PathLike[str]]) -> list[Scenario]:
+    """The scenarios a lab of *names* (packaged, comma-separated allowed) and *files* serves.
+
+    No name and no file means every packaged scenario; files alone mean only the files. The choice of
+    ``python -m mailspec.testing.serve`` and of :class:`~mailspec.testing.process.LabProcess`.
+    """
+    wanted = [n.strip() for entry in names for n in entry.split(",") if n.strip()]
+    chosen = [] if files and not wanted else select_scenarios(wanted or ["all"])
+    for path in files:
+        chosen += load_scenarios([path]) if Path(path).is_dir() else [load_scenario(path)]
+    check_together(chosen)
+    return chosen
