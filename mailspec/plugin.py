@@ -129,11 +129,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _start_lab(config: pytest.Config, settings: Settings) -> Settings:
-    from mailspec.testing.lab import Lab  # the lab's server libraries load only when it is used
+    # the lab's server libraries load only when it is used, and its servers run in a process of their
+    # own, so that their answers are not slowed by the survey's work (no verdict may depend on load)
+    from mailspec.testing.process import LabProcess
 
     names = [n.strip() for n in (settings.lab or "").split(",") if n.strip()]
     try:
-        lab = Lab.from_names(names)
+        lab = LabProcess.from_names(names)
         lab.start()
     except (MailspecError, RuntimeError, ValueError, OSError) as exc:  # the lab's errors name the cause
         raise pytest.UsageError(f"--mail-lab={settings.lab}: {exc}") from None
