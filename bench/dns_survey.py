@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mailspec.survey import Nameserver, Survey
+from mailspec.survey import DnsEndpoint, Survey
 from mailspec.testing import LabProcess
 
 CHAIN = 3  # dependent rounds of a well-configured domain (see the docstring)
@@ -68,7 +68,7 @@ def bench_lab(domains: int, latency: float, folder: Path) -> LabProcess:
 def survey_once(lab: LabProcess, domains: list[str]) -> tuple[float, int, int]:
     host, _, port = lab.resolver.rpartition(":")
     before = lab.queries_answered
-    with Survey([Nameserver(host, int(port))], timeout=3, auth_port=lab.dns_port) as survey:
+    with Survey([DnsEndpoint(host, int(port))], timeout=3, dns_port=lab.dns_port) as survey:
         t0 = time.perf_counter()
         survey.survey(domains)
         elapsed = time.perf_counter() - t0

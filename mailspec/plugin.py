@@ -14,14 +14,16 @@ from typing import Any
 import pytest
 
 from mailspec import outcome
-from mailspec.catalog import CheckInfo, check_info
-from mailspec.errors import Indeterminate, MailspecError, SettingError
-from mailspec.outcome import Finding, Outcome, Raised
+from mailspec.errors import SettingError
+from mailspec.outcome import Outcome, Raised
 from mailspec.report import ReportCollector
 from mailspec.report.junit import as_error, configure_junit
+from mailspec.report.results import check_of, package_nodeid, raised_by, result_record, subject_of
+from mailspec.report.terminal import header_lines
 from mailspec.session import (
     FACT_FIXTURES,
     HANDOVER,
+    LAB,
     NO_DOMAIN,
     SETTINGS,
     SURVEY,
@@ -29,18 +31,18 @@ from mailspec.session import (
     Handover,
     apply_settings_handover,
     settings_of,
+    start_lab,
     subjects_for,
     survey_of,
     waiver_for,
 )
-from mailspec.settings import OPTIONS, Settings, parse_waiver, system_resolvers
-from mailspec.subjects import Subject, SubjectKindError, kind_for
-from mailspec.survey import DnsEndpoint, EngineError
+from mailspec.settings import OPTIONS, Settings, raw_values, system_resolvers
+from mailspec.subjects import SubjectKindError, kind_for
+from mailspec.survey import EngineError
 
 pytest_plugins = ["mailspec.fixtures"]
 
 CHECKS_DIR = Path(__file__).parent / "checks"
-LAB = pytest.StashKey[Any]()
 HANDED = pytest.StashKey[str]()
 #: (worker) domain -> the fact kinds its collected tests read; prefetched when its first test runs
 WANTED = pytest.StashKey[dict[str, set[type]]]()
@@ -74,24 +76,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _raw_values(config: pytest.Config) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    cli_named = config.getoption("mail_domain") or config.getoption("mail_domains_file")
-    for opt in OPTIONS:
-        cli = config.getoption(opt.dest)
-        if cli:
-            values[opt.dest] = cli
-        elif opt.dest in ("mail_domain", "mail_domains_file") and (cli_named or config.getoption("mail_lab")):
-            values[opt.dest] = None  # the command line named the domains: the ini's do not add to them
-        else:
-            values[opt.dest] = config.getini(opt.ini) or None
-    values["mail_lab"] = (
-        config.getoption("mail_lab") or (None if cli_named else config.getini("mail_lab")) or None
-    )
-    values["mailspec_autocollect"] = str(config.getini("mailspec_autocollect"))
-    return values
-
-
 # ------------------------------------------------------------------------------------------- configure
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
@@ -99,7 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "mailspec(id, severity, refs): a mailspec best-practice check with its catalog id"
     )
     try:
-        settings = Settings.parse(_raw_values(config))
+        settings = Settings.parse(raw_values(OPTIONS, config.getoption, config.getini))
     except SettingError as exc:
         raise pytest.UsageError(str(exc)) from None
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
@@ -109,7 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[HANDOVER] = Handover.read(handed)
         config.stash[WANTED] = {}
     elif settings.lab:
-        settings = _start_lab(config, settings)
+        settings = start_lab(config, settings)
     if settings.active and not settings.resolvers:
         try:
             settings = replace(settings, resolvers=tuple(system_resolvers()), resolvers_from_system=True)
@@ -126,32 +110,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
     configure_junit(config, settings)
-
-
-def _start_lab(config: pytest.Config, settings: Settings) -> Settings:
-    # the lab's server libraries load only when it is used, and its servers run in a process of their
-    # own, so that their answers are not slowed by the survey's work (no verdict may depend on load)
-    from mailspec.testing.process import LabProcess
-
-    names = [n.strip() for n in (settings.lab or "").split(",") if n.strip()]
-    try:
-        lab = LabProcess.from_names(names)
-        lab.start()
-    except (MailspecError, RuntimeError, ValueError, OSError) as exc:  # the lab's errors name the cause
-        raise pytest.UsageError(f"--mail-lab={settings.lab}: {exc}") from None
-    config.stash[LAB] = lab
-    host, _, port = lab.resolver.rpartition(":")
-    try:
-        lab_waivers = tuple(parse_waiver(w) for w in lab.waivers)
-    except SettingError as exc:  # a broken scenario file is a bug in mailspec
-        raise pytest.UsageError(f"--mail-lab: {exc}") from None
-    return replace(
-        settings,
-        domains=tuple(lab.domains),
-        resolvers=(DnsEndpoint(host, int(port)),),
-        dns_port=lab.dns_port,
-        waivers=settings.waivers + lab_waivers,
-    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -181,21 +139,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    s = settings_of(config)
-    if not s.active:
-        return ["mailspec: no mail domain (pass --mail-domain=DOMAIN or --mail-lab)"]
-    resolvers = ",".join(str(r) for r in s.resolvers) + (" (system)" if s.resolvers_from_system else "")
-    shown = ", ".join(s.domains[:5]) + (f" and {len(s.domains) - 5} more" if len(s.domains) > 5 else "")
-    lines = [
-        f"mailspec: domains={shown}",
-        f"mailspec: resolvers={resolvers} probe={s.probe} timeout={s.timeout:g}s fail-on={s.fail_on} "
-        f"profile={s.profile}" + (f" dns-port={s.dns_port}" if s.dns_port != 53 else ""),
-    ]
-    if s.lab:
-        lines.append(f"mailspec: embedded lab: {s.lab}")
-    if s.waivers:
-        lines.append(f"mailspec: {len(s.waivers)} waiver(s): " + "; ".join(str(w) for w in s.waivers[:3]))
-    return lines
+    return header_lines(settings_of(config))
 
 
 # ----------------------------------------------------------------------------------- parametrisation
@@ -225,30 +169,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 # ---------------------------------------------------------------------------------------- collection
-def _info(item: pytest.Item) -> CheckInfo | None:
-    marker = item.get_closest_marker("mailspec")
-    return check_info(marker.kwargs) if marker is not None else None
-
-
-def _subject_of(item: pytest.Item) -> Subject | None:
-    callspec = getattr(item, "callspec", None)
-    value = callspec.params.get("_mailspec_subject") if callspec is not None else None
-    return value if isinstance(value, Subject) else None
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     found = False
     for item in items:
-        info = _info(item)
+        info = check_of(item)
         if info is not None:
             item.extra_keyword_matches.add(info.id)
         found = (
             found
             or info is not None
-            or _subject_of(item) is not None
+            or subject_of(item) is not None
             or "mail_survey" in getattr(item, "fixturenames", ())
         )
     settings = settings_of(config)
@@ -268,7 +201,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     wanted: dict[str, set[type]] = defaultdict(set)
     for item in session.items:
-        subject = _subject_of(item)
+        subject = subject_of(item)
         if subject is not None and subject.error is None and subject.skip is None:
             wanted[subject.domain].update(
                 FACT_FIXTURES[f] for f in getattr(item, "fixturenames", ()) if f in FACT_FIXTURES
@@ -291,7 +224,7 @@ def _prefetch(config: pytest.Config, wanted: list[tuple[type, str]]) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     outcome.reset()
     wanted = item.config.stash.get(WANTED, None)
-    subject = _subject_of(item)
+    subject = subject_of(item)
     if wanted and subject is not None and subject.domain in wanted:
         _prefetch(item.config, [(kind, subject.domain) for kind in wanted.pop(subject.domain)])
 
@@ -310,52 +243,18 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         _evidence_section(item, "call")
 
 
-def _package_nodeid(item: pytest.Item) -> str:
-    """A shipped check's node id as the JSON report names it: ``mailspec/checks/test_mx.py::...``,
-    whatever folder pytest ran from (its own node ids are relative to the rootdir)."""
-    path = Path(item.path).resolve()
-    if not path.is_relative_to(CHECKS_DIR.resolve()):
-        return ""
-    _, _, rest = item.nodeid.partition("::")
-    return f"{path.relative_to(CHECKS_DIR.resolve().parents[1]).as_posix()}::{rest}"
-
-
-def _message(exc: BaseException) -> str:
-    text = str(exc.msg) if isinstance(exc, pytest.fail.Exception) else str(exc)
-    # pytest's assertion rewriting appends its own explanation after the message: keep ours
-    return text.split("\nassert ", 1)[0].strip() or type(exc).__name__
-
-
-def _raised(
-    report: pytest.TestReport, exc: BaseException | None, info: CheckInfo | None
-) -> tuple[Raised, str]:
-    if isinstance(exc, Indeterminate):
-        return Raised.INDETERMINATE, _message(exc)
-    if report.skipped and not hasattr(report, "wasxfail"):
-        longrepr = report.longrepr
-        text = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
-        return Raised.SKIP, text.removeprefix("Skipped: ")
-    if exc is None and report.passed:
-        return Raised.NOTHING, "; ".join(outcome.current().notes)
-    if isinstance(exc, Finding):
-        return Raised.FINDING, _message(exc)
-    if isinstance(exc, (AssertionError, pytest.fail.Exception)) and info is not None:
-        return Raised.VIOLATION, _message(exc)
-    return Raised.OTHER, _message(exc) if exc is not None else ""
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    info, subject = _info(item), _subject_of(item)
+    info, subject = check_of(item), subject_of(item)
     if (info is None and subject is None) or (call.when != "call" and report.passed):
         return report
     if call.when == "setup":
         _evidence_section(item, "setup")
     settings = settings_of(item.config)
-    raised, message = _raised(report, call.excinfo.value if call.excinfo is not None else None, info)
+    raised, message = raised_by(report, call.excinfo.value if call.excinfo is not None else None, info)
     waiver = waiver_for(settings, info.id, subject) if info and subject and raised in (
         Raised.VIOLATION, Raised.FINDING) else None  # fmt: skip
     decision = outcome.decide(
@@ -371,20 +270,11 @@ def pytest_runtest_makereport(
             report.outcome, report.wasxfail, report.longrepr = "skipped", decision.reason, None
     elif raised is Raised.OTHER:  # a bug in a check or fixture, or a user's own failure: pytest's report
         decision = outcome.Decision(Outcome.FAILED if report.failed else Outcome.PASSED, message)
-    report.mailspec = {  # type: ignore[attr-defined]
-        "check": info.id if info else "",
-        "domain": subject.domain if subject else "",
-        "subject": subject.label if subject else "",
-        "outcome": decision.outcome.value,
-        "severity": str(info.effective(settings.profile)) if info else "",
-        "title": info.title if info else "",
-        "message": message,
-        "evidence": list(outcome.current().evidence),
-        "refs": list(info.refs) if info else [],
-        "remediation": info.remediation if info else "",
-        "waiver": waiver.reason if waiver is not None and decision.outcome is Outcome.WAIVED else None,
-        "contract_nodeid": _package_nodeid(item),
-    }
+    report.mailspec = result_record(  # type: ignore[attr-defined]
+        info, subject, decision.outcome, message, settings.profile,
+        waiver.reason if waiver is not None and decision.outcome is Outcome.WAIVED else None,
+        package_nodeid(item, CHECKS_DIR),
+    )  # fmt: skip
     return report
 
 

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from mailspec.errors import MailspecError, SettingError
 from mailspec.facts.base import decode, encode
 from mailspec.facts.dns import DomainDns
 from mailspec.settings import Settings, Waiver, parse_waiver
@@ -56,6 +57,7 @@ def reads(kind: type) -> Callable[[Fn], Fn]:
 
 
 SETTINGS = pytest.StashKey[Settings]()
+LAB = pytest.StashKey[Any]()
 SURVEY = pytest.StashKey[Survey]()
 HANDOVER = pytest.StashKey["Handover"]()
 WORKER_KEY = "mailspec"
@@ -86,7 +88,7 @@ def survey_of(config: pytest.Config) -> Survey:
     survey = config.stash.get(SURVEY, None)
     if survey is None:
         s = settings_of(config)
-        survey = Survey(list(s.resolvers), timeout=s.timeout, authority_port=s.dns_port, consent=_consent(s))
+        survey = Survey(list(s.resolvers), timeout=s.timeout, dns_port=s.dns_port, consent=_consent(s))
         config.stash[SURVEY] = survey
         handover = config.stash.get(HANDOVER, None)
         if handover is not None:
@@ -101,6 +103,32 @@ def subjects_for(config: pytest.Config, kind: SubjectKind, domain: str) -> list[
     settings = settings_of(config)
     d = survey_of(config).dns(domain) if kind.needs_dns else None
     return subjects_of(kind, settings, domain, d)
+
+
+def start_lab(config: pytest.Config, settings: Settings) -> Settings:
+    # the lab's server libraries load only when it is used, and its servers run in a process of their
+    # own, so that their answers are not slowed by the survey's work (no verdict may depend on load)
+    from mailspec.testing.process import LabProcess
+
+    names = [n.strip() for n in (settings.lab or "").split(",") if n.strip()]
+    try:
+        lab = LabProcess.from_names(names)
+        lab.start()
+    except (MailspecError, RuntimeError, ValueError, OSError) as exc:  # the lab's errors name the cause
+        raise pytest.UsageError(f"--mail-lab={settings.lab}: {exc}") from None
+    config.stash[LAB] = lab
+    host, _, port = lab.resolver.rpartition(":")
+    try:
+        lab_waivers = tuple(parse_waiver(w) for w in lab.waivers)
+    except SettingError as exc:  # a broken scenario file is a bug in mailspec
+        raise pytest.UsageError(f"--mail-lab: {exc}") from None
+    return replace(
+        settings,
+        domains=tuple(lab.domains),
+        resolvers=(DnsEndpoint(host, int(port)),),
+        dns_port=lab.dns_port,
+        waivers=settings.waivers + lab_waivers,
+    )
 
 
 # ------------------------------------------------------------------------------------- hand-over

@@ -10,7 +10,7 @@ import enum
 import ipaddress
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -279,6 +279,26 @@ def _choice(value: str, allowed: Sequence[str], what: str) -> str:
     if v not in allowed:
         raise SettingError(f"{what} {value!r}: expected one of {', '.join(allowed)}")
     return v
+
+
+def raw_values(
+    options: Sequence[Option], getoption: Callable[[str], Any], getini: Callable[[str], Any]
+) -> dict[str, Any]:
+    """What :meth:`Settings.parse` takes, from the command line (``getoption``) and the ini file
+    (``getini``): the command line wins, and domains named there replace the ini's."""
+    values: dict[str, Any] = {}
+    cli_named = getoption("mail_domain") or getoption("mail_domains_file")
+    for opt in options:
+        cli = getoption(opt.dest)
+        if cli:
+            values[opt.dest] = cli
+        elif opt.dest in ("mail_domain", "mail_domains_file") and (cli_named or getoption("mail_lab")):
+            values[opt.dest] = None  # the command line named the domains: the ini's do not add to them
+        else:
+            values[opt.dest] = getini(opt.ini) or None
+    values["mail_lab"] = getoption("mail_lab") or (None if cli_named else getini("mail_lab")) or None
+    values["mailspec_autocollect"] = str(getini("mailspec_autocollect"))
+    return values
 
 
 def read_domains_file(path: str) -> list[str]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mailspec.settings import Settings
 
-__all__ = ["write_summary"]
+__all__ = ["header_lines", "write_summary"]
 
 _ORDER = ("failed", "error", "warned", "waived", "skipped", "passed")
 _SHOWN = ("failed", "error", "warned")
@@ -58,3 +58,21 @@ def write_summary(tr: Any, results: list[dict[str, Any]], settings: Settings) ->
                     checks[0] if len(checks) == 1 else f"{len(checks)} checks ({', '.join(checks[:3])}, ...)"
                 )
                 tr.write_line(f"    {result.upper():7} {who}: {first}")
+
+
+def header_lines(s: Settings) -> list[str]:
+    """The lines mailspec adds to pytest's report header: what this run will survey, and how."""
+    if not s.active:
+        return ["mailspec: no mail domain (pass --mail-domain=DOMAIN or --mail-lab)"]
+    resolvers = ",".join(str(r) for r in s.resolvers) + (" (system)" if s.resolvers_from_system else "")
+    shown = ", ".join(s.domains[:5]) + (f" and {len(s.domains) - 5} more" if len(s.domains) > 5 else "")
+    lines = [
+        f"mailspec: domains={shown}",
+        f"mailspec: resolvers={resolvers} probe={s.probe} timeout={s.timeout:g}s fail-on={s.fail_on} "
+        f"profile={s.profile}" + (f" dns-port={s.dns_port}" if s.dns_port != 53 else ""),
+    ]
+    if s.lab:
+        lines.append(f"mailspec: embedded lab: {s.lab}")
+    if s.waivers:
+        lines.append(f"mailspec: {len(s.waivers)} waiver(s): " + "; ".join(str(w) for w in s.waivers[:3]))
+    return lines

@@ -68,13 +68,13 @@ class Survey:
         resolvers: list[DnsEndpoint],
         *,
         timeout: float = 10.0,
-        authority_port: int = 53,
+        dns_port: int = 53,
         consent: Consent = _no_consent,
         concurrency: int = CONCURRENCY,
     ) -> None:
         self.resolvers = list(resolvers)
         self.timeout = timeout
-        self.authority_port = authority_port
+        self.dns_port = dns_port
         self.consent = consent
         self.concurrency = concurrency
         self.engine = Engine()
@@ -87,9 +87,7 @@ class Survey:
 
     async def _make_client(self) -> DnsClient:
         self._admit = asyncio.Semaphore(self.concurrency)
-        return DnsClient(
-            self.engine, self.resolvers, timeout=self.timeout, authority_port=self.authority_port
-        )
+        return DnsClient(self.engine, self.resolvers, timeout=self.timeout, dns_port=self.dns_port)
 
     @property
     def client(self) -> DnsClient:

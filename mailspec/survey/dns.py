@@ -149,19 +149,19 @@ class DnsClient:
 
     ``resolvers`` are asked in order (a timeout or SERVFAIL from one moves on to the next, like a stub
     resolver with several ``nameserver`` lines), each attempt given half the timeout, so that a lost
-    datagram is asked again within it. ``authority_port`` is the port of authoritative servers for
+    datagram is asked again within it. ``dns_port`` is the port of authoritative servers for
     direct questions (53; the embedded lab uses an unprivileged one).
     """
 
     def __init__(
-        self, engine: Engine, resolvers: list[DnsEndpoint], *, timeout: float = 10.0, authority_port: int = 53
+        self, engine: Engine, resolvers: list[DnsEndpoint], *, timeout: float = 10.0, dns_port: int = 53
     ) -> None:
         if not resolvers:
             raise ValueError("at least one resolver is needed")
         self.engine = engine
         self.resolvers = list(resolvers)
         self.timeout = timeout
-        self.authority_port = authority_port
+        self.dns_port = dns_port
         self.sent = 0  #: questions that went to the network (memo misses)
         self._resolver = dns.asyncresolver.Resolver(configure=False)
         self._resolver.nameservers = [dns.nameserver.Do53Nameserver(r.ip, r.port) for r in resolvers]
@@ -187,13 +187,13 @@ class DnsClient:
         self, ip: str, qname: str, rdtype: str, *, rd: bool = False, budget: Budget | None = None
     ) -> DnsAnswer:
         """Ask one name server directly (UDP, sent twice within the timeout; TCP on truncation)."""
-        server = DnsEndpoint(ip, self.authority_port)
+        server = DnsEndpoint(ip, self.dns_port)
         key = (str(server), qname, rdtype, rd)
         return await self._wait(key, lambda: self._direct(server, qname, rdtype, rd=rd), budget)
 
     async def axfr_at(self, ip: str, zone: str, budget: Budget | None = None) -> DnsAnswer:
         """Ask one name server for a zone transfer and read only its first message."""
-        server = DnsEndpoint(ip, self.authority_port)
+        server = DnsEndpoint(ip, self.dns_port)
         return await self._wait((str(server), zone, "AXFR", False), lambda: self._axfr(server, zone), budget)
 
     # -- machinery ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from .lab import Lab, LabError, select_scenarios
 from .process import LabProcess
 from .scenario import (
     Expectations,
-    Nameserver,
+    NameServerSpec,
     ResolverKnobs,
     Scenario,
     ScenarioError,
@@ -37,7 +37,7 @@ __all__ = [
     "LabError",
     "LabPlan",
     "LabProcess",
-    "Nameserver",
+    "NameServerSpec",
     "ResolverKnobs",
     "Scenario",
     "ScenarioError",

@@ -55,7 +55,7 @@ from typing import Any, Literal, TypeVar, cast
 __all__ = [
     "DEFAULT_SERIAL",
     "Expectations",
-    "Nameserver",
+    "NameServerSpec",
     "ResolverKnobs",
     "Scenario",
     "ScenarioError",
@@ -107,7 +107,7 @@ class Soa:
 
 
 @dataclass(frozen=True)
-class Nameserver:
+class NameServerSpec:
     host: str  #: absolute, lower case, no trailing dot
     ip: str
     mode: NameserverMode = "current"
@@ -132,14 +132,14 @@ class Zone:
     soa: Soa = field(default_factory=Soa)
     ttl: int = 3600
     axfr: AxfrMode = "refused"
-    nameservers: tuple[Nameserver, ...] = ()
+    nameservers: tuple[NameServerSpec, ...] = ()
 
     @property
-    def delegation(self) -> tuple[Nameserver, ...]:
+    def delegation(self) -> tuple[NameServerSpec, ...]:
         return tuple(ns for ns in self.nameservers if ns.delegated)
 
     @property
-    def apex_nameservers(self) -> tuple[Nameserver, ...]:
+    def apex_nameservers(self) -> tuple[NameServerSpec, ...]:
         """The servers of the zone's NS RRset; the first one is the SOA MNAME."""
         return tuple(ns for ns in self.nameservers if ns.in_apex)
 
@@ -548,7 +548,7 @@ def _zone(t: _Table, domain: str, *, extra: bool) -> Zone:
             _choice(ns_t.get("listed", str, "both"), ("both", "parent", "zone"), f"{ns_t.where}.listed"),
         )
         nameservers.append(
-            Nameserver(
+            NameServerSpec(
                 host=host,
                 ip=_server_ip(ns_t.require("ip", str), f"{ns_t.where}.ip"),
                 mode=mode,

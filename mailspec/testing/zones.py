@@ -26,7 +26,7 @@ import dns.zone
 
 from .scenario import (
     DEFAULT_SERIAL,
-    Nameserver,
+    NameServerSpec,
     ResolverKnobs,
     Scenario,
     ScenarioError,
@@ -281,7 +281,7 @@ class _Builder:
         self,
         sc: Scenario,
         zone: Zone,
-        ns: Nameserver,
+        ns: NameServerSpec,
         glue: list[str],
         records: list[str],
         apex: list[str],
@@ -311,7 +311,7 @@ class _Builder:
             acc.axfr.append(zone.name)
 
     @staticmethod
-    def _hosts(sc: Scenario) -> list[Nameserver]:
+    def _hosts(sc: Scenario) -> list[NameServerSpec]:
         return [ns for zone in sc.zones for ns in zone.nameservers]
 
     def _nameserver_hosts(self, sc: Scenario) -> None:

@@ -1,0 +1,87 @@
+"""What a test item's run says, read off pytest's report: what it raised, its message, its node id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailspec import outcome
+from mailspec.catalog import CheckInfo, check_info
+from mailspec.errors import Indeterminate
+from mailspec.outcome import Finding, Outcome, Raised
+from mailspec.subjects import Subject
+
+__all__ = ["check_of", "message_of", "package_nodeid", "raised_by", "result_record", "subject_of"]
+
+
+def check_of(item: pytest.Item) -> CheckInfo | None:
+    marker = item.get_closest_marker("mailspec")
+    return check_info(marker.kwargs) if marker is not None else None
+
+
+def subject_of(item: pytest.Item) -> Subject | None:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("_mailspec_subject") if callspec is not None else None
+    return value if isinstance(value, Subject) else None
+
+
+def package_nodeid(item: pytest.Item, checks_dir: Path) -> str:
+    """A shipped check's node id as the JSON report names it: ``mailspec/checks/test_mx.py::...``,
+    whatever folder pytest ran from (its own node ids are relative to the rootdir)."""
+    path = Path(item.path).resolve()
+    if not path.is_relative_to(checks_dir.resolve()):
+        return ""
+    _, _, rest = item.nodeid.partition("::")
+    return f"{path.relative_to(checks_dir.resolve().parents[1]).as_posix()}::{rest}"
+
+
+def message_of(exc: BaseException) -> str:
+    text = str(exc.msg) if isinstance(exc, pytest.fail.Exception) else str(exc)
+    # pytest's assertion rewriting appends its own explanation after the message: keep ours
+    return text.split("\nassert ", 1)[0].strip() or type(exc).__name__
+
+
+def raised_by(
+    report: pytest.TestReport, exc: BaseException | None, info: CheckInfo | None
+) -> tuple[Raised, str]:
+    if isinstance(exc, Indeterminate):
+        return Raised.INDETERMINATE, message_of(exc)
+    if report.skipped and not hasattr(report, "wasxfail"):
+        longrepr = report.longrepr
+        text = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
+        return Raised.SKIP, text.removeprefix("Skipped: ")
+    if exc is None and report.passed:
+        return Raised.NOTHING, "; ".join(outcome.current().notes)
+    if isinstance(exc, Finding):
+        return Raised.FINDING, message_of(exc)
+    if isinstance(exc, (AssertionError, pytest.fail.Exception)) and info is not None:
+        return Raised.VIOLATION, message_of(exc)
+    return Raised.OTHER, message_of(exc) if exc is not None else ""
+
+
+def result_record(
+    info: CheckInfo | None,
+    subject: Subject | None,
+    result: Outcome,
+    message: str,
+    profile: str,
+    waiver: str | None,
+    nodeid: str,
+) -> dict[str, Any]:
+    """One result as the JSON report and the terminal summary read it (it travels with the report)."""
+    return {
+        "check": info.id if info else "",
+        "domain": subject.domain if subject else "",
+        "subject": subject.label if subject else "",
+        "outcome": result.value,
+        "severity": str(info.effective(profile)) if info else "",
+        "title": info.title if info else "",
+        "message": message,
+        "evidence": list(outcome.current().evidence),
+        "refs": list(info.refs) if info else [],
+        "remediation": info.remediation if info else "",
+        "waiver": waiver,
+        "contract_nodeid": nodeid,
+    }
