@@ -51,7 +51,9 @@ def test_check_is_described(module: str, func: Any, info: CheckInfo) -> None:
     assert func.__name__ == function_name(info.id)
     assert info.severity == CATALOG[info.id].severity
     assert info.refs, "a check cites its sources"
-    assert all(re.match(r"(RFC \d+|Zonemaster|IANA|Google|Yahoo|Spamhaus|SpamAssassin)", r) for r in info.refs)
+    assert all(
+        re.match(r"(RFC \d+|Zonemaster|IANA|Google|Yahoo|Spamhaus|SpamAssassin)", r) for r in info.refs
+    )
     assert info.title.endswith("."), "the docstring's first sentence is the title"
     assert len(info.title.split(". ")) == 1, "the title is one sentence"
     assert info.remediation, "a check says how to fix a violation"

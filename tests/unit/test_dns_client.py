@@ -139,7 +139,7 @@ def test_a_server_answering_garbage_gives_a_clear_error_never_a_hang() -> None:
     try:
 
         async def go() -> tuple[DnsAnswer, DnsAnswer]:
-            c = DnsClient(Engine(), [DnsEndpoint("127.0.0.1", port)], timeout=0.5, authority_port=port)
+            c = DnsClient(Engine(), [DnsEndpoint("127.0.0.1", port)], timeout=0.5, dns_port=port)
             return await c.query("example.com", "MX"), await c.query_at("127.0.0.1", "example.com", "SOA")
 
         resolved, direct = asyncio.run(asyncio.wait_for(go(), 5))
