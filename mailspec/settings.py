@@ -407,7 +407,11 @@ class Settings:
         if (path := one("mail_domains_file")) is not None:
             domains += read_domains_file(path)
 
-        servers = tuple(parse_hostport(s, default_port=25, what="--mail-server") for s in many("mail_server"))
+        smtp_port = _port(one("mail_smtp_port") or "25", "--mail-smtp-port")
+        # a --mail-server without a port is on --mail-smtp-port
+        servers = tuple(
+            parse_hostport(s, default_port=smtp_port, what="--mail-server") for s in many("mail_server")
+        )
         outbound = []
         for o in many("mail_outbound"):
             try:
@@ -419,7 +423,6 @@ class Settings:
             DnsEndpoint(*parse_hostport(r, default_port=53, what="--mail-resolver", ip_only=True))
             for r in many("mail_resolver")
         )
-        smtp_port = _port(one("mail_smtp_port") or "25", "--mail-smtp-port")
         dns_port = _port(one("mail_dns_port") or "53", "--mail-dns-port")
         probe = ProbeLevel[
             _choice(one("mail_probe") or "envelope", [str(p) for p in ProbeLevel], "--mail-probe").upper()

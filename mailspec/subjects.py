@@ -44,7 +44,11 @@ class Subject:
             return self.domain
         host = self.name or self.domain
         text = f"{host}@{self.ip}" if self.ip else host
-        return f"{text}:{self.port}" if self.port and self.kind == "smtp" else text
+        if self.port and self.kind == "smtp":
+            addr = self.ip or host
+            where = f"[{addr}]:{self.port}" if ":" in addr else f"{addr}:{self.port}"
+            return f"{host}@{where}" if self.ip else where
+        return text
 
     @property
     def id(self) -> str:

@@ -1,0 +1,77 @@
+"""The outcome policy is one pure function: severity, fail-on, profile, waiver, WARN, indeterminate."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailspec.catalog import CheckInfo, Severity
+from mailspec.outcome import Outcome, Raised, decide
+
+
+def info(severity: Severity, *, policy: bool = False, demoted: bool = False) -> CheckInfo:
+    return CheckInfo("x.y", severity, ("RFC 1",), "Title.", "Fix it.", policy=policy, demoted=demoted)
+
+
+@pytest.mark.parametrize(
+    ("severity", "fail_on", "expected"),
+    [
+        (Severity.MUST, Severity.SHOULD, Outcome.FAILED),
+        (Severity.SHOULD, Severity.SHOULD, Outcome.FAILED),
+        (Severity.MAY, Severity.SHOULD, Outcome.WARNED),
+        (Severity.SHOULD, Severity.MUST, Outcome.WARNED),
+        (Severity.MAY, Severity.MAY, Outcome.FAILED),
+    ],
+)
+def test_a_violation_fails_at_or_above_fail_on(
+    severity: Severity, fail_on: Severity, expected: Outcome
+) -> None:
+    d = decide(info(severity), Raised.VIOLATION, "seen X", fail_on=fail_on, profile="default")
+    assert d.outcome is expected
+    assert d.reason == ("seen X" if expected is Outcome.FAILED else f"{severity}: seen X")
+
+
+def test_a_heuristic_finding_never_fails() -> None:
+    d = decide(info(Severity.MUST), Raised.FINDING, "odd", fail_on=Severity.MAY, profile="default")
+    assert (d.outcome, d.reason) == (Outcome.WARNED, "must: odd")
+
+
+def test_a_demoted_must_warns() -> None:
+    d = decide(
+        info(Severity.MUST, demoted=True), Raised.VIOLATION, "m", fail_on=Severity.SHOULD, profile="default"
+    )
+    assert d.outcome is Outcome.WARNED
+
+
+def test_the_bulk_profile_promotes_policy_checks() -> None:
+    i = info(Severity.SHOULD, policy=True)
+    assert (
+        decide(i, Raised.VIOLATION, "m", fail_on=Severity.MUST, profile="default").outcome is Outcome.WARNED
+    )
+    assert decide(i, Raised.VIOLATION, "m", fail_on=Severity.MUST, profile="bulk").outcome is Outcome.FAILED
+
+
+def test_a_waiver_wins_over_severity_and_keeps_the_message() -> None:
+    d = decide(
+        info(Severity.MUST), Raised.VIOLATION, "m", fail_on=Severity.SHOULD, profile="default", waiver="known"
+    )
+    assert (d.outcome, d.reason) == (Outcome.WAIVED, "waived: known (m)")
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (Raised.NOTHING, Outcome.PASSED),
+        (Raised.SKIP, Outcome.SKIPPED),
+        (Raised.INDETERMINATE, Outcome.ERROR),
+        (Raised.OTHER, Outcome.FAILED),
+    ],
+)
+def test_what_is_not_a_finding(raised: Raised, expected: Outcome) -> None:
+    # a waiver never turns "could not test" or a bug into anything else
+    d = decide(info(Severity.MUST), raised, "m", fail_on=Severity.SHOULD, profile="default", waiver="w")
+    assert d.outcome is expected
+
+
+def test_a_users_own_test_fails_plainly() -> None:
+    d = decide(None, Raised.VIOLATION, "m", fail_on=Severity.MUST, profile="default", waiver="w")
+    assert d.outcome is Outcome.FAILED
