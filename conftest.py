@@ -8,6 +8,12 @@ from another rootdir load this file as a non-root conftest, where ``pytest_plugi
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# no verdict may depend on how fast this (shared, noisy) machine is: hypothesis' per-example deadline
+# and its too-slow health check would make property tests fail under load
+settings.register_profile("mailspec", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("mailspec")
 
 
 @pytest.fixture(autouse=True)

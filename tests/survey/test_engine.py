@@ -44,7 +44,7 @@ def test_close_cancels_what_is_in_flight() -> None:
 
 
 def test_a_wait_is_bounded() -> None:
-    with Engine() as engine, pytest.raises(EngineError, match="did not finish within 0.1 s"):
+    with Engine() as engine, pytest.raises(EngineError, match=r"did not finish within 0\.1 s"):
         engine.run(asyncio.sleep(3600), timeout=0.1)
 
 
