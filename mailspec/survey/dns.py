@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -36,11 +37,11 @@ import dns.resolver
 import dns.rrset
 
 from mailspec.facts.dns import DnsAnswer, Record
-from mailspec.survey.engine import Engine
+from mailspec.survey.engine import SILENT_AFTER, Engine
 
 _Make = Callable[[], Awaitable[DnsAnswer]]
 
-__all__ = ["MAX_CNAME_HOPS", "UNREACHABLE", "Budget", "DnsClient", "DnsEndpoint"]
+__all__ = ["MAX_CNAME_HOPS", "UNREACHABLE", "Budget", "DnsClient", "DnsEndpoint", "never_asked"]
 
 #: how an answer that could not even be sent (no route from this machine) begins its error
 UNREACHABLE = "unreachable from this machine"
@@ -51,6 +52,32 @@ PER_RESOLVER = 256
 
 #: RFC-less but universal: resolvers and the catalog (§16.3) give up on longer alias chains.
 MAX_CNAME_HOPS = 8
+
+
+def never_asked(ip: str) -> str:
+    """Why a name server address is never asked, whatever the user consented to ("" if it may be).
+
+    A waiver of dns.ns.public-address lets mailspec ask the user's own non-public servers, but some
+    addresses are no server at all: a question to the unspecified address (0.0.0.0, ::; all of
+    0.0.0.0/8 is "this network") is delivered to this very machine, and one to a multicast or the
+    broadcast address goes to the hosts of the local network. An IPv4-mapped IPv6 address is judged
+    by its IPv4 address.
+    """
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return f"never asked: {ip!r} is not an IP address"
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if addr.is_unspecified or (isinstance(addr, ipaddress.IPv4Address) and addr in _THIS_NETWORK):
+        return f"never asked: {ip} is no server's address but 'this host' (0.0.0.0/8, ::): it is this machine"
+    if addr.is_multicast or addr == _BROADCAST:
+        return f"never asked: {ip} is a multicast or broadcast address, not a name server"
+    return ""
+
+
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
 
 @dataclass(frozen=True)
@@ -81,7 +108,10 @@ class Budget:
             qname,
             rdtype,
             server,
-            error=f"not answered in time: the survey's budget of {self.seconds:g} s for {self.what} ran out",
+            # "timeout", so that no check reads it as an answer (an AXFR refused, say), but not
+            # "(timeout)": the server is not silent, the survey stopped waiting for it
+            error=f"not answered in time (survey timeout): the survey's budget of {self.seconds:g} s for "
+            f"{self.what} ran out",
         )
 
 
@@ -144,6 +174,20 @@ def cname_loop(ans: DnsAnswer) -> str:
     return ""
 
 
+@dataclass
+class _TcpState:
+    """What one server did over TCP: a server that answers UDP may hold every TCP connection open
+    and never answer (a broken firewall), and each such question would hold one of its slots for a
+    whole timeout."""
+
+    answered: int = 0
+    timeouts: int = 0
+
+    @property
+    def silent(self) -> bool:
+        return self.answered == 0 and self.timeouts >= SILENT_AFTER
+
+
 class DnsClient:
     """DNS questions for one survey: through the configured resolvers, or straight to a name server.
 
@@ -163,6 +207,7 @@ class DnsClient:
         self.timeout = timeout
         self.dns_port = dns_port
         self.sent = 0  #: questions that went to the network (memo misses)
+        self._tcp: dict[str, _TcpState] = {}
         self._resolver = dns.asyncresolver.Resolver(configure=False)
         self._resolver.nameservers = [dns.nameserver.Do53Nameserver(r.ip, r.port) for r in resolvers]
         self._resolver.timeout = timeout / 2
@@ -186,14 +231,21 @@ class DnsClient:
     async def query_at(
         self, ip: str, qname: str, rdtype: str, *, rd: bool = False, budget: Budget | None = None
     ) -> DnsAnswer:
-        """Ask one name server directly (UDP, sent twice within the timeout; TCP on truncation)."""
+        """Ask one name server directly (UDP, sent twice within the timeout; TCP on truncation).
+
+        An address that is no server (:func:`never_asked`) is sent nothing: the answer says why."""
         server = DnsEndpoint(ip, self.dns_port)
+        if why := never_asked(ip):
+            return DnsAnswer(qname, rdtype, str(server), error=why)
         key = (str(server), qname, rdtype, rd)
         return await self._wait(key, lambda: self._direct(server, qname, rdtype, rd=rd), budget)
 
     async def axfr_at(self, ip: str, zone: str, budget: Budget | None = None) -> DnsAnswer:
-        """Ask one name server for a zone transfer and read only its first message."""
+        """Ask one name server for a zone transfer and read only its first message (never an address
+        that is no server: :func:`never_asked`)."""
         server = DnsEndpoint(ip, self.dns_port)
+        if why := never_asked(ip):
+            return DnsAnswer(zone, "AXFR", str(server), error=why)
         return await self._wait((str(server), zone, "AXFR", False), lambda: self._axfr(server, zone), budget)
 
     # -- machinery ------------------------------------------------------------------------------
@@ -304,6 +356,13 @@ class DnsClient:
                 # the resolver said why (SERVFAIL, REFUSED): keep its words
                 ans = _from_message(qname, rdtype, server, resp, elapsed, bool(err[1]))
                 return ans if ans.error else replace(ans, error=None)
+        for err in errors:
+            resp = err[4] if len(err) > 4 else None
+            if isinstance(resp, dns.message.Message):
+                # a NOERROR answer that dnspython would not take (a CNAME loop in one answer: "chain too
+                # long"): keep the answer as evidence, and say what is wrong with it in our words
+                ans = _from_message(qname, rdtype, server, resp, elapsed, bool(err[1]))
+                return ans if ans.error else replace(ans, error=f"unusable answer: {_describe(err[3])}")
         text = "; ".join(f"{e[0]}: {e[3]}" for e in errors) or str(exc)
         refused = [e for e in errors if isinstance(e[3], ConnectionRefusedError)]
         if refused and len(refused) == len(errors):
@@ -383,40 +442,70 @@ class DnsClient:
             return None, False
         if not resp.flags & dns.flags.TC:
             return resp, False
+        tcp = self._tcp_state(server.ip)
+        if tcp.silent:
+            raise _TcpFailure(
+                f"truncated over UDP, and {server.ip} answered none of its first {tcp.timeouts} questions "
+                "over TCP, so it was not asked again"
+            )
         try:
             tcp_resp = await dns.asyncquery.tcp(q, server.ip, timeout=self.timeout, port=server.port)
         except dns.exception.Timeout:
+            tcp.timeouts += 1
             raise _TcpFailure(f"truncated over UDP, and TCP timed out after {self.timeout:g} s") from None
         except (EOFError, ConnectionError) as exc:
+            tcp.answered += 1  # it did something: closed the connection
             raise _TcpFailure(
                 "truncated over UDP, and the TCP connection closed before a whole answer "
                 f"({type(exc).__name__})"
             ) from None
+        tcp.answered += 1
         return tcp_resp, True
+
+    def _tcp_state(self, ip: str) -> _TcpState:
+        state = self._tcp.get(ip)
+        if state is None:
+            state = self._tcp[ip] = _TcpState()
+        return state
 
     async def _axfr(self, server: DnsEndpoint, zone: str) -> DnsAnswer:
         start = time.monotonic()
         q = dns.message.make_query(zone, dns.rdatatype.AXFR)
         q.flags &= ~dns.flags.RD
         host = self.engine.host(server.ip, slots=PER_SERVER)
+        tcp = self._tcp_state(server.ip)
         async with host.slot:
             if host.silent:
                 return DnsAnswer(zone, "AXFR", str(server), error="no answer (timeout): the server is silent")
+            if tcp.silent:
+                # every AXFR to a server that holds TCP connections open would take a whole timeout and
+                # one of its slots: the SOA questions of the zones behind would wait past their budget
+                return DnsAnswer(
+                    zone,
+                    "AXFR",
+                    str(server),
+                    error=f"no answer over TCP (timeout): {server.ip} answered none of its first "
+                    f"{tcp.timeouts} questions over TCP, so it was not asked again",
+                )
             try:
                 resp = await dns.asyncquery.tcp(q, server.ip, timeout=self.timeout, port=server.port)
             except dns.exception.Timeout:
+                tcp.timeouts += 1
                 return DnsAnswer(
                     zone, "AXFR", str(server), error=f"no answer within {self.timeout:g} s (timeout)"
                 )
             except (EOFError, ConnectionError) as exc:
                 # a server that closes the connection on AXFR is refusing it
+                tcp.answered += 1
                 return DnsAnswer(
                     zone, "AXFR", str(server), error=f"closed: {type(exc).__name__} {exc}".strip()
                 )
             except OSError as exc:
                 return DnsAnswer(zone, "AXFR", str(server), error=_network_error(exc))
             except Exception as exc:
+                tcp.answered += 1
                 return DnsAnswer(zone, "AXFR", str(server), error=f"closed: {_describe(exc)}")
+            tcp.answered += 1
         ans = _from_message(zone, "AXFR", str(server), resp, time.monotonic() - start, True)
         # keep the evidence small: the first records say enough
         return replace(ans, answer=ans.answer[:3])

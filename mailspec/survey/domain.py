@@ -5,7 +5,8 @@ well-configured domain: the domain's own records -> the zone's NS and the MX hos
 parent zone), and :func:`probe_zone` asks the zone's name servers and its parent's directly. Each is
 bounded by a budget of a few timeouts, whatever its servers do, and probes no more addresses than
 :meth:`~mailspec.facts.DomainDns.probed_addresses` allows; an address that
-is not public is never asked unless the user consented (a waiver of ``dns.ns.public-address``).
+is not public is never asked unless the user consented (a waiver of ``dns.ns.public-address``), and
+one that is no server at all (0.0.0.0, multicast: :func:`~mailspec.survey.dns.never_asked`) never.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 from mailspec.facts.dns import DnsAnswer, DomainDns, MxTarget, NameServer, NsAddress, Record, ZoneProbe
 from mailspec.records.addresses import is_public_address
-from mailspec.survey.dns import Budget, DnsClient
+from mailspec.survey.dns import Budget, DnsClient, never_asked
 
 __all__ = ["Consent", "probe_zone", "survey_domain"]
 
@@ -185,9 +186,11 @@ async def _parent_referrals(
     addrs = await asyncio.gather(*(_addresses(c, h, b) for h in hosts))
     by_ip = {r.data: h for h, (a, aaaa) in zip(hosts, addrs, strict=True) for r in a.records + aaaa.records}
     ips = _spread(sorted(by_ip), name)
-    allowed = [ip for ip in ips if is_public_address(ip) or consent(domain, by_ip[ip], ip)]
+    allowed = [
+        ip for ip in ips if not never_asked(ip) and (is_public_address(ip) or consent(domain, by_ip[ip], ip))
+    ]
     if ips and not allowed:
-        return (DnsAnswer(name, "NS", ips[0], error=not_public(ips[0])),)
+        return (DnsAnswer(name, "NS", ips[0], error=never_asked(ips[0]) or not_public(ips[0])),)
     answers = list(
         await asyncio.gather(*(c.query_at(ip, name, "NS", budget=b) for ip in allowed[:PARENT_SERVERS]))
     )
@@ -207,6 +210,8 @@ async def probe_zone(c: DnsClient, d: DomainDns, consent: Consent) -> ZoneProbe:
     chosen, _ = d.probed_addresses()
 
     async def one(name: str, ip: str) -> NsAddress:
+        if why := never_asked(ip):  # no server at all (0.0.0.0 is this machine): never, waiver or not
+            return NsAddress.unasked(name, ip, why)
         if not (is_public_address(ip) or consent(d.domain, name, ip)):
             return NsAddress.unasked(name, ip, not_public(ip))
         soa, rec, axfr = await asyncio.gather(
