@@ -4,6 +4,7 @@ in their own modules; this one connects them to pytest.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections import defaultdict
 from collections.abc import Generator
@@ -18,7 +19,7 @@ from mailspec.errors import SettingError
 from mailspec.outcome import Outcome, Raised
 from mailspec.report import ReportCollector
 from mailspec.report.junit import as_error, configure_junit
-from mailspec.report.results import check_of, package_nodeid, raised_by, result_record, subject_of
+from mailspec.report.results import check_of, expected, package_nodeid, raised_by, result_record, subject_of
 from mailspec.report.terminal import header_lines
 from mailspec.session import (
     FACT_FIXTURES,
@@ -117,6 +118,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if settings_of(config).active and HANDOVER not in config.stash:
         survey_of(config).survey(settings_of(config).domains)  # the subject map, all domains at once
+        gc.freeze()  # (the facts stay to the end: see pytest_collection_finish)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -210,6 +212,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         config.stash[WANTED] = wanted
         return
     _prefetch(config, [(kind, domain) for domain, kinds in wanted.items() for kind in kinds])
+    # the facts and the items live until the end: out of the collector's way, so that a run of many
+    # thousand checks does not scan them again and again
+    gc.collect()
+    gc.freeze()
 
 
 def _prefetch(config: pytest.Config, wanted: list[tuple[type, str]]) -> None:
@@ -247,14 +253,23 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
     info, subject = check_of(item), subject_of(item)
-    if (info is None and subject is None) or (call.when != "call" and report.passed):
+    exc = call.excinfo.value if call.excinfo is not None else None
+    # a result the policy will reword costs what a pass costs: pytest formats no traceback for it
+    hidden = call.excinfo if (subject is not None or info is not None) and expected(exc, info) else None
+    if hidden is not None:
+        call.excinfo = None
+    try:
+        report = yield
+    finally:
+        if hidden is not None:
+            call.excinfo = hidden
+    if (info is None and subject is None) or (call.when != "call" and report.passed and hidden is None):
         return report
     if call.when == "setup":
         _evidence_section(item, "setup")
     settings = settings_of(item.config)
-    raised, message = raised_by(report, call.excinfo.value if call.excinfo is not None else None, info)
+    raised, message = raised_by(report, exc, info)
     waiver = waiver_for(settings, info.id, subject) if info and subject and raised in (
         Raised.VIOLATION, Raised.FINDING) else None  # fmt: skip
     decision = outcome.decide(
@@ -265,7 +280,7 @@ def pytest_runtest_makereport(
         as_error(report, decision.reason)
     elif raised in (Raised.VIOLATION, Raised.FINDING):
         if decision.outcome is Outcome.FAILED:
-            report.longrepr = decision.reason
+            report.outcome, report.longrepr = "failed", decision.reason
         else:  # warned or waived: pytest's xfailed, with the policy's reason
             report.outcome, report.wasxfail, report.longrepr = "skipped", decision.reason, None
     elif raised is Raised.OTHER:  # a bug in a check or fixture, or a user's own failure: pytest's report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from mailspec.errors import Indeterminate
 from mailspec.outcome import Finding, Outcome, Raised
 from mailspec.subjects import Subject
 
-__all__ = ["check_of", "message_of", "package_nodeid", "raised_by", "result_record", "subject_of"]
+__all__ = ["check_of", "expected", "message_of", "package_nodeid", "raised_by", "result_record", "subject_of"]
 
 
 def check_of(item: pytest.Item) -> CheckInfo | None:
@@ -30,17 +31,32 @@ def subject_of(item: pytest.Item) -> Subject | None:
 def package_nodeid(item: pytest.Item, checks_dir: Path) -> str:
     """A shipped check's node id as the JSON report names it: ``mailspec/checks/test_mx.py::...``,
     whatever folder pytest ran from (its own node ids are relative to the rootdir)."""
-    path = Path(item.path).resolve()
-    if not path.is_relative_to(checks_dir.resolve()):
+    prefix = _package_path(Path(item.path), checks_dir)
+    if not prefix:
         return ""
     _, _, rest = item.nodeid.partition("::")
-    return f"{path.relative_to(checks_dir.resolve().parents[1]).as_posix()}::{rest}"
+    return f"{prefix}::{rest}"
+
+
+@functools.cache
+def _package_path(path: Path, checks_dir: Path) -> str:
+    """(once per file: resolving a path costs system calls, and a run has thousands of items)"""
+    resolved, checks = path.resolve(), checks_dir.resolve()
+    return resolved.relative_to(checks.parents[1]).as_posix() if resolved.is_relative_to(checks) else ""
 
 
 def message_of(exc: BaseException) -> str:
     text = str(exc.msg) if isinstance(exc, pytest.fail.Exception) else str(exc)
     # pytest's assertion rewriting appends its own explanation after the message: keep ours
     return text.split("\nassert ", 1)[0].strip() or type(exc).__name__
+
+
+def expected(exc: BaseException | None, info: CheckInfo | None) -> bool:
+    """Whether the outcome policy words this exception's result itself (could not test; a check's
+    violation or finding), so that pytest need not format a traceback for it."""
+    if isinstance(exc, Indeterminate):
+        return True
+    return info is not None and isinstance(exc, (Finding, AssertionError, pytest.fail.Exception))
 
 
 def raised_by(

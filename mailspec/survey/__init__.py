@@ -25,7 +25,7 @@ __all__ = ["FACT_KINDS", "DnsClient", "DnsEndpoint", "Engine", "EngineError", "F
 F = TypeVar("F")
 
 #: facts fetched at once, at most (each with its own budget, whose clock starts when it is admitted)
-CONCURRENCY = 64
+CONCURRENCY = 256
 
 
 @dataclass(frozen=True)

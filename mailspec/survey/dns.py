@@ -46,9 +46,12 @@ __all__ = ["MAX_CNAME_HOPS", "UNREACHABLE", "Budget", "DnsClient", "DnsEndpoint"
 #: how an answer that could not even be sent (no route from this machine) begins its error
 UNREACHABLE = "unreachable from this machine"
 
-#: questions in flight to one authoritative server at once, and to one configured resolver
+#: questions in flight to one authoritative server at once (polite), and to one configured resolver
+#: (the user's own, built for it: Unbound's default is 1024 queries in flight per thread; a question
+#: that times out holds its place for the whole timeout, so a smaller number makes black-holed
+#: domains queue everything behind them)
 PER_SERVER = 10
-PER_RESOLVER = 256
+PER_RESOLVER = 1024
 
 #: RFC-less but universal: resolvers and the catalog (§16.3) give up on longer alias chains.
 MAX_CNAME_HOPS = 8
