@@ -162,11 +162,15 @@ class Handover:
     @classmethod
     def write(cls, config: pytest.Config) -> dict[str, Any]:
         """(Controller) survey what parametrisation needs, write it once, return the workers' input."""
-        settings = settings_of(config)
-        survey = survey_of(config)
-        survey.survey(settings.domains)
         folder = Path(tempfile.mkdtemp(prefix="mailspec-handover-"))
         config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+        return cls.write_to(folder, settings_of(config), survey_of(config))
+
+    @classmethod
+    def write_to(cls, folder: Path, settings: Settings, survey: Survey) -> dict[str, Any]:
+        """Write the subject map and every domain's DNS facts below ``folder``: one file of subjects
+        (read by every worker at collection) and one of facts, a line a domain (read by offset)."""
+        survey.survey(settings.domains)
         path = folder / "facts.jsonl"
         index: dict[str, list[int]] = {}
         with path.open("wb") as f:
@@ -176,7 +180,11 @@ class Handover:
                 f.write(line)
         subjects = {
             k.name: {
-                domain: [encode(s) for s in subjects_for(config, k, domain)] for domain in settings.domains
+                domain: [
+                    encode(s)
+                    for s in subjects_of(k, settings, domain, survey.dns(domain) if k.needs_dns else None)
+                ]
+                for domain in settings.domains
             }
             for k in KINDS
         }

@@ -29,20 +29,33 @@ class ReportCollector:
         self.write_error = ""
         self.started_at = datetime.now(UTC)
         self._t0 = time.monotonic()
+        # -rP / -rA show the output of passing tests at the end: then their reports stay whole
+        self.keep_reports = any(c in (config.option.reportchars or "") for c in "PA")
 
     @property
     def is_worker(self) -> bool:
         return hasattr(self.config, "workerinput")
 
+    @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "mailspec", None)
-        if not isinstance(data, dict) or not data.get("check"):
+        if isinstance(data, dict) and data.get("check"):
+            entry = self.results.get(report.nodeid)
+            if entry is None:
+                self.results[report.nodeid] = {**data, "nodeid": report.nodeid, "duration_s": report.duration}
+            elif report.when == "teardown" and data["outcome"] == "error" and entry["outcome"] == "passed":
+                entry.update(data)
+        self._slim(report)
+
+    def _slim(self, report: pytest.TestReport) -> None:
+        """Once every plugin has read a report of a mailspec check that passed, skipped or warned,
+        drop what only a failure's report shows: pytest keeps every report to the end of the run,
+        and a run of many domains has hundreds of thousands (the record is in ``results``)."""
+        if self.keep_reports or report.failed or not hasattr(report, "mailspec"):
             return
-        entry = self.results.get(report.nodeid)
-        if entry is None:
-            self.results[report.nodeid] = {**data, "nodeid": report.nodeid, "duration_s": report.duration}
-        elif report.when == "teardown" and data["outcome"] == "error" and entry["outcome"] == "passed":
-            entry.update(data)
+        report.mailspec = None  # type: ignore[attr-defined]
+        report.sections = []
+        report.keywords = {}
 
     def summary(self) -> dict[str, int]:
         counts = dict.fromkeys(OUTCOMES, 0)
@@ -60,7 +73,7 @@ class ReportCollector:
             "duration_s": round(time.monotonic() - self._t0, 3),
             "settings": self.settings.to_json(),
             "summary": self.summary(),
-            "results": [
+            "results": (
                 {
                     "check": r["check"],
                     "domain": r["domain"],
@@ -77,7 +90,7 @@ class ReportCollector:
                     "duration_s": round(r["duration_s"], 4),
                 }
                 for r in self.results.values()
-            ],
+            ),  # a generator: the report is written as it goes, never held whole in memory
         }
 
     @pytest.hookimpl(trylast=True)
