@@ -91,7 +91,8 @@ def main() -> None:
                 w = [r[0] * 1000 for r in runs]
                 r_ = [r[2] * 1000 for r in runs]
                 print(
-                    f"  {name:34} controller {statistics.median(w):7.1f} ms (min {min(w):.1f}, max {max(w):.1f}),"
+                    f"  {name:34} controller {statistics.median(w):7.1f} ms"
+                    f" (min {min(w):.1f}, max {max(w):.1f}),"
                     f" {runs[0][1] / 1e6:6.2f} MB written; each worker {statistics.median(r_):7.1f} ms"
                     f" (min {min(r_):.1f}, max {max(r_):.1f}), {runs[0][3] / 1e6:6.2f} MB read"
                 )
