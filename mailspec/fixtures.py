@@ -3,9 +3,9 @@
 A test that asks for ``mail_domain`` or ``dns_facts`` runs once per configured domain; one that asks
 for ``mx_target`` once per MX host; ``mx_ip`` once per MX host and address; ``nameserver`` once per
 name server; ``nameserver_address`` once per name server and address (see :mod:`mailspec.subjects`).
-Facts are fetched once per run, whoever asks; :data:`FACT_FIXTURES` says which fixture reads which
-fact kind, so that the plugin fetches, right after collection and all at once, the facts the collected
-tests will read, and none that they will not.
+Facts are fetched once per run, whoever asks; :data:`mailspec.session.FACT_FIXTURES` says which
+fixture reads which fact kind, so that the plugin fetches, right after collection and all at once, the
+facts the collected tests will read, and none that they will not.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from mailspec.errors import Indeterminate
 from mailspec.facts.dns import DomainDns, MxTarget, NameServer, NsAddress, ZoneProbe
-from mailspec.session import FACT_FIXTURES, NO_DOMAIN, reads, settings_of, survey_of
+from mailspec.session import NO_DOMAIN, fact, reads, settings_of, survey_of
 from mailspec.settings import Settings
 from mailspec.subjects import Subject
 from mailspec.survey import Survey
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from mailspec.testing.lab import Lab
 
 __all__ = [
-    "FACT_FIXTURES",
-    "NO_DOMAIN",
     "dns_facts",
     "mail_domain",
     "mail_survey",
@@ -111,19 +109,19 @@ def mail_domain(_mailspec_subject: Subject, _mailspec_kind_domain: None) -> str:
 
 @pytest.fixture
 @reads(DomainDns)
-def dns_facts(mail_survey: Survey, mail_domain: str) -> DomainDns:
+def dns_facts(pytestconfig: pytest.Config, mail_survey: Survey, mail_domain: str) -> DomainDns:
     """What the resolvers say of the domain under test (:class:`mailspec.facts.DomainDns`): its SOA,
     NS, MX, addresses and TXT, and its MX hosts and name servers with their addresses."""
-    return mail_survey.dns(mail_domain)
+    return fact(pytestconfig, DomainDns, mail_domain)
 
 
 @pytest.fixture
 @reads(ZoneProbe)
-def zone_probe(mail_survey: Survey, mail_domain: str) -> ZoneProbe:
+def zone_probe(pytestconfig: pytest.Config, mail_survey: Survey, mail_domain: str) -> ZoneProbe:
     """What the zone's name servers, and its parent's, said when asked directly
     (:class:`mailspec.facts.ZoneProbe`): each address's SOA, recursion and AXFR answers, and the
     delegation. Only tests that ask for it make mailspec ask name servers directly."""
-    return mail_survey.zone_probe(mail_domain)
+    return fact(pytestconfig, ZoneProbe, mail_domain)
 
 
 # ------------------------------------------------------------------------------------------- MX

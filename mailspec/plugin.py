@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import json
-from collections import defaultdict
 from collections.abc import Generator
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +21,6 @@ from mailspec.report.junit import as_error, configure_junit
 from mailspec.report.results import check_of, expected, package_nodeid, raised_by, result_record, subject_of
 from mailspec.report.terminal import header_lines
 from mailspec.session import (
-    FACT_FIXTURES,
     HANDOVER,
     LAB,
     NO_DOMAIN,
@@ -31,6 +29,8 @@ from mailspec.session import (
     WORKER_KEY,
     Handover,
     apply_settings_handover,
+    facts_wanted,
+    prefetch,
     settings_of,
     start_lab,
     subjects_for,
@@ -39,7 +39,6 @@ from mailspec.session import (
 )
 from mailspec.settings import OPTIONS, Settings, raw_values, system_resolvers
 from mailspec.subjects import SubjectKindError, kind_for
-from mailspec.survey import EngineError
 
 pytest_plugins = ["mailspec.fixtures"]
 
@@ -69,12 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "'all', or nothing for the well-configured one [ini: mail_lab]",
     )  # fmt: skip
     parser.addini("mail_lab", "start the embedded lab with this scenario ('all' for every one)", default="")
-    parser.addini(
-        "mailspec_autocollect",
-        "collect the shipped checks when no test path is given",
-        type="bool",
-        default=True,
-    )
+    parser.addini("mailspec_autocollect", "collect the shipped checks when no path is given", "bool", True)
 
 
 # ------------------------------------------------------------------------------------------- configure
@@ -201,28 +195,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if not settings_of(config).active:
         return
-    wanted: dict[str, set[type]] = defaultdict(set)
-    for item in session.items:
-        subject = subject_of(item)
-        if subject is not None and subject.error is None and subject.skip is None:
-            wanted[subject.domain].update(
-                FACT_FIXTURES[f] for f in getattr(item, "fixturenames", ()) if f in FACT_FIXTURES
-            )
+    wanted = facts_wanted(session.items)
     if WANTED in config.stash:  # an xdist worker: each domain's facts when its first test runs here
         config.stash[WANTED] = wanted
         return
-    _prefetch(config, [(kind, domain) for domain, kinds in wanted.items() for kind in kinds])
+    prefetch(config, [(kind, domain) for domain, kinds in wanted.items() for kind in kinds])
     # the facts and the items live until the end: out of the collector's way, so that a run of many
     # thousand checks does not scan them again and again
     gc.collect()
     gc.freeze()
-
-
-def _prefetch(config: pytest.Config, wanted: list[tuple[type, str]]) -> None:
-    try:
-        survey_of(config).prefetch(wanted)
-    except EngineError as exc:  # a bound ran out: the facts not fetched are fetched (bounded) on use
-        config.issue_config_time_warning(pytest.PytestWarning(f"mailspec: {exc}"), stacklevel=2)
 
 
 # -------------------------------------------------------------------------------------------- outcome
@@ -232,7 +213,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     wanted = item.config.stash.get(WANTED, None)
     subject = subject_of(item)
     if wanted and subject is not None and subject.domain in wanted:
-        _prefetch(item.config, [(kind, subject.domain) for kind in wanted.pop(subject.domain)])
+        prefetch(item.config, [(kind, subject.domain) for kind in wanted.pop(subject.domain)])
 
 
 def _evidence_section(item: pytest.Item, when: str) -> None:

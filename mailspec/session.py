@@ -10,9 +10,11 @@ checks, so no domain is probed twice (each domain's checks stay on one worker).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -20,12 +22,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from mailspec.errors import MailspecError, SettingError
+from mailspec.errors import Indeterminate, MailspecError, SettingError
 from mailspec.facts.base import decode, encode
 from mailspec.facts.dns import DomainDns
 from mailspec.settings import Settings, Waiver, parse_waiver
 from mailspec.subjects import KINDS, Subject, SubjectKind, subjects_of
-from mailspec.survey import DnsEndpoint, Survey
+from mailspec.survey import DnsEndpoint, EngineError, Survey
 
 __all__ = [
     "FACT_FIXTURES",
@@ -44,6 +46,7 @@ NO_DOMAIN = "no mail domain to check: pass --mail-domain=DOMAIN (or --mail-lab f
 FACT_FIXTURES: dict[str, type] = {}
 
 Fn = TypeVar("Fn", bound=Callable[..., Any])
+F = TypeVar("F")
 
 
 def reads(kind: type) -> Callable[[Fn], Fn]:
@@ -129,6 +132,33 @@ def start_lab(config: pytest.Config, settings: Settings) -> Settings:
         dns_port=lab.dns_port,
         waivers=settings.waivers + lab_waivers,
     )
+
+
+def facts_wanted(items: list[pytest.Item]) -> dict[str, set[type]]:
+    """Domain -> the fact kinds the collected tests of its subjects read (through their fixtures)."""
+    from mailspec.report.results import subject_of
+
+    wanted: dict[str, set[type]] = defaultdict(set)
+    for item in items:
+        subject = subject_of(item)
+        if subject is not None and subject.error is None and subject.skip is None:
+            names = getattr(item, "fixturenames", ())
+            wanted[subject.domain].update(FACT_FIXTURES[f] for f in names if f in FACT_FIXTURES)
+    return wanted
+
+
+def prefetch(config: pytest.Config, wanted: list[tuple[type, str]]) -> None:
+    """Fetch the facts, all at once; one whose bound ran out is asked again (bounded) when read."""
+    with contextlib.suppress(EngineError):
+        survey_of(config).prefetch(wanted)
+
+
+def fact(config: pytest.Config, kind: type[F], key: str) -> F:
+    """One fact, for a fixture: a survey that ran out of its bounds could not test, never a failure."""
+    try:
+        return survey_of(config).get(kind, key)
+    except EngineError as exc:
+        raise Indeterminate(f"could not test: {exc}") from None
 
 
 # ------------------------------------------------------------------------------------- hand-over
