@@ -12,7 +12,7 @@ determined).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from mailspec.facts.dns import DomainDns
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["KINDS", "Subject", "SubjectKind", "kind_for", "subjects_of"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Subject:
     kind: str
     domain: str
@@ -221,5 +221,5 @@ def subjects_of(
     for s in out:
         n = seen.get(s.id, 0)
         seen[s.id] = n + 1
-        unique.append(s if n == 0 else Subject(**{**s.__dict__, "tag": f"-{n + 1}"}))
+        unique.append(s if n == 0 else replace(s, tag=f"-{n + 1}"))
     return unique

@@ -38,7 +38,7 @@ PER_ZONE = 32
 _DEFINITE = frozenset({"NOERROR", "NXDOMAIN"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Record:
     """One resource record: owner name (absolute, no trailing dot), TTL, type and rdata text."""
 
@@ -57,7 +57,7 @@ class Record:
         return text[:-1] if text.endswith(".") else text
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DnsAnswer:
     """One DNS question and what came back (or why nothing usable did)."""
 
@@ -162,7 +162,7 @@ def need(*answers: DnsAnswer) -> None:
             raise Indeterminate(f"could not test: {a.problem}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Soa:
     mname: str
     rname: str
@@ -184,7 +184,7 @@ class Soa:
             return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NameServer:
     """A name server of the zone, as the resolvers see it: its name and address lookups."""
 
@@ -208,7 +208,7 @@ class NameServer:
         return self.a.evidence() + self.aaaa.evidence()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NsAddress:
     """One address of a name server, and what it said when asked directly (or why it was not asked)."""
 
@@ -238,7 +238,7 @@ class NsAddress:
         return self.soa.evidence()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MxTarget:
     """One MX record's exchange, with its address lookups (CNAME chains kept)."""
 
@@ -283,7 +283,7 @@ def _is_null_mx(rec: Record) -> bool:
     return rec.target == "" and pref == "0"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DomainDns:
     """What the resolvers say of one mail domain: its zone, MX hosts and name servers."""
 
@@ -381,7 +381,7 @@ class DomainDns:
         return [text for r in self.txt.records if is_spf(text := txt_value(r.data))]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ZoneProbe:
     """What the zone's name servers, and its parent's, said when mailspec asked them directly."""
 

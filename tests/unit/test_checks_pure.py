@@ -6,6 +6,8 @@ zone with eight name servers or one without IPv4 servers would need as many lab 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from mailspec.checks.test_dns import test_dns_apex_no_cname as apex_no_cname
@@ -185,7 +187,7 @@ def test_an_alias_whose_parent_could_not_be_asked_is_indeterminate() -> None:
 
 def test_spf_is_recognised_whatever_its_case() -> None:
     facts = domain([ns_server("ns1.example.com", "192.0.2.1")])
-    facts = DomainDns(**{**facts.__dict__, "txt": ans(D, "TXT", Record(D, 60, "TXT", '"V=SPF1 -all"'))})
+    facts = dataclasses.replace(facts, txt=ans(D, "TXT", Record(D, 60, "TXT", '"V=SPF1 -all"')))
     assert facts.spf_records == ["V=SPF1 -all"]
 
 
