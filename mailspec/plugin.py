@@ -112,7 +112,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if settings_of(config).active and HANDOVER not in config.stash:
         survey_of(config).survey(settings_of(config).domains)  # the subject map, all domains at once
-        gc.freeze()  # (the facts stay to the end: see pytest_collection_finish)
+        gc.collect()
+        gc.freeze()  # (the facts stay to the end: see pytest_collection_finish; undone at unconfigure)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -126,6 +127,7 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    gc.unfreeze()  # what was frozen is the garbage collector's again (in-process runs: pytester, IDEs)
     survey = config.stash.get(SURVEY, None)
     if survey is not None:
         survey.close()
@@ -237,7 +239,8 @@ def pytest_runtest_makereport(
     info, subject = check_of(item), subject_of(item)
     exc = call.excinfo.value if call.excinfo is not None else None
     # a result the policy will reword costs what a pass costs: pytest formats no traceback for it
-    hidden = call.excinfo if (subject is not None or info is not None) and expected(exc, info) else None
+    ours = (subject is not None or info is not None) and item.get_closest_marker("xfail") is None
+    hidden = call.excinfo if ours and expected(exc, info) else None
     if hidden is not None:
         call.excinfo = None
     try:

@@ -25,7 +25,7 @@ __all__ = ["FACT_KINDS", "DnsClient", "DnsEndpoint", "Engine", "EngineError", "F
 F = TypeVar("F")
 
 #: facts fetched at once, at most (each with its own budget, whose clock starts when it is admitted)
-CONCURRENCY = 256
+CONCURRENCY = 64
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,10 @@ class FactKind:
     """One kind of fact: its name (the memo's and the hand-over's key) and how it is fetched."""
 
     name: str
-    type: type
+    fact: type
     fetch: Callable[[Survey, str], Awaitable[Any]]
+    #: the kinds (of the same key) its fetch reads, fetched before it
+    after: tuple[type, ...] = ()
 
 
 async def _fetch_dns(s: Survey, domain: str) -> DomainDns:
@@ -48,10 +50,10 @@ async def _fetch_zone_probe(s: Survey, domain: str) -> ZoneProbe:
 
 #: every fact kind the survey knows, by its type
 FACT_KINDS: dict[type, FactKind] = {
-    k.type: k
+    k.fact: k
     for k in (
         FactKind("dns", DomainDns, _fetch_dns),
-        FactKind("dns.zone-probe", ZoneProbe, _fetch_zone_probe),
+        FactKind("dns.zone-probe", ZoneProbe, _fetch_zone_probe, after=(DomainDns,)),
     )
 }
 
@@ -138,6 +140,8 @@ class Survey:
 
         async def make() -> F:
             assert self._admit is not None
+            for need in fk.after:  # fetched first, outside this fact's admission: no slot waits on another
+                await self.fact(need, key)
             async with self._admit:
                 value: F = await fk.fetch(self, key)
                 return value

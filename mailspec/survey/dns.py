@@ -508,7 +508,7 @@ class DnsClient:
                 return DnsAnswer(zone, "AXFR", str(server), error=_network_error(exc))
             except Exception as exc:
                 tcp.answered += 1
-                return DnsAnswer(zone, "AXFR", str(server), error=f"closed: {_describe(exc)}")
+                return DnsAnswer(zone, "AXFR", str(server), error=_describe(exc))
             tcp.answered += 1
         ans = _from_message(zone, "AXFR", str(server), resp, time.monotonic() - start, True)
         # keep the evidence small: the first records say enough

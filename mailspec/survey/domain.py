@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 
 from mailspec.facts.dns import DnsAnswer, DomainDns, MxTarget, NameServer, NsAddress, Record, ZoneProbe
 from mailspec.records.addresses import is_public_address
@@ -191,14 +192,31 @@ async def _parent_referrals(
     ]
     if ips and not allowed:
         return (DnsAnswer(name, "NS", ips[0], error=never_asked(ips[0]) or not_public(ips[0])),)
-    answers = list(
-        await asyncio.gather(*(c.query_at(ip, name, "NS", budget=b) for ip in allowed[:PARENT_SERVERS]))
-    )
+    answers = [
+        _about(name, a)
+        for a in await asyncio.gather(
+            *(c.query_at(ip, name, "NS", budget=b) for ip in allowed[:PARENT_SERVERS])
+        )
+    ]
     for ip in allowed[PARENT_SERVERS : PARENT_SERVERS + MAX_EXTRA_PARENT_SERVERS]:
         if sum(a.definite for a in answers) >= PARENT_SERVERS:
             break
-        answers.append(await c.query_at(ip, name, "NS", budget=b))
+        answers.append(_about(name, await c.query_at(ip, name, "NS", budget=b)))
     return tuple(answers)
+
+
+def _about(name: str, ans: DnsAnswer) -> DnsAnswer:
+    """A parent server's reply says something of ``name`` only as a referral or answer naming its NS,
+    or as an authoritative "no such delegation" (AA: NXDOMAIN, or NODATA); anything else (an upward
+    referral, a non-authoritative empty reply) is not an answer, so that the next server is asked."""
+    if not ans.definite or ans.aa:
+        return ans
+    if any(r.rdtype == "NS" and r.name == name for r in ans.answer + ans.authority):
+        return ans
+    return replace(
+        ans,
+        error=f"{ans.rcode} without authority and without NS for {name}: a referral elsewhere, not an answer",
+    )
 
 
 async def probe_zone(c: DnsClient, d: DomainDns, consent: Consent) -> ZoneProbe:
