@@ -24,7 +24,9 @@ __all__ = ["FACT_KINDS", "DnsClient", "DnsEndpoint", "Engine", "EngineError", "F
 
 F = TypeVar("F")
 
-#: facts fetched at once, at most (each with its own budget, whose clock starts when it is admitted)
+#: facts fetched at once, at most (each with its own budget, whose clock starts when it is admitted):
+#: more made the burst of questions overrun a resolver on a loaded 2-core machine (bench/dns_survey.py
+#: at 128 and 256: answers later than the timeout), and no verdict may depend on machine speed
 CONCURRENCY = 64
 
 

@@ -196,8 +196,8 @@ class DnsClient:
     """DNS questions for one survey: through the configured resolvers, or straight to a name server.
 
     ``resolvers`` are asked in order (a timeout or SERVFAIL from one moves on to the next, like a stub
-    resolver with several ``nameserver`` lines), each attempt given half the timeout, so that a lost
-    datagram is asked again within it. ``dns_port`` is the port of authoritative servers for
+    resolver with several ``nameserver`` lines), a second attempt within the timeout, so that a lost
+    datagram is asked again. ``dns_port`` is the port of authoritative servers for
     direct questions (53; the embedded lab uses an unprivileged one).
     """
 
@@ -214,7 +214,9 @@ class DnsClient:
         self._tcp: dict[str, _TcpState] = {}
         self._resolver = dns.asyncresolver.Resolver(configure=False)
         self._resolver.nameservers = [dns.nameserver.Do53Nameserver(r.ip, r.port) for r in resolvers]
-        self._resolver.timeout = timeout / 2
+        # a lost datagram is asked again within the timeout; the first try gets the larger share, so
+        # that a resolver slow under a burst is not asked twice at once
+        self._resolver.timeout = timeout * 0.6
         self._resolver.lifetime = timeout * len(resolvers)
         self._resolver.cache = None
         self._resolver.retry_servfail = False
