@@ -312,7 +312,8 @@ class DnsClient:
             name = dns.name.from_text(qname)
         except dns.exception.DNSException as exc:
             return DnsAnswer(qname, rdtype, server, error=f"not a valid DNS name: {exc}")
-        async with self.engine.host(self.resolvers[0].ip, slots=PER_RESOLVER).slot:
+        # one slot for the resolver set: dnspython fails over across the resolvers itself
+        async with self.engine.host(self.resolver_text).slot("dns-resolver", PER_RESOLVER):
             try:
                 ans = await self._resolver.resolve(name, rdtype, raise_on_no_answer=False, search=False)
             except dns.resolver.NXDOMAIN as exc:
@@ -383,8 +384,8 @@ class DnsClient:
             return DnsAnswer(qname, rdtype, str(server), error=f"not a valid DNS name: {exc}")
         if not rd:
             q.flags &= ~dns.flags.RD
-        host = self.engine.host(server.ip, slots=PER_SERVER)
-        async with host.slot:
+        host = self.engine.host(server.ip)
+        async with host.slot("dns", PER_SERVER):
             if host.silent:
                 return DnsAnswer(
                     qname,
@@ -478,9 +479,9 @@ class DnsClient:
         start = time.monotonic()
         q = dns.message.make_query(zone, dns.rdatatype.AXFR)
         q.flags &= ~dns.flags.RD
-        host = self.engine.host(server.ip, slots=PER_SERVER)
+        host = self.engine.host(server.ip)
         tcp = self._tcp_state(server.ip)
-        async with host.slot:
+        async with host.slot("dns", PER_SERVER):
             if host.silent:
                 return DnsAnswer(zone, "AXFR", str(server), error="no answer (timeout): the server is silent")
             if tcp.silent:

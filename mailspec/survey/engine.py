@@ -8,8 +8,8 @@ Every protocol client (DNS today; SMTP, IDENT and HTTPS next) runs on one :class
 * :meth:`Engine.memo` fetches a value once per run, whoever asks and however many ask at once, keyed
   by a kind and a key; the work runs as a task of its own, so a caller that stops waiting (its budget
   spent) does not cancel it for the others;
-* :meth:`Engine.host` is the per-host state every protocol shares: a slot that bounds the operations in
-  flight to that host at once, and whether it has stayed silent so far;
+* :meth:`Engine.host` is the per-host state every protocol shares (whether it has stayed silent so
+  far), with a slot per use that bounds the operations of that use in flight to the host at once;
 * every wait of a caller outside the loop is bounded (:meth:`Engine.run` takes a timeout).
 """
 
@@ -40,12 +40,24 @@ class EngineError(MailspecError):
 
 @dataclass
 class Host:
-    """What every protocol knows of one host (an IP address) during a run."""
+    """What every protocol knows of one host (an IP address) during a run.
+
+    Its state (answered, timed out, silent) is shared by every protocol; each use of it (``"dns"``,
+    ``"smtp"``, ...) has a slot of its own, sized by that use, since a DNS question and an SMTP
+    connection do not cost a server the same.
+    """
 
     address: str
-    slot: asyncio.Semaphore
+    slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     answered: int = 0  #: operations it answered (anything at all came back)
     timeouts: int = 0  #: operations that ran out of time with nothing back
+
+    def slot(self, use: str, limit: int) -> asyncio.Semaphore:
+        """At most ``limit`` operations of ``use`` in flight to this host at once."""
+        sem = self.slots.get(use)
+        if sem is None:
+            sem = self.slots[use] = asyncio.Semaphore(limit)
+        return sem
 
     @property
     def silent(self) -> bool:
@@ -65,8 +77,7 @@ class _Memo:
 class Engine:
     """The loop, the memo and the hosts of one survey run."""
 
-    def __init__(self, *, per_host: int = 4) -> None:
-        self.per_host = per_host
+    def __init__(self) -> None:
         self._memo = _Memo()
         self._hosts: dict[str, Host] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -167,9 +178,9 @@ class Engine:
         return sum(1 for k, _ in self._memo.tasks if k == kind)
 
     # -- hosts ---------------------------------------------------------------------------------
-    def host(self, address: str, *, slots: int | None = None) -> Host:
-        """The shared state of one host; ``slots`` (the first caller's) bounds operations in flight."""
+    def host(self, address: str) -> Host:
+        """The shared state of one host (made on first use)."""
         h = self._hosts.get(address)
         if h is None:
-            h = self._hosts[address] = Host(address, asyncio.Semaphore(slots or self.per_host))
+            h = self._hosts[address] = Host(address)
         return h

@@ -102,3 +102,17 @@ def test_a_host_is_silent_only_after_timeouts_and_never_once_it_answered() -> No
 
     with Engine() as engine:
         assert engine.run(go(engine), timeout=10) == (False, True, False)
+
+
+def test_each_use_of_a_host_has_its_own_slot_and_shares_its_state() -> None:
+    async def go(engine: Engine) -> tuple[int, int, bool]:
+        host = engine.host("192.0.2.1")
+        dns_slot, smtp_slot = host.slot("dns", 10), host.slot("smtp", 2)
+        assert host.slot("dns", 99) is dns_slot  # sized once, by its first use
+        async with smtp_slot, smtp_slot:
+            busy = smtp_slot.locked()
+        host.answered = 1
+        return dns_slot._value, smtp_slot._value, busy and engine.host("192.0.2.1").answered == 1
+
+    with Engine() as engine:
+        assert engine.run(go(engine), timeout=10) == (10, 2, True)
