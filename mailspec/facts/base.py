@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 __all__ = ["Fact", "decode", "encode"]
@@ -56,42 +57,48 @@ def encode(value: Any) -> Any:
 
 def decode(cls: type[T], data: Any) -> T:
     """The value of type ``cls`` that :func:`encode` turned into ``data``."""
-    result: T = _decode(cls, data)
+    result: T = _decoder(cls)(data)  # type: ignore[arg-type]
     return result
 
 
+def _same(data: Any) -> Any:
+    return data
+
+
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _decode(tp: Any, data: Any) -> Any:
+def _decoder(tp: Any) -> Callable[[Any], Any]:
+    """A decoding function for one type, made once (a hand-over decodes many thousand facts)."""
     if tp is Any:
-        return data
+        return _same
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
         args = typing.get_args(tp)
-        if data is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]  # facts use X | None unions only
-        return _decode(inner, data)
+        (inner_tp,) = [a for a in args if a is not type(None)]  # facts use X | None unions only
+        inner = _decoder(inner_tp)
+        return lambda data: None if data is None else inner(data)
     if origin is tuple:
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_decode(args[0], v) for v in data)
-        return tuple(_decode(a, v) for a, v in zip(args, data, strict=True))
+            item = _decoder(args[0])
+            return lambda data: tuple(item(v) for v in data)
+        items = [_decoder(a) for a in args]
+        return lambda data: tuple(f(v) for f, v in zip(items, data, strict=True))
     if origin is list:
-        (inner,) = typing.get_args(tp)
-        return [_decode(inner, v) for v in data]
+        (inner_tp,) = typing.get_args(tp)
+        inner = _decoder(inner_tp)
+        return lambda data: [inner(v) for v in data]
     if origin is dict:
-        _, inner = typing.get_args(tp)
-        return {k: _decode(inner, v) for k, v in data.items()}
+        _, inner_tp = typing.get_args(tp)
+        inner = _decoder(inner_tp)
+        return lambda data: {k: inner(v) for k, v in data.items()}
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        hints = _hints(tp)
-        kwargs = {
-            f.name: _decode(hints[f.name], data[f.name])
-            for f in dataclasses.fields(tp)
-            if f.init and f.name in data
-        }
-        return tp(**kwargs)
-    return data
+        fields: list[tuple[str, Callable[[Any], Any]]] = []
+
+        def make(data: Any) -> Any:
+            if not fields:  # on first use: a fact type may contain itself (DnsAnswer.followed)
+                hints = typing.get_type_hints(tp)
+                fields.extend((f.name, _decoder(hints[f.name])) for f in dataclasses.fields(tp) if f.init)
+            return tp(**{name: dec(data[name]) for name, dec in fields if name in data})
+
+        return make
+    return _same
