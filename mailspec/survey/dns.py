@@ -37,7 +37,7 @@ import dns.resolver
 import dns.rrset
 
 from mailspec.facts.dns import DnsAnswer, Record
-from mailspec.survey.engine import SILENT_AFTER, Engine
+from mailspec.survey.engine import Engine
 
 _Make = Callable[[], Awaitable[DnsAnswer]]
 
@@ -178,20 +178,6 @@ def cname_loop(ans: DnsAnswer) -> str:
     return ""
 
 
-@dataclass
-class _TcpState:
-    """What one server did over TCP: a server that answers UDP may hold every TCP connection open
-    and never answer (a broken firewall), and each such question would hold one of its slots for a
-    whole timeout."""
-
-    answered: int = 0
-    timeouts: int = 0
-
-    @property
-    def silent(self) -> bool:
-        return self.answered == 0 and self.timeouts >= SILENT_AFTER
-
-
 class DnsClient:
     """DNS questions for one survey: through the configured resolvers, or straight to a name server.
 
@@ -211,7 +197,6 @@ class DnsClient:
         self.timeout = timeout
         self.dns_port = dns_port
         self.sent = 0  #: questions that went to the network (memo misses)
-        self._tcp: dict[str, _TcpState] = {}
         self._resolver = dns.asyncresolver.Resolver(configure=False)
         self._resolver.nameservers = [dns.nameserver.Do53Nameserver(r.ip, r.port) for r in resolvers]
         # a lost datagram is asked again within the timeout; the first try gets the larger share, so
@@ -385,14 +370,15 @@ class DnsClient:
         if not rd:
             q.flags &= ~dns.flags.RD
         host = self.engine.host(server.ip)
+        udp = host.over("dns-udp")
         async with host.slot("dns", PER_SERVER):
-            if host.silent:
+            if udp.silent:
                 return DnsAnswer(
                     qname,
                     rdtype,
                     str(server),
                     error=f"no answer (timeout): {server.ip} answered none of its first "
-                    f"{host.timeouts} questions, so it was not asked again",
+                    f"{udp.timeouts} questions, so it was not asked again",
                 )
             try:
                 resp, tcp = await self._exchange(server, q)
@@ -405,10 +391,10 @@ class DnsClient:
             except OSError as exc:
                 return DnsAnswer(qname, rdtype, str(server), error=_network_error(exc))
             except Exception as exc:
-                host.answered += 1  # something came back, if only garbage
+                udp.answered += 1  # something came back, if only garbage
                 return DnsAnswer(qname, rdtype, str(server), error=_describe(exc))
             if resp is None:
-                host.timeouts += 1
+                udp.timeouts += 1
                 return DnsAnswer(
                     qname,
                     rdtype,
@@ -416,7 +402,7 @@ class DnsClient:
                     error=f"no answer within {self.timeout:g} s, asked twice (timeout)",
                     elapsed=round(time.monotonic() - start, 4),
                 )
-            host.answered += 1
+            udp.answered += 1
         return _from_message(qname, rdtype, str(server), resp, time.monotonic() - start, tcp)
 
     async def _exchange(
@@ -449,7 +435,7 @@ class DnsClient:
             return None, False
         if not resp.flags & dns.flags.TC:
             return resp, False
-        tcp = self._tcp_state(server.ip)
+        tcp = self.engine.host(server.ip).over("dns-tcp")
         if tcp.silent:
             raise _TcpFailure(
                 f"truncated over UDP, and {server.ip} answered none of its first {tcp.timeouts} questions "
@@ -469,20 +455,14 @@ class DnsClient:
         tcp.answered += 1
         return tcp_resp, True
 
-    def _tcp_state(self, ip: str) -> _TcpState:
-        state = self._tcp.get(ip)
-        if state is None:
-            state = self._tcp[ip] = _TcpState()
-        return state
-
     async def _axfr(self, server: DnsEndpoint, zone: str) -> DnsAnswer:
         start = time.monotonic()
         q = dns.message.make_query(zone, dns.rdatatype.AXFR)
         q.flags &= ~dns.flags.RD
         host = self.engine.host(server.ip)
-        tcp = self._tcp_state(server.ip)
+        tcp = host.over("dns-tcp")
         async with host.slot("dns", PER_SERVER):
-            if host.silent:
+            if host.over("dns-udp").silent:
                 return DnsAnswer(zone, "AXFR", str(server), error="no answer (timeout): the server is silent")
             if tcp.silent:
                 # every AXFR to a server that holds TCP connections open would take a whole timeout and

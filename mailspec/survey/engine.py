@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from mailspec.errors import MailspecError
 
-__all__ = ["Engine", "EngineError", "Host"]
+__all__ = ["Engine", "EngineError", "Host", "Liveness"]
 
 T = TypeVar("T")
 
@@ -39,25 +39,11 @@ class EngineError(MailspecError):
 
 
 @dataclass
-class Host:
-    """What every protocol knows of one host (an IP address) during a run.
+class Liveness:
+    """Whether a host answers over one channel (DNS over UDP, DNS over TCP, SMTP, ...)."""
 
-    Its state (answered, timed out, silent) is shared by every protocol; each use of it (``"dns"``,
-    ``"smtp"``, ...) has a slot of its own, sized by that use, since a DNS question and an SMTP
-    connection do not cost a server the same.
-    """
-
-    address: str
-    slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     answered: int = 0  #: operations it answered (anything at all came back)
     timeouts: int = 0  #: operations that ran out of time with nothing back
-
-    def slot(self, use: str, limit: int) -> asyncio.Semaphore:
-        """At most ``limit`` operations of ``use`` in flight to this host at once."""
-        sem = self.slots.get(use)
-        if sem is None:
-            sem = self.slots[use] = asyncio.Semaphore(limit)
-        return sem
 
     @property
     def silent(self) -> bool:
@@ -67,6 +53,34 @@ class Host:
         silent, so that a rate limit is not taken for a dead server.
         """
         return self.answered == 0 and self.timeouts >= SILENT_AFTER
+
+
+@dataclass
+class Host:
+    """What every protocol knows of one host (an IP address) during a run.
+
+    Each use of it (``"dns"``, ``"smtp"``, ...) has a slot of its own, sized by that use, since a DNS
+    question and an SMTP connection do not cost a server the same; each channel (a server may answer
+    UDP and hold every TCP connection open) has its own :class:`Liveness`.
+    """
+
+    address: str
+    slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    channels: dict[str, Liveness] = field(default_factory=dict)
+
+    def slot(self, use: str, limit: int) -> asyncio.Semaphore:
+        """At most ``limit`` operations of ``use`` in flight to this host at once."""
+        sem = self.slots.get(use)
+        if sem is None:
+            sem = self.slots[use] = asyncio.Semaphore(limit)
+        return sem
+
+    def over(self, channel: str) -> Liveness:
+        """Whether the host answers over ``channel`` (made on first use)."""
+        live = self.channels.get(channel)
+        if live is None:
+            live = self.channels[channel] = Liveness()
+        return live
 
 
 @dataclass

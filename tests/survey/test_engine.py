@@ -92,27 +92,28 @@ def test_a_caller_that_stops_waiting_does_not_cancel_the_work_for_others() -> No
 
 def test_a_host_is_silent_only_after_timeouts_and_never_once_it_answered() -> None:
     async def go(engine: Engine) -> tuple[bool, bool, bool]:
-        host = engine.host("192.0.2.1")
-        host.timeouts = SILENT_AFTER - 1
-        first = host.silent
-        host.timeouts = SILENT_AFTER
-        second = host.silent
-        host.answered = 1  # a rate limiter answers some questions: never taken for a dead server
-        return first, second, host.silent
+        udp = engine.host("192.0.2.1").over("dns-udp")
+        udp.timeouts = SILENT_AFTER - 1
+        first = udp.silent
+        udp.timeouts = SILENT_AFTER
+        second = udp.silent
+        udp.answered = 1  # a rate limiter answers some questions: never taken for a dead server
+        return first, second, udp.silent
 
     with Engine() as engine:
         assert engine.run(go(engine), timeout=10) == (False, True, False)
 
 
-def test_each_use_of_a_host_has_its_own_slot_and_shares_its_state() -> None:
+def test_each_use_of_a_host_has_its_own_slot_and_each_channel_its_liveness() -> None:
     async def go(engine: Engine) -> tuple[int, int, bool]:
         host = engine.host("192.0.2.1")
         dns_slot, smtp_slot = host.slot("dns", 10), host.slot("smtp", 2)
         assert host.slot("dns", 99) is dns_slot  # sized once, by its first use
         async with smtp_slot, smtp_slot:
             busy = smtp_slot.locked()
-        host.answered = 1
-        return dns_slot._value, smtp_slot._value, busy and engine.host("192.0.2.1").answered == 1
+        host.over("dns-tcp").timeouts = SILENT_AFTER  # channels are apart: TCP silence is not UDP's
+        tcp_silent = engine.host("192.0.2.1").over("dns-tcp").silent and not host.over("dns-udp").silent
+        return dns_slot._value, smtp_slot._value, busy and tcp_silent
 
     with Engine() as engine:
         assert engine.run(go(engine), timeout=10) == (10, 2, True)
