@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-__all__ = ["is_public_address"]
+__all__ = ["is_public_address", "never_asked"]
 
 #: Special-purpose ranges that are not globally reachable (the IANA registries of RFC 6890, as
 #: amended), spelled out so that the verdict does not depend on the Python release's ipaddress table.
@@ -39,3 +39,29 @@ def is_public_address(ip: str) -> bool:
     if any(addr in n for n in _GLOBAL_EXCEPTIONS if n.version == addr.version):
         return True
     return not any(addr in n for n in _NOT_GLOBAL if n.version == addr.version)
+
+
+_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+
+
+def never_asked(ip: str) -> str:
+    """Why an address is never sent a question, whatever the user consented to ("" if it may be).
+
+    A waiver of dns.ns.public-address lets mailspec ask the user's own non-public servers, but some
+    addresses are no server at all: a question to the unspecified address (0.0.0.0, ::; all of
+    0.0.0.0/8 is "this network") is delivered to this very machine, and one to a multicast or the
+    broadcast address goes to the hosts of the local network. An IPv4-mapped IPv6 address is judged
+    by its IPv4 address.
+    """
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return f"never asked: {ip!r} is not an IP address"
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if addr.is_unspecified or (isinstance(addr, ipaddress.IPv4Address) and addr in _THIS_NETWORK):
+        return f"never asked: {ip} is no server's address but 'this host' (0.0.0.0/8, ::): it is this machine"
+    if addr.is_multicast or addr == _BROADCAST:
+        return f"never asked: {ip} is a multicast or broadcast address, not a name server"
+    return ""

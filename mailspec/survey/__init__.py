@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from mailspec.facts.base import decode, encode
+from mailspec.facts.base import encode
 from mailspec.facts.dns import DomainDns, ZoneProbe
 from mailspec.survey.dns import DnsClient, DnsEndpoint
 from mailspec.survey.domain import BUDGET_TIMEOUTS, Consent, probe_zone, survey_domain
@@ -194,7 +194,3 @@ class Survey:
     def export(self, kind: type, key: str) -> Any:
         """One known fact as JSON-ready data."""
         return encode(self.get(kind, key))
-
-    def load(self, kind: type, key: str, data: Any) -> None:
-        """Take a fact fetched elsewhere (by the xdist controller) as this run's."""
-        self._loaded[(FACT_KINDS[kind].name, key)] = decode(kind, data)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -37,11 +36,12 @@ import dns.resolver
 import dns.rrset
 
 from mailspec.facts.dns import DnsAnswer, Record
+from mailspec.records.addresses import never_asked
 from mailspec.survey.engine import Engine
 
 _Make = Callable[[], Awaitable[DnsAnswer]]
 
-__all__ = ["MAX_CNAME_HOPS", "UNREACHABLE", "Budget", "DnsClient", "DnsEndpoint", "never_asked"]
+__all__ = ["MAX_CNAME_HOPS", "UNREACHABLE", "Budget", "DnsClient", "DnsEndpoint"]
 
 #: how an answer that could not even be sent (no route from this machine) begins its error
 UNREACHABLE = "unreachable from this machine"
@@ -55,32 +55,6 @@ PER_RESOLVER = 1024
 
 #: RFC-less but universal: resolvers and the catalog (§16.3) give up on longer alias chains.
 MAX_CNAME_HOPS = 8
-
-
-def never_asked(ip: str) -> str:
-    """Why a name server address is never asked, whatever the user consented to ("" if it may be).
-
-    A waiver of dns.ns.public-address lets mailspec ask the user's own non-public servers, but some
-    addresses are no server at all: a question to the unspecified address (0.0.0.0, ::; all of
-    0.0.0.0/8 is "this network") is delivered to this very machine, and one to a multicast or the
-    broadcast address goes to the hosts of the local network. An IPv4-mapped IPv6 address is judged
-    by its IPv4 address.
-    """
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return f"never asked: {ip!r} is not an IP address"
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    if addr.is_unspecified or (isinstance(addr, ipaddress.IPv4Address) and addr in _THIS_NETWORK):
-        return f"never asked: {ip} is no server's address but 'this host' (0.0.0.0/8, ::): it is this machine"
-    if addr.is_multicast or addr == _BROADCAST:
-        return f"never asked: {ip} is a multicast or broadcast address, not a name server"
-    return ""
-
-
-_THIS_NETWORK = ipaddress.IPv4Network("0.0.0.0/8")
-_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ parent zone), and :func:`probe_zone` asks the zone's name servers and its parent
 bounded by a budget of a few timeouts, whatever its servers do, and probes no more addresses than
 :meth:`~mailspec.facts.DomainDns.probed_addresses` allows; an address that
 is not public is never asked unless the user consented (a waiver of ``dns.ns.public-address``), and
-one that is no server at all (0.0.0.0, multicast: :func:`~mailspec.survey.dns.never_asked`) never.
+one that is no server at all (0.0.0.0, multicast: :func:`~mailspec.records.addresses.never_asked`) never.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from mailspec.facts.dns import DnsAnswer, DomainDns, MxTarget, NameServer, NsAddress, Record, ZoneProbe
-from mailspec.records.addresses import is_public_address
-from mailspec.survey.dns import Budget, DnsClient, never_asked
+from mailspec.records.addresses import is_public_address, never_asked
+from mailspec.survey.dns import Budget, DnsClient
 
 __all__ = ["Consent", "probe_zone", "survey_domain"]
 
