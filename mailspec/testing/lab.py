@@ -32,7 +32,45 @@ class LabError(RuntimeError):
     """The lab could not be set up or started."""
 
 
-class Lab:
+class LabView:
+    """What a lab tells its users of itself, whether it serves from a thread (:class:`Lab`) or from a
+    process of its own (:class:`~mailspec.testing.process.LabProcess`)."""
+
+    _scenarios: list[Scenario]
+
+    @property
+    def resolver_ip(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def dns_port(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def resolver(self) -> str:
+        """``IP:PORT`` of the lab's recursive resolver, as ``--mail-resolver`` takes it."""
+        return f"{self.resolver_ip}:{self.dns_port}"
+
+    @property
+    def scenarios(self) -> list[Scenario]:
+        return list(self._scenarios)
+
+    @property
+    def waivers(self) -> list[str]:
+        """``ID@domain=REASON`` for each scenario's ``waive`` entries, as ``--mail-waive`` takes them."""
+        return [waiver for sc in self._scenarios for waiver in sc.waivers]
+
+    def scenario(self, name: str) -> Scenario:
+        """One of the lab's scenarios, by file stem or domain."""
+        for sc in self._scenarios:
+            if name in (sc.name, sc.domain):
+                return sc
+        raise LabError(
+            f"no scenario {name!r} in this lab; it has {', '.join(sc.name for sc in self._scenarios)}"
+        )
+
+
+class Lab(LabView):
     """DNS scenarios on loopback: a resolver at 127.0.0.153, a registry and each scenario's servers,
     all on one UDP/TCP port (:attr:`dns_port`): *port*, or (0, the default) a free one."""
 
@@ -134,22 +172,8 @@ class Lab:
         return self.plan.resolver_ip
 
     @property
-    def resolver(self) -> str:
-        """``IP:PORT`` of the lab's recursive resolver, as ``--mail-resolver`` takes it."""
-        return f"{self.plan.resolver_ip}:{self.dns_port}"
-
-    @property
     def domains(self) -> list[str]:
         return list(self.plan.domains)
-
-    @property
-    def scenarios(self) -> list[Scenario]:
-        return list(self._scenarios)
-
-    @property
-    def waivers(self) -> list[str]:
-        """``ID@domain=REASON`` for each scenario's ``waive`` entries, as ``--mail-waive`` takes them."""
-        return [waiver for sc in self._scenarios for waiver in sc.waivers]
 
     @property
     def server(self) -> LabDnsServer:
@@ -165,15 +189,6 @@ class Lab:
         if seconds < 0:
             raise LabError(f"latency must not be negative, got {seconds}")
         self._server.latency = seconds  # a float store: safe to change while the loop runs
-
-    def scenario(self, name: str) -> Scenario:
-        """One of the lab's scenarios, by file stem or domain."""
-        for sc in self._scenarios:
-            if name in (sc.name, sc.domain):
-                return sc
-        raise LabError(
-            f"no scenario {name!r} in this lab; it has {', '.join(sc.name for sc in self._scenarios)}"
-        )
 
     def __repr__(self) -> str:
         state = f"resolver {self.resolver}" if self.running else "stopped"

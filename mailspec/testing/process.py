@@ -28,8 +28,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import IO, Any
 
-from .lab import LabError, choose_scenarios
-from .scenario import Scenario
+from .lab import LabError, LabView, choose_scenarios
 from .zones import RESOLVER_IP
 
 __all__ = ["PROCESS_START_TIMEOUT", "PROCESS_STOP_TIMEOUT", "LabProcess"]
@@ -46,7 +45,7 @@ _FAILED_TIMEOUT = 1.0  # a child that failed to start gets this long after its s
 _STDERR_SHOWN = 4000
 
 
-class LabProcess:
+class LabProcess(LabView):
     """Lab scenarios served by ``python -m mailspec.testing.serve`` in a child process.
 
     *names* are packaged scenarios (file stem or domain, comma-separated allowed, ``"all"``), *files*
@@ -201,22 +200,8 @@ class LabProcess:
         return str(resolver).rpartition(":")[0] if resolver else RESOLVER_IP
 
     @property
-    def resolver(self) -> str:
-        """``IP:PORT`` of the lab's recursive resolver, as ``--mail-resolver`` takes it."""
-        return f"{self.resolver_ip}:{self.dns_port}"
-
-    @property
     def domains(self) -> list[str]:
         return [sc.domain for sc in self._scenarios]
-
-    @property
-    def scenarios(self) -> list[Scenario]:
-        return list(self._scenarios)
-
-    @property
-    def waivers(self) -> list[str]:
-        """``ID@domain=REASON`` for each scenario's ``waive`` entries, as ``--mail-waive`` takes them."""
-        return [waiver for sc in self._scenarios for waiver in sc.waivers]
 
     @property
     def latency(self) -> float:
@@ -239,15 +224,6 @@ class LabProcess:
             if not isinstance(reply.get("queries_answered"), int):
                 raise LabError(f"the lab process answered 'stats' with {reply}")
             return int(reply["queries_answered"])
-
-    def scenario(self, name: str) -> Scenario:
-        """One of the lab's scenarios, by file stem or domain."""
-        for sc in self._scenarios:
-            if name in (sc.name, sc.domain):
-                return sc
-        raise LabError(
-            f"no scenario {name!r} in this lab; it has {', '.join(sc.name for sc in self._scenarios)}"
-        )
 
     def __repr__(self) -> str:
         state = f"resolver {self.resolver}, pid {self.pid}" if self.running else "stopped"
