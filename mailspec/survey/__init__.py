@@ -42,7 +42,7 @@ class FactKind:
 
 
 async def _fetch_dns(s: Survey, domain: str) -> DomainDns:
-    return await survey_domain(s.client, domain)
+    return await survey_domain(s.client, domain, warm_parent=s.wanted(ZoneProbe, domain))
 
 
 async def _fetch_zone_probe(s: Survey, domain: str) -> ZoneProbe:
@@ -83,6 +83,7 @@ class Survey:
         self.concurrency = concurrency
         self.engine = Engine()
         self._loaded: dict[tuple[str, str], Any] = {}
+        self._wanted: set[tuple[type, str]] = set()
         self._sources: list[Callable[[type, str], Any | None]] = []
         self._admit: asyncio.Semaphore | None = None
         self._client: DnsClient | None = None
@@ -139,6 +140,7 @@ class Survey:
         known = self._known(kind, key)
         if known is not None:
             return known
+        self._wanted.add((kind, key))
 
         async def make() -> F:
             assert self._admit is not None
@@ -149,6 +151,11 @@ class Survey:
                 return value
 
         return await self.engine.memo(fk.name, key, make)
+
+    def wanted(self, kind: type, key: str) -> bool:
+        """Whether the fact of ``kind`` for ``key`` was asked for in this run (a fetch that comes
+        first may prepare for it)."""
+        return (kind, key) in self._wanted
 
     def _bound(self, count: int) -> float:
         """How long fetching ``count`` facts may take at most: each within its budget (for a zone

@@ -214,7 +214,13 @@ class DnsClient:
         return await self._wait((str(server), zone, "AXFR", False), lambda: self._axfr(server, zone), budget)
 
     # -- machinery ------------------------------------------------------------------------------
-    async def _wait(self, key: tuple[str, str, str, bool], make: _Make, budget: Budget | None) -> DnsAnswer:
+    def warm(self, qname: str, rdtype: str) -> None:
+        """Start asking the resolvers a question whose answer a later fact will want (no wait)."""
+        qname = qname.lower().rstrip(".") or "."
+        key = ("", qname, rdtype, True)
+        self._fetch(key, lambda: self._resolve_following(qname, rdtype))
+
+    def _fetch(self, key: tuple[str, str, str, bool], make: _Make) -> asyncio.Future[DnsAnswer]:
         async def guarded() -> DnsAnswer:
             self.sent += 1
             try:
@@ -222,7 +228,10 @@ class DnsClient:
             except Exception as exc:  # nothing a server does may escape the engine: a fact of its own
                 return DnsAnswer(key[1], key[2], key[0] or self.resolver_text, error=_describe(exc))
 
-        fetch = self.engine.memo("dns", key, guarded)
+        return self.engine.task("dns", key, guarded)
+
+    async def _wait(self, key: tuple[str, str, str, bool], make: _Make, budget: Budget | None) -> DnsAnswer:
+        fetch = asyncio.shield(self._fetch(key, make))
         if budget is None:
             return await fetch
         try:

@@ -70,6 +70,15 @@ async def _enclosing_zone(c: DnsClient, name: str, b: Budget) -> tuple[str | Non
     return zone, await c.query(zone, "NS", b)
 
 
+async def _parent_zone(c: DnsClient, name: str, b: Budget, warm: bool) -> tuple[str | None, DnsAnswer]:
+    zone, ns = await _enclosing_zone(c, name, b)
+    if warm:
+        for host in sorted({r.target for r in ns.records if r.rdtype == "NS"}):
+            c.warm(host, "A")
+            c.warm(host, "AAAA")
+    return zone, ns
+
+
 async def _mx_target(c: DnsClient, domain: str, rec: Record, b: Budget) -> MxTarget:
     pref_text = rec.data.split()[0] if rec.data.split() else "0"
     pref = int(pref_text) if pref_text.isdigit() else 0
@@ -86,8 +95,11 @@ async def _nameserver(c: DnsClient, name: str, b: Budget) -> NameServer:
     return NameServer(name, a, aaaa)
 
 
-async def survey_domain(c: DnsClient, domain: str) -> DomainDns:
-    """What the resolvers say of ``domain`` (a normalised name)."""
+async def survey_domain(c: DnsClient, domain: str, *, warm_parent: bool = False) -> DomainDns:
+    """What the resolvers say of ``domain`` (a normalised name).
+
+    ``warm_parent``: the zone probe of this domain is wanted too; start resolving the parent zone's
+    name servers as soon as they are known, so that the probe asks them a round sooner."""
     b = Budget(c.timeout * BUDGET_TIMEOUTS, domain)
     parent = _parent_name(domain)
     soa_t = asyncio.ensure_future(c.query(domain, "SOA", b))
@@ -116,7 +128,7 @@ async def survey_domain(c: DnsClient, domain: str) -> DomainDns:
         hosts = sorted({r.target for r in ns.records if r.rdtype == "NS"})
         servers, (parent_zone, parent_ns) = await asyncio.gather(
             asyncio.gather(*(_nameserver(c, h, b) for h in hosts)),
-            _enclosing_zone(c, _parent_name(zone), b),
+            _parent_zone(c, _parent_name(zone), b, warm_parent),
         )
         return zone, ns, zone_soa, tuple(servers), parent_zone, parent_ns
 

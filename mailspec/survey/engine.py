@@ -174,8 +174,8 @@ class Engine:
             raise EngineError(f"the survey did not finish within {timeout:g} s") from None
 
     # -- the memo ------------------------------------------------------------------------------
-    async def memo(self, kind: str, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
-        """The value of ``(kind, key)``: made once per run by ``make``, shared by every caller."""
+    def task(self, kind: str, key: Hashable, make: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
+        """The task that makes the value of ``(kind, key)``, started now if it was not (on the loop)."""
         task = self._memo.tasks.get((kind, key))
         if task is None:
 
@@ -184,7 +184,11 @@ class Engine:
 
             task = asyncio.ensure_future(run())
             self._memo.tasks[(kind, key)] = task
-        result: T = await asyncio.shield(task)
+        return task
+
+    async def memo(self, kind: str, key: Hashable, make: Callable[[], Awaitable[T]]) -> T:
+        """The value of ``(kind, key)``: made once per run by ``make``, shared by every caller."""
+        result: T = await asyncio.shield(self.task(kind, key, make))
         return result
 
     def memoised(self, kind: str) -> int:
