@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from mailspec import outcome
+from mailspec.distribute import make_scheduler
 from mailspec.errors import SettingError
 from mailspec.outcome import Outcome, Raised
 from mailspec.report import ReportCollector
@@ -101,9 +102,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # no test path on the command line: the shipped checks join whatever else is collected
     if settings.autocollect and config.args_source is not pytest.Config.ArgsSource.ARGS:
         config.args.append(str(CHECKS_DIR))
-    # each domain's checks stay on one worker, so that no domain is surveyed twice
-    if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"
     configure_junit(config, settings)
 
 
@@ -124,6 +122,14 @@ def pytest_configure_node(node: Any) -> None:
         if HANDED not in config.stash:
             config.stash[HANDED] = json.dumps(Handover.write(config))
         node.workerinput[WORKER_KEY] = config.stash[HANDED]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """(xdist ``load``, what ``-n`` means) each domain's checks on one worker, test ids untouched."""
+    if not settings_of(config).active or config.option.dist != "load":
+        return None
+    return make_scheduler(config, log, settings_of(config).domains)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -155,7 +161,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         kind = kind_for(metafunc.fixturenames)
     except SubjectKindError as exc:
         raise pytest.UsageError(f"{metafunc.definition.nodeid}: {exc}") from None
-    grouped = config.pluginmanager.hasplugin("xdist")  # the mark is unknown (strict markers) without it
+    grouped = getattr(config.option, "dist", "no") == "loadgroup"  # the user's choice; else ours below
     params = []
     for domain in settings.domains:
         for subject in subjects_for(config, kind, domain):

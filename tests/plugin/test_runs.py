@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,26 @@ def test_json_report_under_xdist_is_complete(pytester: pytest.Pytester) -> None:
     assert a["summary"] == b["summary"]
     key = lambda r: (r["check"], r["domain"], r["subject"], r["outcome"], r["message"])  # noqa: E731
     assert sorted(map(key, a["results"])) == sorted(map(key, b["results"]))
+
+
+def test_xdist_runs_each_domains_checks_on_one_worker(pytester: pytest.Pytester) -> None:
+    # a domain whose checks were spread over two workers would have its name servers asked by both
+    # (each worker fetches the direct questions its tests read); the test ids stay as the contract says
+    out = pytester.path / "r.json"
+    lab = "--mail-lab=mx-cname,good,lame-refused,single-ns"
+    result = run(pytester, "--pyargs", "mailspec.checks", lab, f"--mail-report={out}", "-n", "2", "-v")
+    ran = re.findall(r"\[(gw\d)\] \[ *\d+%\] (?:PASSED|FAILED|SKIPPED|XFAIL|ERROR) (\S+)", result.stdout.str())
+    domains = {"mx-cname.test", "good.test", "lame-refused.test", "single-ns.test"}
+    seen: dict[str, set[str]] = {}
+    for worker, nodeid in ran:
+        assert nodeid.endswith("]"), nodeid  # not renamed ("...]@group")
+        (domain,) = [d for d in domains if f"[{d}" in nodeid]
+        seen.setdefault(domain, set()).add(worker)
+    assert len(ran) == len(report(out)["results"])
+    assert seen.keys() == domains
+    assert {w for ws in seen.values() for w in ws} == {"gw0", "gw1"}
+    assert all(len(workers) == 1 for workers in seen.values()), seen
+    assert all(r["nodeid"].endswith("]") for r in report(out)["results"])
 
 
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])

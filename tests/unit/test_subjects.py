@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mailspec.distribute import domain_of_nodeid
 from mailspec.facts import DnsAnswer, DomainDns, MxTarget, Record, decode, encode
 from mailspec.settings import Settings
 from mailspec.subjects import BY_NAME, KINDS, Subject, SubjectKindError, kind_for, subjects_of
@@ -93,3 +94,20 @@ def test_subjects_survive_the_codec() -> None:
     s = Subject("ns", D, "ns1.example.com", also=("192.0.2.53",), tag="-2")
     assert decode(Subject, encode(s)) == s
     assert s.names() == {D, "ns1.example.com", "192.0.2.53"}
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "domain"),
+    [
+        ("mailspec/checks/test_dns.py::test_dns_ns_count[example.com]", "example.com"),
+        ("m/test_mx.py::test_mx_no_cname[example.com-mx1.example.com]", "example.com"),
+        ("m/test_mx.py::test_mx_target_public_address[a-b.example-mx.a-b.example@192.0.2.1]", "a-b.example"),
+        ("m/test_mx.py::test_x[example.com-no-mx]", "example.com"),
+        ("m/test_mx.py::test_x[a.example-b.example-mx.a.example-b.example]", "a.example-b.example"),
+        ("tests/test_own.py::test_mine", None),
+        ("tests/test_own.py::test_mine[other.example]", None),
+    ],
+)
+def test_xdist_scope_is_the_domain_of_the_test_id(nodeid: str, domain: str | None) -> None:
+    domains = {"example.com", "a-b.example", "a.example", "a.example-b.example"}
+    assert domain_of_nodeid(nodeid, domains) == domain

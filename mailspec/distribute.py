@@ -1,0 +1,45 @@
+"""Under pytest-xdist (``-n``): every check of one mail domain runs on one worker.
+
+A worker fetches the facts its tests read when the first of them runs (the direct questions to the
+name servers, and the SMTP sessions next); a domain whose checks were spread over two workers would
+have its servers asked twice. xdist's own ``loadgroup`` keeps marked tests together, but it renames
+every test (``...[example.com]@example.com``), which the contract's test ids, JUnit names and JSON
+node ids must not show; so mailspec schedules by domain itself, through xdist's scheduler hook, with
+the test ids untouched. Tests that take no mailspec subject are scheduled one by one, as ``load`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import pytest
+
+__all__ = ["domain_of_nodeid", "make_scheduler"]
+
+
+def domain_of_nodeid(nodeid: str, domains: Collection[str]) -> str | None:
+    """The mail domain whose subject the test ``nodeid`` takes (its parameter id starts with it:
+    ``example.com``, ``example.com-mx1.example.com``), or None. The longest such domain wins."""
+    if not nodeid.endswith("]") or "[" not in nodeid:
+        return None
+    param = nodeid[nodeid.index("[", nodeid.rfind("::")) + 1 : -1]
+    if param in domains:
+        return param
+    cuts = [i for i, ch in enumerate(param) if ch == "-"]
+    return next((param[:i] for i in reversed(cuts) if param[:i] in domains), None)
+
+
+def make_scheduler(config: pytest.Config, log: Any, domains: Collection[str]) -> Any:
+    """A load scheduler whose unit of work is a mail domain (xdist's LoadScopeScheduling, with the
+    scope read from the test id instead of the module)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    domains = frozenset(domains)
+
+    class DomainScheduling(LoadScopeScheduling):  # type: ignore[misc]  (xdist ships no types)
+        def _split_scope(self, nodeid: str) -> str:
+            domain = domain_of_nodeid(nodeid, domains)
+            return nodeid if domain is None else f"mailspec-domain:{domain}"
+
+    return DomainScheduling(config, log)
