@@ -37,7 +37,7 @@ def make_scheduler(config: pytest.Config, log: Any, domains: Collection[str]) ->
 
     domains = frozenset(domains)
 
-    class DomainScheduling(LoadScopeScheduling):  # type: ignore[misc]  (xdist ships no types)
+    class DomainScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist ships no types
         def _split_scope(self, nodeid: str) -> str:
             domain = domain_of_nodeid(nodeid, domains)
             return nodeid if domain is None else f"mailspec-domain:{domain}"

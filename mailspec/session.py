@@ -11,6 +11,7 @@ checks, so no domain is probed twice (each domain's checks stay on one worker).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from mailspec.catalog import CheckInfo
 from mailspec.errors import Indeterminate, MailspecError, SettingError
 from mailspec.facts.base import decode, encode
 from mailspec.facts.dns import DomainDns
@@ -44,6 +46,8 @@ NO_DOMAIN = "no mail domain to check: pass --mail-domain=DOMAIN (or --mail-lab f
 
 #: fixture name -> the fact kind it reads (filled by :func:`reads`)
 FACT_FIXTURES: dict[str, type] = {}
+#: the fixtures every mail fixture rests on: a test that takes one is a mail test (the user's own, too)
+MAIL_FIXTURES = frozenset({"_mailspec_subject", "mail_survey", "mailspec_settings"})
 
 Fn = TypeVar("Fn", bound=Callable[..., Any])
 F = TypeVar("F")
@@ -77,6 +81,69 @@ def waiver_for(settings: Settings, check: str, subject: Subject) -> Waiver | Non
         if any(w.matches(check, subject.domain, name) for name in sorted(subject.names())):
             return w
     return None
+
+
+def matched_waivers(settings: Settings, info: CheckInfo | None, subject: Subject | None) -> tuple[str, ...]:
+    """The waivers (as written) of this check and subject, whatever its outcome."""
+    if info is None or subject is None:
+        return ()
+    names = sorted(subject.names())
+    return tuple(
+        str(w)
+        for w in settings.waivers
+        if w.check == info.id and any(w.matches(info.id, subject.domain, n) for n in names)
+    )
+
+
+def uses_mailspec(item: pytest.Item) -> bool:
+    """Whether a test that is no shipped check takes mailspec's fixtures (a user's own mail test)."""
+    return not MAIL_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def own_domain(settings: Settings, subject: Subject | None) -> str:
+    """The domain a result belongs to: its subject's, or the only one surveyed."""
+    if subject is not None:
+        return subject.domain
+    return settings.domains[0] if len(settings.domains) == 1 else ""
+
+
+def asks_for_shipped_suite(config: pytest.Config, checks_dir: Path) -> bool:
+    """Whether the command line names the shipped checks (``--pyargs mailspec.checks[.test_x]``, or
+    their folder): a run that must not pass without a domain."""
+    for arg in config.args:
+        target = str(arg).split("::", 1)[0]
+        if config.option.pyargs and (target == "mailspec.checks" or target.startswith("mailspec.checks.")):
+            return True
+        with contextlib.suppress(OSError, ValueError):
+            path = Path(target).resolve()
+            if path == checks_dir.resolve() or path.is_relative_to(checks_dir.resolve()):
+                return True
+    return False
+
+
+def once_per_check(items: list[pytest.Item], checks_dir: Path) -> list[pytest.Item]:
+    """The items, each check and subject once: a user's module that star-imports the shipped checks
+    (``from mailspec.checks.test_mx import *``) beside the auto-added suite would run them twice.
+    The shipped copy is kept (its node id is the contract's)."""
+    first: dict[tuple[int, str], int] = {}
+    keep = [True] * len(items)
+    for i, item in enumerate(items):
+        fn, callspec = getattr(item, "function", None), getattr(item, "callspec", None)
+        if fn is None or callspec is None or item.get_closest_marker("mailspec") is None:
+            continue
+        key = (id(fn), callspec.id)
+        j = first.setdefault(key, i)
+        if j != i:  # a second copy: drop the one that is not the shipped file's
+            shipped = _is_shipped(Path(item.path), checks_dir)
+            keep[j if shipped else i] = False
+            if shipped:
+                first[key] = i
+    return [item for item, k in zip(items, keep, strict=True) if k]
+
+
+@functools.cache
+def _is_shipped(path: Path, checks_dir: Path) -> bool:
+    return path.resolve().is_relative_to(checks_dir.resolve())
 
 
 def _consent(settings: Settings) -> Any:
@@ -122,7 +189,7 @@ def start_lab(config: pytest.Config, settings: Settings) -> Settings:
     config.stash[LAB] = lab
     host, _, port = lab.resolver.rpartition(":")
     try:
-        lab_waivers = tuple(parse_waiver(w) for w in lab.waivers)
+        lab_waivers = tuple(replace(parse_waiver(w), lab=True) for w in lab.waivers)
     except SettingError as exc:  # a broken scenario file is a bug in mailspec
         raise pytest.UsageError(f"--mail-lab: {exc}") from None
     return replace(

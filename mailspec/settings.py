@@ -13,14 +13,27 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailspec.catalog import CATALOG, Severity
 from mailspec.errors import SettingError
+from mailspec.outcome import FAIL_ON_WARN, FailOn
 from mailspec.records.hostname import looks_like_ip, normalise_domain
 from mailspec.survey.dns import DnsEndpoint
 
-__all__ = ["OPTIONS", "Option", "ProbeLevel", "Settings", "Waiver", "parse_hostport", "parse_waiver"]
+if TYPE_CHECKING:
+    import pytest
+
+__all__ = [
+    "OPTIONS",
+    "Option",
+    "ProbeLevel",
+    "Settings",
+    "Waiver",
+    "add_options",
+    "parse_hostport",
+    "parse_waiver",
+]
 
 
 class ProbeLevel(enum.IntEnum):
@@ -130,7 +143,8 @@ OPTIONS: tuple[Option, ...] = (
         "--mail-fail-on",
         "mail_fail_on",
         "mail_fail_on",
-        "lowest severity whose violation fails the run: must, should (default) or may",
+        "lowest severity whose violation fails the run: must, should (default) or may; "
+        "warn: every finding, heuristic warnings too",
         metavar="LEVEL",
     ),
     Option(
@@ -190,6 +204,8 @@ class Waiver:
     check: str
     subject: str | None
     reason: str
+    #: one of the embedded lab's own (its scenarios' loopback addresses), not the user's
+    lab: bool = False
 
     def matches(self, check: str, domain: str, subject: str) -> bool:
         if check != self.check:
@@ -281,16 +297,39 @@ def _choice(value: str, allowed: Sequence[str], what: str) -> str:
     return v
 
 
+def add_options(parser: pytest.Parser) -> None:
+    """Every option and its ini twin, on pytest's parser (the plugin's ``pytest_addoption``)."""
+    group = parser.getgroup("mailspec", "mailspec: check a live mail deployment against best practices")
+    for opt in OPTIONS:
+        help_text = f"{opt.help} [ini: {opt.ini}]"
+        if opt.multiple:
+            group.addoption(
+                opt.flag, action="append", dest=opt.dest, default=[], metavar=opt.metavar,
+                help=help_text + " (repeatable)",
+            )  # fmt: skip
+            parser.addini(opt.ini, f"{opt.help} (one a line)", type="linelist", default=[])
+        else:
+            group.addoption(opt.flag, dest=opt.dest, default=None, metavar=opt.metavar, help=help_text)
+            parser.addini(opt.ini, opt.help, type="string", default="")
+    group.addoption(
+        "--mail-lab", nargs="?", const="good", default=None, dest="mail_lab", metavar="SCENARIO",
+        help="start the embedded lab (DNS on loopback) and survey its domain(s): a scenario name, "
+        "'all', or nothing for the well-configured one [ini: mail_lab]",
+    )  # fmt: skip
+    parser.addini("mail_lab", "start the embedded lab with this scenario ('all' for every one)", default="")
+    parser.addini("mailspec_autocollect", "collect the shipped checks when no path is given", "bool", True)
+
+
 def raw_values(
     options: Sequence[Option], getoption: Callable[[str], Any], getini: Callable[[str], Any]
 ) -> dict[str, Any]:
     """What :meth:`Settings.parse` takes, from the command line (``getoption``) and the ini file
     (``getini``): the command line wins, and domains named there replace the ini's."""
     values: dict[str, Any] = {}
-    cli_named = getoption("mail_domain") or getoption("mail_domains_file")
+    cli_named = getoption("mail_domain") or getoption("mail_domains_file") is not None
     for opt in options:
         cli = getoption(opt.dest)
-        if cli:
+        if cli or (cli == "" and opt.dest == "mail_domains_file"):  # (an empty file name: refused in parse)
             values[opt.dest] = cli
         elif opt.dest in ("mail_domain", "mail_domains_file") and (cli_named or getoption("mail_lab")):
             values[opt.dest] = None  # the command line named the domains: the ini's do not add to them
@@ -356,7 +395,7 @@ class Settings:
     probe: ProbeLevel = ProbeLevel.ENVELOPE
     probe_helo: str | None = None
     timeout: float = 10.0
-    fail_on: Severity = Severity.SHOULD
+    fail_on: FailOn = Severity.SHOULD
     profile: str = "default"
     waivers: tuple[Waiver, ...] = ()
     dkim_selectors: tuple[str, ...] = ()
@@ -387,6 +426,10 @@ class Settings:
             "profile": self.profile,
             "timeout": self.timeout,
             "lab": self.lab,
+            "waivers": [
+                {"check": w.check, "subject": w.subject, "reason": w.reason, "lab": w.lab}
+                for w in self.waivers
+            ],
         }
 
     @classmethod
@@ -403,6 +446,18 @@ class Settings:
                 v = v[-1] if v else None
             return str(v).strip() if v is not None and str(v).strip() else None
 
+        # an empty value is a mistake (an unset CI variable: --mail-domain=$MAIL_DOMAIN), never "no domain"
+        given = values.get("mail_domain") or []
+        if any(not str(d).strip() for d in (given if isinstance(given, list) else [given])):
+            raise SettingError(
+                "--mail-domain was given an empty value (an unset CI variable?): expected a mail domain "
+                "such as example.com"
+            )
+        if values.get("mail_domains_file") is not None and one("mail_domains_file") is None:
+            raise SettingError(
+                "--mail-domains-file was given an empty value (an unset CI variable?): expected the path "
+                "of a file of mail domains, one a line"
+            )
         domains = [normalise_domain(d) for d in many("mail_domain")]
         if (path := one("mail_domains_file")) is not None:
             domains += read_domains_file(path)
@@ -439,9 +494,10 @@ class Settings:
             timeout = -1.0
         if not 0 < timeout <= 3600:
             raise SettingError(f"--mail-timeout {timeout_text!r}: expected a number of seconds, above 0")
-        fail_on = Severity.parse(
-            _choice(one("mail_fail_on") or "should", ["must", "should", "may"], "--mail-fail-on")
+        fail_on_text = _choice(
+            one("mail_fail_on") or "should", ["must", "should", "may", "warn"], "--mail-fail-on"
         )
+        fail_on: FailOn = FAIL_ON_WARN if fail_on_text == "warn" else Severity.parse(fail_on_text)
         profile = _choice(one("mail_profile") or "default", PROFILES, "--mail-profile")
         waivers = tuple(parse_waiver(w) for w in many("mail_waive"))
         selectors = []
