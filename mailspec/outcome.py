@@ -12,11 +12,24 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from mailspec.catalog import CheckInfo, Severity
 from mailspec.facts.base import Fact
 
-__all__ = ["Decision", "Finding", "Outcome", "Raised", "Recorder", "decide", "evidence", "note", "warn"]
+__all__ = [
+    "FAIL_ON_WARN",
+    "Decision",
+    "FailOn",
+    "Finding",
+    "Outcome",
+    "Raised",
+    "Recorder",
+    "decide",
+    "evidence",
+    "note",
+    "warn",
+]
 
 
 class Outcome(enum.Enum):
@@ -50,20 +63,27 @@ class Decision:
     reason: str
 
 
+#: ``--mail-fail-on=warn``: every finding fails the run, heuristic warnings included
+FAIL_ON_WARN: Literal["warn"] = "warn"
+FailOn = Severity | Literal["warn"]
+
+
 def decide(
     info: CheckInfo | None,
     raised: Raised,
     message: str,
     *,
-    fail_on: Severity,
+    fail_on: FailOn,
     profile: str,
     waiver: str | None = None,
 ) -> Decision:
     """The outcome of one check's run, and what to show for it.
 
-    ``info`` is None for a test that is not a catalogued check (a user's own test on mailspec's
-    fixtures): its violations are plain failures, never warnings or waivers. ``waiver`` is the reason
-    of the waiver that matches the check and subject, if any.
+    ``info`` is None for a test that is not a declared check (a user's own test on mailspec's
+    fixtures): its violations are plain failures, never waivers; a :func:`warn` in it is a warning
+    of the lowest severity (``may``). ``waiver`` is the reason of the waiver that matches the check
+    and subject, if any. A warning's reason starts with ``warning (<severity>):``, so that a
+    dashboard tells it from a skip.
     """
     if raised is Raised.NOTHING:
         return Decision(Outcome.PASSED, message)
@@ -71,13 +91,16 @@ def decide(
         return Decision(Outcome.SKIPPED, message)
     if raised is Raised.INDETERMINATE:
         return Decision(Outcome.ERROR, message)
-    if raised is Raised.OTHER or info is None:
+    if raised is Raised.OTHER or (info is None and raised is not Raised.FINDING):
         return Decision(Outcome.FAILED, message)
-    if waiver is not None:
+    if waiver is not None and info is not None:
         return Decision(Outcome.WAIVED, f"waived: {waiver} ({message})")
-    severity = info.effective(profile)
-    if raised is Raised.FINDING or info.demoted or severity < fail_on:
-        return Decision(Outcome.WARNED, f"{severity}: {message}")
+    severity = info.effective(profile) if info is not None else Severity.MAY
+    if isinstance(fail_on, str):  # FAIL_ON_WARN
+        return Decision(Outcome.FAILED, message)
+    demoted = info is not None and info.demoted
+    if raised is Raised.FINDING or demoted or severity < fail_on:
+        return Decision(Outcome.WARNED, f"warning ({severity}): {message}")
     return Decision(Outcome.FAILED, message)
 
 

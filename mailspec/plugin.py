@@ -19,7 +19,15 @@ from mailspec.errors import SettingError
 from mailspec.outcome import Outcome, Raised
 from mailspec.report import ReportCollector
 from mailspec.report.junit import as_error, configure_junit
-from mailspec.report.results import check_of, expected, package_nodeid, raised_by, result_record, subject_of
+from mailspec.report.results import (
+    add_output,
+    check_of,
+    expected,
+    package_nodeid,
+    raised_by,
+    result_record,
+    subject_of,
+)
 from mailspec.report.terminal import header_lines
 from mailspec.session import (
     HANDOVER,
@@ -30,15 +38,20 @@ from mailspec.session import (
     WORKER_KEY,
     Handover,
     apply_settings_handover,
+    asks_for_shipped_suite,
     facts_wanted,
+    matched_waivers,
+    once_per_check,
+    own_domain,
     prefetch,
     settings_of,
     start_lab,
     subjects_for,
     survey_of,
+    uses_mailspec,
     waiver_for,
 )
-from mailspec.settings import OPTIONS, Settings, raw_values, system_resolvers
+from mailspec.settings import OPTIONS, Settings, add_options, raw_values, system_resolvers
 from mailspec.subjects import SubjectKindError, kind_for
 
 pytest_plugins = ["mailspec.fixtures"]
@@ -51,25 +64,7 @@ WANTED = pytest.StashKey[dict[str, set[type]]]()
 
 # --------------------------------------------------------------------------------------------- options
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("mailspec", "mailspec: check a live mail deployment against best practices")
-    for opt in OPTIONS:
-        help_text = f"{opt.help} [ini: {opt.ini}]"
-        if opt.multiple:
-            group.addoption(
-                opt.flag, action="append", dest=opt.dest, default=[], metavar=opt.metavar,
-                help=help_text + " (repeatable)",
-            )  # fmt: skip
-            parser.addini(opt.ini, f"{opt.help} (one a line)", type="linelist", default=[])
-        else:
-            group.addoption(opt.flag, dest=opt.dest, default=None, metavar=opt.metavar, help=help_text)
-            parser.addini(opt.ini, opt.help, type="string", default="")
-    group.addoption(
-        "--mail-lab", nargs="?", const="good", default=None, dest="mail_lab", metavar="SCENARIO",
-        help="start the embedded lab (DNS on loopback) and survey its domain(s): a scenario name, "
-        "'all', or nothing for the well-configured one [ini: mail_lab]",
-    )  # fmt: skip
-    parser.addini("mail_lab", "start the embedded lab with this scenario ('all' for every one)", default="")
-    parser.addini("mailspec_autocollect", "collect the shipped checks when no path is given", "bool", True)
+    add_options(parser)
 
 
 # ------------------------------------------------------------------------------------------- configure
@@ -98,6 +93,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     config.pluginmanager.register(ReportCollector(config, settings), "mailspec-report")
     if not settings.active:
+        if asks_for_shipped_suite(config, CHECKS_DIR):  # a missing domain never passes a build
+            raise pytest.UsageError(f"mailspec: the shipped checks were asked for, but {NO_DOMAIN}")
         return
     # no test path on the command line: the shipped checks join whatever else is collected
     if settings.autocollect and config.args_source is not pytest.Config.ArgsSource.ARGS:
@@ -177,6 +174,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
+    kept = once_per_check(items, CHECKS_DIR)
+    if len(kept) < len(items):  # shown as deselected: "collected 39 items / 10 deselected"
+        config.hook.pytest_deselected(items=[i for i in items if i not in set(kept)])
+        items[:] = kept
     found = False
     for item in items:
         info = check_of(item)
@@ -224,29 +225,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         prefetch(item.config, [(kind, subject.domain) for kind in wanted.pop(subject.domain)])
 
 
-def _evidence_section(item: pytest.Item, when: str) -> None:
-    rec = outcome.current()
-    if rec.evidence:
-        item.add_report_section(when, "stdout (mailspec evidence)", "\n".join(rec.evidence) + "\n")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    try:
-        return (yield)
-    finally:
-        _evidence_section(item, "call")
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     info, subject = check_of(item), subject_of(item)
+    ours = info is not None or subject is not None or uses_mailspec(item)
     exc = call.excinfo.value if call.excinfo is not None else None
     # a result the policy will reword costs what a pass costs: pytest formats no traceback for it
-    ours = (subject is not None or info is not None) and item.get_closest_marker("xfail") is None
-    hidden = call.excinfo if ours and expected(exc, info) else None
+    hidden = (
+        call.excinfo if ours and item.get_closest_marker("xfail") is None and expected(exc, info) else None
+    )
     if hidden is not None:
         call.excinfo = None
     try:
@@ -254,10 +243,8 @@ def pytest_runtest_makereport(
     finally:
         if hidden is not None:
             call.excinfo = hidden
-    if (info is None and subject is None) or (call.when != "call" and report.passed and hidden is None):
+    if not ours or (call.when != "call" and report.passed and hidden is None):
         return report
-    if call.when == "setup":
-        _evidence_section(item, "setup")
     settings = settings_of(item.config)
     raised, message = raised_by(report, exc, info)
     waiver = waiver_for(settings, info.id, subject) if info and subject and raised in (
@@ -275,11 +262,14 @@ def pytest_runtest_makereport(
             report.outcome, report.wasxfail, report.longrepr = "skipped", decision.reason, None
     elif raised is Raised.OTHER:  # a bug in a check or fixture, or a user's own failure: pytest's report
         decision = outcome.Decision(Outcome.FAILED if report.failed else Outcome.PASSED, message)
-    report.mailspec = result_record(  # type: ignore[attr-defined]
+    record = result_record(
         info, subject, decision.outcome, message, settings.profile,
         waiver.reason if waiver is not None and decision.outcome is Outcome.WAIVED else None,
-        package_nodeid(item, CHECKS_DIR),
+        package_nodeid(item, CHECKS_DIR), raised=raised, domain=own_domain(settings, subject),
+        title=item.name, matched=matched_waivers(settings, info, subject),
     )  # fmt: skip
+    report.mailspec = record  # type: ignore[attr-defined]
+    add_output(item, report, record)
     return report
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from mailspec.report.json import write_report
-from mailspec.report.terminal import write_summary
+from mailspec.report.terminal import by_domain, run_verdict, verdict, write_summary
 
 if TYPE_CHECKING:
     from mailspec.settings import Settings
@@ -27,6 +27,7 @@ class ReportCollector:
         self.settings = settings
         self.results: dict[str, dict[str, Any]] = {}
         self.write_error = ""
+        self.testsfailed = 0
         self.started_at = datetime.now(UTC)
         self._t0 = time.monotonic()
         # -rP / -rA show the output of passing tests at the end: then their reports stay whole
@@ -39,7 +40,7 @@ class ReportCollector:
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "mailspec", None)
-        if isinstance(data, dict) and data.get("check"):
+        if isinstance(data, dict):
             entry = self.results.get(report.nodeid)
             if entry is None:
                 self.results[report.nodeid] = {**data, "nodeid": report.nodeid, "duration_s": report.duration}
@@ -58,10 +59,12 @@ class ReportCollector:
         report.keywords = {}
 
     def summary(self) -> dict[str, int]:
-        counts = dict.fromkeys(OUTCOMES, 0)
-        for r in self.results.values():
-            counts[r["outcome"]] += 1
-        return counts
+        return run_verdict(self.results.values(), 0)[1]
+
+    def unmatched_waivers(self) -> list[str]:
+        """The user's waivers that matched no result (the lab's own are not the user's to fix)."""
+        matched = {w for r in self.results.values() for w in r.get("matched", ())}
+        return [str(w) for w in self.settings.waivers if not w.lab and str(w) not in matched]
 
     def as_json(self) -> dict[str, Any]:
         from mailspec import __version__
@@ -72,7 +75,13 @@ class ReportCollector:
             "started_at": self.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "duration_s": round(time.monotonic() - self._t0, 3),
             "settings": self.settings.to_json(),
+            "verdict": run_verdict(self.results.values(), self.testsfailed)[0],
             "summary": self.summary(),
+            "domains": {
+                d: {"verdict": verdict(counts), "summary": counts}
+                for d, counts in by_domain(self.results.values()).items()
+                if d
+            },
             "results": (
                 {
                     "check": r["check"],
@@ -80,6 +89,7 @@ class ReportCollector:
                     "subject": r["subject"],
                     "outcome": r["outcome"],
                     "severity": r["severity"],
+                    "finding": r.get("finding"),
                     "title": r["title"],
                     "message": r["message"],
                     "evidence": r["evidence"],
@@ -95,6 +105,7 @@ class ReportCollector:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.testsfailed = session.testsfailed
         if self.is_worker or self.settings.report is None:
             return
         try:
@@ -107,6 +118,10 @@ class ReportCollector:
         if self.is_worker or not self.results or not self.settings.active:
             return
         write_summary(terminalreporter, list(self.results.values()), self.settings)
+        result, _ = run_verdict(self.results.values(), self.testsfailed)
+        terminalreporter.write_line(f"mailspec: verdict {result}", bold=True)
+        for w in self.unmatched_waivers():
+            terminalreporter.write_line(f"mailspec: waiver {w!r} matched no result (a typo in its subject?)")
         if self.write_error:
             terminalreporter.write_line(self.write_error, red=True, bold=True)
         elif self.settings.report is not None:

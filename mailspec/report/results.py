@@ -85,19 +85,45 @@ def result_record(
     profile: str,
     waiver: str | None,
     nodeid: str,
+    *,
+    raised: Raised = Raised.NOTHING,
+    domain: str = "",
+    title: str = "",
+    matched: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """One result as the JSON report and the terminal summary read it (it travels with the report)."""
+    """One result as the JSON report and the terminal summary read it (it travels with the report).
+
+    ``domain`` and ``title`` stand in for a user's own test that takes no subject (or declares no
+    check); ``matched``: the waivers (as written) whose check and subject this result is."""
+    finding = {Raised.FINDING: "warn", Raised.VIOLATION: "violation"}.get(raised)
     return {
         "check": info.id if info else "",
-        "domain": subject.domain if subject else "",
+        "domain": subject.domain if subject else domain,
         "subject": subject.label if subject else "",
         "outcome": result.value,
         "severity": str(info.effective(profile)) if info else "",
-        "title": info.title if info else "",
+        "finding": finding if result in (Outcome.WARNED, Outcome.FAILED, Outcome.WAIVED) else None,
+        "title": info.title if info else title,
         "message": message,
         "evidence": list(outcome.current().evidence),
         "refs": list(info.refs) if info else [],
         "remediation": info.remediation if info else "",
         "waiver": waiver,
         "contract_nodeid": nodeid,
+        "matched": list(matched),
     }
+
+
+def first_line(record: dict[str, Any]) -> str:
+    """The line a case's output starts with (JUnit ``<system-out>``): what a dashboard greps for."""
+    subject = record["subject"] or record["domain"] or "-"
+    return f"mailspec: {record['check'] or '-'} {subject} {record['outcome']} {record['severity'] or '-'}"
+
+
+def add_output(item: pytest.Item, report: pytest.TestReport, record: dict[str, Any]) -> None:
+    """The case's output: the first line, then the evidence; in this report (the terminal shows it
+    with a failure) and in the item's sections (the teardown report, which JUnit writes out)."""
+    text = "\n".join([first_line(record), *record["evidence"]]) + "\n"
+    title = "stdout (mailspec)"
+    item.add_report_section(report.when, title, text)
+    report.sections.append((f"Captured {title} {report.when}", text))

@@ -3,44 +3,68 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mailspec.settings import Settings
 
-__all__ = ["header_lines", "write_summary"]
+__all__ = ["by_domain", "header_lines", "verdict", "write_summary"]
 
 _ORDER = ("failed", "error", "warned", "waived", "skipped", "passed")
+_OUTCOMES = ("passed", "failed", "warned", "skipped", "error", "waived")
 _SHOWN = ("failed", "error", "warned")
 
 
-def _verdict(counts: dict[str, int]) -> str:
+def verdict(counts: dict[str, int]) -> str:
+    """PASS, FAIL, WARN or INCOMPLETE (the contract's verdicts), from outcome counts."""
     if counts.get("failed"):
         return "FAIL"
     if counts.get("error"):
         return "INCOMPLETE"
     if counts.get("warned"):
-        return "PASS with warnings"
+        return "WARN"
     return "PASS"
+
+
+def run_verdict(results: Iterable[dict[str, Any]], testsfailed: int) -> tuple[str, dict[str, int]]:
+    """The run's verdict and counts; a failure pytest counted outside mailspec's results (a user's
+    test that takes no mail fixture) fails the run's verdict too, as it fails the exit status."""
+    counts = dict.fromkeys(_OUTCOMES, 0)
+    for r in results:
+        counts[r["outcome"]] += 1
+    result = verdict(counts)
+    if testsfailed > counts["failed"] + counts["error"]:
+        result = "FAIL"
+    return result, counts
+
+
+def by_domain(results: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Domain -> its outcome counts ("" for a user's test that belongs to no single domain)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in results:
+        counts = out.setdefault(r["domain"], dict.fromkeys(_OUTCOMES, 0))
+        counts[r["outcome"]] += 1
+    return out
 
 
 def write_summary(tr: Any, results: list[dict[str, Any]], settings: Settings) -> None:
     tr.write_sep("=", "mailspec summary")
-    by_domain: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rows_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
-        by_domain[r["domain"] or "(no domain)"].append(r)
-    for domain, rows in by_domain.items():
+        rows_of[r["domain"] or "(your tests of no single domain)"].append(r)
+    for domain, rows in rows_of.items():
         counts: dict[str, int] = defaultdict(int)
         for r in rows:
             counts[r["outcome"]] += 1
         parts = ", ".join(f"{counts[o]} {o}" for o in _ORDER if counts[o])
-        verdict = _verdict(counts)
+        result = verdict(counts)
         tr.write_line(
-            f"{domain}: {verdict} ({parts})",
+            f"{domain}: {result} ({parts})",
             bold=True,
-            red=verdict == "FAIL",
-            yellow=verdict not in {"FAIL", "PASS"},
-            green=verdict == "PASS",
+            red=result == "FAIL",
+            yellow=result not in {"FAIL", "PASS"},
+            green=result == "PASS",
         )
         # grouped by area; within an area one line per distinct finding, so that a timeout that
         # stops ten checks is said once

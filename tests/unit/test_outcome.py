@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mailspec.catalog import CheckInfo, Severity
-from mailspec.outcome import Outcome, Raised, decide
+from mailspec.outcome import FAIL_ON_WARN, Outcome, Raised, decide
 
 
 def info(severity: Severity, *, policy: bool = False, demoted: bool = False) -> CheckInfo:
@@ -27,12 +27,12 @@ def test_a_violation_fails_at_or_above_fail_on(
 ) -> None:
     d = decide(info(severity), Raised.VIOLATION, "seen X", fail_on=fail_on, profile="default")
     assert d.outcome is expected
-    assert d.reason == ("seen X" if expected is Outcome.FAILED else f"{severity}: seen X")
+    assert d.reason == ("seen X" if expected is Outcome.FAILED else f"warning ({severity}): seen X")
 
 
 def test_a_heuristic_finding_never_fails() -> None:
     d = decide(info(Severity.MUST), Raised.FINDING, "odd", fail_on=Severity.MAY, profile="default")
-    assert (d.outcome, d.reason) == (Outcome.WARNED, "must: odd")
+    assert (d.outcome, d.reason) == (Outcome.WARNED, "warning (must): odd")
 
 
 def test_a_demoted_must_warns() -> None:
@@ -75,3 +75,31 @@ def test_what_is_not_a_finding(raised: Raised, expected: Outcome) -> None:
 def test_a_users_own_test_fails_plainly() -> None:
     d = decide(None, Raised.VIOLATION, "m", fail_on=Severity.MUST, profile="default", waiver="w")
     assert d.outcome is Outcome.FAILED
+
+
+def test_fail_on_warn_fails_every_finding_heuristic_ones_too() -> None:
+    for raised in (Raised.VIOLATION, Raised.FINDING):
+        for sev in Severity:
+            d = decide(info(sev), raised, "m", fail_on=FAIL_ON_WARN, profile="default")
+            assert (d.outcome, d.reason) == (Outcome.FAILED, "m")
+    demoted = info(Severity.MUST, demoted=True)
+    assert decide(demoted, Raised.VIOLATION, "m", fail_on=FAIL_ON_WARN, profile="default").outcome is (
+        Outcome.FAILED
+    )
+    # a waiver still waives, and a pass still passes
+    d = decide(info(Severity.MAY), Raised.FINDING, "m", fail_on=FAIL_ON_WARN, profile="default", waiver="ok")
+    assert d.outcome is Outcome.WAIVED
+    assert decide(
+        info(Severity.MAY), Raised.NOTHING, "", fail_on=FAIL_ON_WARN, profile="default"
+    ).outcome is (Outcome.PASSED)
+
+
+def test_a_users_warn_without_a_declared_check_is_a_warning_not_a_failure() -> None:
+    d = decide(None, Raised.FINDING, "odd", fail_on=Severity.SHOULD, profile="default")
+    assert (d.outcome, d.reason) == (Outcome.WARNED, "warning (may): odd")
+    assert (
+        decide(None, Raised.FINDING, "odd", fail_on=FAIL_ON_WARN, profile="default").outcome is Outcome.FAILED
+    )
+    assert decide(None, Raised.VIOLATION, "x", fail_on=Severity.SHOULD, profile="default").outcome is (
+        Outcome.FAILED
+    )

@@ -1,0 +1,171 @@
+"""What a mail administrator meets in CI: verdicts a dashboard reads right, the user's own tests in
+the verdict, warnings that are not skips, checks collected once, waivers that say when they miss."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest("-p", "no:cacheprovider", "--mail-timeout=1", *args)
+
+
+def report(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def output_lines(case: ET.Element) -> list[str]:
+    """A case's ``<system-out>``, without the "Captured Out" rule that pytest's writer puts first."""
+    return [line for line in (case.findtext("system-out") or "").splitlines() if not line.startswith("---")]
+
+
+def test_fail_on_warn_fails_a_run_on_a_heuristic_finding(pytester: pytest.Pytester) -> None:
+    # an open AXFR is a heuristic finding (WARN): a warning by default, a failure under fail-on=warn
+    out = pytester.path / "r.json"
+    result = run(pytester, "--pyargs", "mailspec.checks", "--mail-lab=open-axfr")
+    assert result.ret == pytest.ExitCode.OK
+    args = (
+        "--pyargs",
+        "mailspec.checks",
+        "--mail-lab=open-axfr",
+        "--mail-fail-on=warn",
+        f"--mail-report={out}",
+    )
+    result = run(pytester, *args)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    data = report(out)
+    assert data["settings"]["fail_on"] == "warn"
+    (row,) = [r for r in data["results"] if r["check"] == "dns.ns.no-axfr" and r["outcome"] == "failed"][:1]
+    assert row["finding"] == "warn"
+    assert data["verdict"] == "FAIL"
+
+
+def test_a_warning_reads_as_a_warning_in_junit_and_json(pytester: pytest.Pytester) -> None:
+    xml, out = pytester.path / "mail.xml", pytester.path / "r.json"
+    run(
+        pytester,
+        "--pyargs",
+        "mailspec.checks",
+        "--mail-lab=open-axfr",
+        f"--junitxml={xml}",
+        f"--mail-report={out}",
+    )
+    cases = {c.get("name"): c for c in ET.parse(xml).getroot().iter("testcase")}
+    warned = [c for name, c in cases.items() if (name or "").startswith("test_dns_ns_no_axfr[")]
+    assert warned
+    for case in warned:
+        skipped = case.find("skipped")
+        assert skipped is not None
+        assert (skipped.get("message") or "").startswith("warning (may): "), skipped.get("message")
+        lines = output_lines(case)
+        assert lines[0].startswith("mailspec: dns.ns.no-axfr "), lines
+        assert lines[0].endswith(" warned may")
+    data = report(out)
+    rows = [r for r in data["results"] if r["check"] == "dns.ns.no-axfr"]
+    assert {r["outcome"] for r in rows} == {"warned"}
+    assert {r["finding"] for r in rows} == {"warn"}
+    assert data["verdict"] == "WARN"
+    assert data["domains"]["open-axfr.test"]["verdict"] == "WARN"
+    # every case's output starts with its mailspec line: passes and skips too
+    passed = cases["test_mx_present[open-axfr.test]"]
+    assert output_lines(passed)[0] == "mailspec: mx.present open-axfr.test passed should"
+
+
+def test_json_has_the_run_and_domain_verdicts_and_the_waivers(pytester: pytest.Pytester) -> None:
+    out = pytester.path / "r.json"
+    waive = "--mail-waive=mx.no-cname@mail.mx-cname.test=moving it next week"
+    run(
+        pytester,
+        "--pyargs",
+        "mailspec.checks",
+        "--mail-lab=mx-cname,good,single-ns",
+        waive,
+        f"--mail-report={out}",
+    )
+    data = report(out)
+    assert data["verdict"] == "FAIL"  # single-ns fails dns.ns.count
+    assert data["domains"]["good.test"]["verdict"] == "PASS"
+    assert data["domains"]["mx-cname.test"]["verdict"] == "PASS"  # its one failure is waived
+    assert data["domains"]["single-ns.test"]["verdict"] == "FAIL"
+    assert sum(data["domains"]["good.test"]["summary"].values()) == len(
+        [r for r in data["results"] if r["domain"] == "good.test"]
+    )
+    mine = [w for w in data["settings"]["waivers"] if not w["lab"]]
+    assert mine == [
+        {
+            "check": "mx.no-cname",
+            "subject": "mail.mx-cname.test",
+            "reason": "moving it next week",
+            "lab": False,
+        }
+    ]
+    (waived,) = [r for r in data["results"] if r["outcome"] == "waived" and r["check"] == "mx.no-cname"]
+    assert waived["finding"] == "violation"
+    assert [r["finding"] for r in data["results"] if r["outcome"] == "passed"][:1] == [None]
+
+
+def test_the_users_own_failing_test_is_in_the_verdict(pytester: pytest.Pytester) -> None:
+    # a failing custom test beside --mail-lab printed "good.test: PASS" and "failed: 0" with exit 1
+    pytester.makepyfile(
+        test_policy="""
+def test_we_have_two_mx(mx_hosts):
+    assert len(mx_hosts) >= 3, "our policy: three MX hosts"
+
+def test_survey_is_there(mail_survey):
+    assert False, "a user's test on the survey, with no subject"
+"""
+    )
+    out = pytester.path / "r.json"
+    result = run(pytester, "--mail-lab", f"--mail-report={out}")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["good.test: FAIL (2 failed*", "mailspec: verdict FAIL"])
+    data = report(out)
+    assert data["summary"]["failed"] == 2
+    assert data["verdict"] == "FAIL"
+    assert data["domains"]["good.test"]["verdict"] == "FAIL"
+    mine = [r for r in data["results"] if r["outcome"] == "failed"]
+    assert {r["check"] for r in mine} == {""}
+    assert any("three MX hosts" in r["message"] for r in mine)
+
+
+def test_a_plain_failing_test_beside_mailspec_fails_the_run_verdict(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_other="def test_unrelated():\n    assert False\n")
+    out = pytester.path / "r.json"
+    result = run(pytester, "--mail-lab", f"--mail-report={out}")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    data = report(out)
+    assert data["domains"]["good.test"]["verdict"] == "PASS"  # it takes none of good.test's subjects
+    assert data["verdict"] == "FAIL"  # but the run failed, and the verdict says so
+
+
+def test_star_imported_checks_run_once_beside_the_auto_added_suite(pytester: pytest.Pytester) -> None:
+    # FAILED 2 checks (mx.no-cname [mail.mx-cname.test], mx.no-cname [mail.mx-cname.test])
+    pytester.makepyfile(test_mail="from mailspec.checks.test_mx import *  # noqa: F403\n")
+    out = pytester.path / "r.json"
+    result = run(pytester, "--mail-lab=mx-cname", f"--mail-report={out}", "-rf")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    data = report(out)
+    ids = [(r["check"], r["subject"]) for r in data["results"]]
+    assert len(ids) == len(set(ids))
+    assert ids.count(("mx.no-cname", "mail.mx-cname.test")) == 1
+    result.stdout.fnmatch_lines(["*FAILED*mx.no-cname [[]mail.mx-cname.test[]]: *", "*10 deselected*"])
+    assert "2 checks (mx.no-cname" not in result.stdout.str()
+    assert data["summary"]["failed"] == 1
+
+
+def test_a_waiver_that_matched_nothing_is_named_at_the_end(pytester: pytest.Pytester) -> None:
+    waive = "--mail-waive=mx.no-cname@mail.typo.test=a typo in the subject"
+    result = run(pytester, "--pyargs", "mailspec.checks", "--mail-lab=mx-cname", waive)
+    result.stdout.fnmatch_lines(
+        ["mailspec: waiver 'mx.no-cname@mail.typo.test=a typo in the subject' matched no result*"]
+    )
+    result = run(
+        pytester, "--pyargs", "mailspec.checks", "--mail-lab=mx-cname", "--mail-waive=mx.no-cname=ok"
+    )
+    assert "matched no result" not in result.stdout.str()
