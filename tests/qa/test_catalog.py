@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
+import json
 import pkgutil
 import re
 from collections import Counter
@@ -13,9 +15,19 @@ from typing import Any
 import pytest
 
 import mailspec.checks
-from mailspec.catalog import CATALOG, CheckInfo, check_info, function_name
+from mailspec.catalog import (
+    CATALOG,
+    CatalogEntry,
+    CheckInfo,
+    Severity,
+    check_info,
+    function_name,
+    nearest_ids,
+)
 
 CATALOG_MD = Path(__file__).resolve().parents[3] / "shared" / "CATALOG.md"
+SYNC_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "sync_catalog.py"
+CATALOG_JSON = Path(mailspec.__file__).resolve().parent / "catalog.json"
 
 
 def shipped_checks() -> list[tuple[str, Any, CheckInfo]]:
@@ -50,6 +62,7 @@ def test_check_is_described(module: str, func: Any, info: CheckInfo) -> None:
     assert info.id in CATALOG
     assert func.__name__ == function_name(info.id)
     assert info.severity == CATALOG[info.id].severity
+    assert info.title == CATALOG[info.id].title, "catalog.json holds the docstring's title"
     assert info.refs, "a check cites its sources"
     assert all(
         re.match(r"(RFC \d+|Zonemaster|IANA|Google|Yahoo|Spamhaus|SpamAssassin)", r) for r in info.refs
@@ -72,3 +85,42 @@ def test_catalog_matches_the_shared_catalog() -> None:
     for check_id, sev in documented.items():
         assert sev.split()[0].rstrip("†") == str(CATALOG[check_id].severity), check_id
         assert CATALOG[check_id].demoted == sev.endswith("†"), check_id
+
+
+@pytest.mark.skipif(not CATALOG_MD.is_file(), reason="the shared CATALOG.md is not beside this checkout")
+@pytest.mark.skipif(not SYNC_SCRIPT.is_file(), reason="scripts/sync_catalog.py is not in this tree")
+def test_catalog_json_is_generated_from_the_shared_catalog() -> None:
+    """catalog.json is what `python scripts/sync_catalog.py CATALOG.md` writes (titles aside)."""
+    spec = importlib.util.spec_from_file_location("sync_catalog", SYNC_SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    expected = sync.parse_catalog(CATALOG_MD.read_text(encoding="utf-8"))
+    shipped = json.loads(CATALOG_JSON.read_text(encoding="utf-8"))
+    assert [{k: v for k, v in e.items() if k != "title"} for e in shipped] == expected
+    # the file's own layout too: re-running the script would not change a byte
+    titles = {e["id"]: e["title"] for e in shipped}
+    assert sync.render(sync.with_titles(expected, titles)) == CATALOG_JSON.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("entry", CATALOG.values(), ids=list(CATALOG))
+def test_catalog_entry_is_complete(entry: CatalogEntry) -> None:
+    assert entry.title, "every id has a title (written by hand in catalog.json)"
+    assert entry.title.endswith("."), "the title is a sentence"
+    assert len(entry.title.split(". ")) == 1, "the title is one sentence"
+    assert entry.refs, "every id cites its sources"
+    assert all(entry.refs)
+    assert entry.probe in {"dns", "connect", "envelope", "intrusive", "host"}
+    assert entry.severity in {Severity.MUST, Severity.SHOULD, Severity.MAY}
+    assert entry.section
+    assert entry.seed
+
+
+def test_nearest_ids() -> None:
+    assert nearest_ids("mx.no-cnam")[0] == "mx.no-cname"
+    assert nearest_ids("spf.lookup-limt")[0] == "spf.lookup-limit"
+    assert nearest_ids("mx.no-cname")[0] == "mx.no-cname"
+    assert len(nearest_ids("mx.no-cnam", n=2)) <= 2
+    assert isinstance(nearest_ids("qwertyuiop zxcv"), list)
+    assert all(i in CATALOG for i in nearest_ids("qwertyuiop zxcv"))
