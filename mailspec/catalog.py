@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import enum
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -142,26 +143,79 @@ def function_name(check_id: str) -> str:
     return "test_" + check_id.replace(".", "_").replace("-", "_")
 
 
-def check(check_id: str, *, refs: Sequence[str], fix: str = "") -> Callable[[F], F]:
-    """Mark a test function as the mailspec check ``check_id`` (which must be in the catalog)."""
+#: the areas of the catalog (``mx``, ``spf``, ...): a check of one's own needs an area of its own
+AREAS = frozenset(i.split(".", 1)[0] for i in CATALOG)
+_CUSTOM_ID = re.compile(r"[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+")
+
+
+def custom_id_problem(check_id: str) -> str | None:
+    """Why ``check_id`` cannot name a check of the user's own, if it cannot (None: it can)."""
+    if not _CUSTOM_ID.fullmatch(check_id):
+        return "expected lower-case dotted words, such as acme.mx.ours"
+    if check_id.split(".", 1)[0] in AREAS:
+        near = ", ".join(nearest_ids(check_id)) or "none close"
+        return (
+            f"its area {check_id.split('.', 1)[0]!r} is mailspec's, and no check of that area has this id "
+            f"(nearest: {near}); a check of your own takes an area of its own, such as acme.{check_id}"
+        )
+    return None
+
+
+def _severity(check_id: str, value: str | Severity) -> Severity:
+    if isinstance(value, Severity):
+        return value
+    try:
+        return Severity.parse(value)
+    except KeyError:
+        raise ValueError(
+            f"mailspec check {check_id!r}: severity {value!r}: expected must, should or may"
+        ) from None
+
+
+def check(
+    check_id: str, *, refs: Sequence[str], fix: str = "", severity: str | Severity | None = None
+) -> Callable[[F], F]:
+    """Mark a test function as the mailspec check ``check_id``.
+
+    A catalog id takes its severity from the catalog. Any other id is a check of the user's own
+    (``acme.mx.ours``: an area that is not mailspec's) and names its ``severity`` (must, should or
+    may); it is reported like a shipped check: its outcome follows ``--mail-fail-on``, it can be
+    waived by its id, and the JSON report and JUnit show its id, severity, title (the docstring's
+    first sentence), references and fix.
+    """
     import pytest
 
-    entry = CATALOG[check_id]  # KeyError at import time: an id that is not in the catalog
+    entry = CATALOG.get(check_id)
+    if entry is None:
+        if (why := custom_id_problem(check_id)) is not None:
+            raise ValueError(f"mailspec check id {check_id!r}: {why}")
+        if severity is None:
+            raise ValueError(
+                f"mailspec check id {check_id!r} is not in mailspec's catalog: a check of your own names "
+                "its severity (severity='must', 'should' or 'may')"
+            )
+        entry = CatalogEntry(check_id, _severity(check_id, severity))
+    elif severity is not None and _severity(check_id, severity) != entry.severity:
+        raise ValueError(
+            f"mailspec check {check_id!r} is a catalog check of severity {entry.severity}: its severity is "
+            "the catalog's (waive it, or set --mail-fail-on, instead)"
+        )
+    resolved = entry
 
     def wrap(func: F) -> F:
         doc = (func.__doc__ or "").strip()
         info = CheckInfo(
             id=check_id,
-            severity=entry.severity,
+            severity=resolved.severity,
             refs=tuple(refs),
             title=doc.split("\n\n", 1)[0].replace("\n", " ").strip(),
             remediation=fix,
-            policy=entry.policy,
-            demoted=entry.demoted,
+            policy=resolved.policy,
+            demoted=resolved.demoted,
         )
-        marked: F = pytest.mark.mailspec(check_id, severity=str(entry.severity), refs=tuple(refs), info=info)(
-            func
-        )
+        marked: F = pytest.mark.mailspec(
+            check_id, severity=str(resolved.severity), refs=tuple(refs), info=info
+        )(func)
         return marked
 
     return wrap

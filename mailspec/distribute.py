@@ -1,4 +1,6 @@
-"""Under pytest-xdist (``-n``): every check of one mail domain runs on one worker.
+"""Under pytest-xdist (``-n``): the survey handed to the workers, every check of one mail domain on
+one worker, and mailspec's result travelling with each report (a plugin module of its own: its hooks
+are xdist's).
 
 A worker fetches the facts its tests read when the first of them runs (the direct questions to the
 name servers, and the SMTP sessions next); a domain whose checks were spread over two workers would
@@ -10,12 +12,17 @@ the test ids untouched. Tests that take no mailspec subject are scheduled one by
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import json
+from collections.abc import Collection, Generator
 from typing import Any
 
 import pytest
 
+from mailspec.session import WORKER_KEY, Handover, settings_of
+
 __all__ = ["domain_of_nodeid", "make_scheduler"]
+
+HANDED = pytest.StashKey[str]()
 
 
 def domain_of_nodeid(nodeid: str, domains: Collection[str]) -> str | None:
@@ -43,3 +50,37 @@ def make_scheduler(config: pytest.Config, log: Any, domains: Collection[str]) ->
             return nodeid if domain is None else f"mailspec-domain:{domain}"
 
     return DomainScheduling(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: the controller writes what parametrisation needs once, and each worker reads it."""
+    config: pytest.Config = node.config
+    if settings_of(config).active:
+        if HANDED not in config.stash:
+            config.stash[HANDED] = json.dumps(Handover.write(config))
+        node.workerinput[WORKER_KEY] = config.stash[HANDED]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """(xdist ``load``, what ``-n`` means) each domain's checks on one worker, test ids untouched."""
+    if not settings_of(config).active or config.option.dist != "load":
+        return None
+    return make_scheduler(config, log, settings_of(config).domains)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(config: pytest.Config, report: Any) -> Generator[None, Any, Any]:
+    data = yield
+    if isinstance(data, dict) and hasattr(report, "mailspec"):
+        data["mailspec"] = report.mailspec
+    return data
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_from_serializable(config: pytest.Config, data: Any) -> Generator[None, Any, Any]:
+    report = yield
+    if isinstance(data, dict) and "mailspec" in data and report is not None:
+        report.mailspec = data["mailspec"]
+    return report

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from mailspec import outcome
-from mailspec.distribute import make_scheduler
 from mailspec.errors import SettingError
 from mailspec.outcome import Outcome, Raised
 from mailspec.report import ReportCollector
@@ -28,7 +27,7 @@ from mailspec.report.results import (
     result_record,
     subject_of,
 )
-from mailspec.report.terminal import header_lines
+from mailspec.report.terminal import checks_listing, header_lines
 from mailspec.session import (
     HANDOVER,
     LAB,
@@ -48,16 +47,16 @@ from mailspec.session import (
     start_lab,
     subjects_for,
     survey_of,
+    unknown_waivers,
     uses_mailspec,
     waiver_for,
 )
 from mailspec.settings import OPTIONS, Settings, add_options, raw_values, system_resolvers
 from mailspec.subjects import SubjectKindError, kind_for
 
-pytest_plugins = ["mailspec.fixtures"]
+pytest_plugins = ["mailspec.fixtures", "mailspec.distribute"]
 
 CHECKS_DIR = Path(__file__).parent / "checks"
-HANDED = pytest.StashKey[str]()
 #: (worker) domain -> the fact kinds its collected tests read; prefetched when its first test runs
 WANTED = pytest.StashKey[dict[str, set[type]]]()
 
@@ -65,6 +64,13 @@ WANTED = pytest.StashKey[dict[str, set[type]]]()
 # --------------------------------------------------------------------------------------------- options
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if config.option.mail_checks:
+        print("\n".join(checks_listing()))
+        return 0
+    return None
 
 
 # ------------------------------------------------------------------------------------------- configure
@@ -102,31 +108,16 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_junit(config, settings)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> Generator[None, None, object]:
+    # the subject map, all domains at once, before parametrisation; here rather than at session
+    # start, so that pytest's and JUnit's durations (which start there) count the survey
     config = session.config
-    if settings_of(config).active and HANDOVER not in config.stash:
-        survey_of(config).survey(settings_of(config).domains)  # the subject map, all domains at once
+    if settings_of(config).active and HANDOVER not in config.stash and not hasattr(config, "workerinput"):
+        survey_of(config).survey(settings_of(config).domains)
         gc.collect()
         gc.freeze()  # (the facts stay to the end: see pytest_collection_finish; undone at unconfigure)
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node: Any) -> None:
-    """xdist: the controller writes what parametrisation needs once, and each worker reads it."""
-    config: pytest.Config = node.config
-    if settings_of(config).active:
-        if HANDED not in config.stash:
-            config.stash[HANDED] = json.dumps(Handover.write(config))
-        node.workerinput[WORKER_KEY] = config.stash[HANDED]
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """(xdist ``load``, what ``-n`` means) each domain's checks on one worker, test ids untouched."""
-    if not settings_of(config).active or config.option.dist != "load":
-        return None
-    return make_scheduler(config, log, settings_of(config).domains)
+    return (yield)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -178,11 +169,12 @@ def pytest_collection_modifyitems(
     if len(kept) < len(items):  # shown as deselected: "collected 39 items / 10 deselected"
         config.hook.pytest_deselected(items=[i for i in items if i not in set(kept)])
         items[:] = kept
-    found = False
+    found, ids = False, set()
     for item in items:
         info = check_of(item)
         if info is not None:
             item.extra_keyword_matches.add(info.id)
+            ids.add(info.id)
         found = (
             found
             or info is not None
@@ -190,6 +182,8 @@ def pytest_collection_modifyitems(
             or "mail_survey" in getattr(item, "fixturenames", ())
         )
     settings = settings_of(config)
+    if not hasattr(config, "workerinput") and (problem := unknown_waivers(settings, ids)):
+        raise pytest.UsageError(problem)
     # (collection errors are pytest's to report: no "nothing collected" on top of them)
     if settings.active and not found and not session.testsfailed and not hasattr(config, "workerinput"):
         raise pytest.UsageError(
@@ -270,21 +264,4 @@ def pytest_runtest_makereport(
     )  # fmt: skip
     report.mailspec = record  # type: ignore[attr-defined]
     add_output(item, report, record)
-    return report
-
-
-# ------------------------------------------------------------------------------ xdist serialisation
-@pytest.hookimpl(wrapper=True)
-def pytest_report_to_serializable(config: pytest.Config, report: Any) -> Generator[None, Any, Any]:
-    data = yield
-    if isinstance(data, dict) and hasattr(report, "mailspec"):
-        data["mailspec"] = report.mailspec
-    return data
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_report_from_serializable(config: pytest.Config, data: Any) -> Generator[None, Any, Any]:
-    report = yield
-    if isinstance(data, dict) and "mailspec" in data and report is not None:
-        report.mailspec = data["mailspec"]
     return report

@@ -95,6 +95,21 @@ def matched_waivers(settings: Settings, info: CheckInfo | None, subject: Subject
     )
 
 
+def unknown_waivers(settings: Settings, collected: set[str]) -> str | None:
+    """A usage error for waivers of ids that are neither the catalog's nor a collected check's."""
+    import difflib
+
+    bad = [w for w in settings.waivers if w.custom and w.check not in collected]
+    if not bad:
+        return None
+    lines = []
+    for w in bad:
+        near = difflib.get_close_matches(w.check, sorted(collected), 3, 0.6)
+        hint = f" (did you mean {' or '.join(near)}?)" if near else ""
+        lines.append(f"waiver {str(w)!r}: no check with the id {w.check!r} was collected{hint}")
+    return "mailspec: " + "; ".join(lines)
+
+
 def uses_mailspec(item: pytest.Item) -> bool:
     """Whether a test that is no shipped check takes mailspec's fixtures (a user's own mail test)."""
     return not MAIL_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mailspec.catalog import CATALOG, Severity
+from mailspec.catalog import CATALOG, Severity, custom_id_problem, nearest_ids
 from mailspec.errors import SettingError
 from mailspec.outcome import FAIL_ON_WARN, FailOn
 from mailspec.records.hostname import looks_like_ip, normalise_domain
@@ -206,6 +206,8 @@ class Waiver:
     reason: str
     #: one of the embedded lab's own (its scenarios' loopback addresses), not the user's
     lab: bool = False
+    #: of a check of the user's own (checked against the collected checks)
+    custom: bool = False
 
     def matches(self, check: str, domain: str, subject: str) -> bool:
         if check != self.check:
@@ -227,11 +229,16 @@ def parse_waiver(text: str) -> Waiver:
     if not sep or not reason:
         raise SettingError(f"waiver {text!r}: expected ID[@SUBJECT]=REASON, with a reason after '='")
     check, _, subject = head.strip().partition("@")
-    if check not in CATALOG:
-        close = [c for c in CATALOG if c.split(".")[0] == check.split(".")[0]][:6]
-        hint = f"; ids of that area: {', '.join(close)}" if close else ""
-        raise SettingError(f"waiver {text!r}: unknown check id {check!r}: expected an id of CATALOG{hint}")
-    return Waiver(check, subject.strip() or None, reason)
+    check = check.strip()
+    if check not in CATALOG and custom_id_problem(check) is not None:
+        near = nearest_ids(check)
+        hint = f" (did you mean {' or '.join(near)}?)" if near else ""
+        raise SettingError(
+            f"waiver {text!r}: unknown check id {check!r}{hint}: expected a check id of mailspec's catalog "
+            "(pytest --mail-checks lists them) or of a check of your own"
+        )
+    # an id of the user's own (acme.mx.ours) is known only once their checks are collected
+    return Waiver(check, subject.strip() or None, reason, custom=check not in CATALOG)
 
 
 def parse_hostport(text: str, *, default_port: int, what: str, ip_only: bool = False) -> tuple[str, int]:
@@ -315,6 +322,10 @@ def add_options(parser: pytest.Parser) -> None:
         "--mail-lab", nargs="?", const="good", default=None, dest="mail_lab", metavar="SCENARIO",
         help="start the embedded lab (DNS on loopback) and survey its domain(s): a scenario name, "
         "'all', or nothing for the well-configured one [ini: mail_lab]",
+    )  # fmt: skip
+    group.addoption(
+        "--mail-checks", action="store_true", default=False, dest="mail_checks",
+        help="print the checks (id, severity, probe level, title, citations) and exit, like --fixtures",
     )  # fmt: skip
     parser.addini("mail_lab", "start the embedded lab with this scenario ('all' for every one)", default="")
     parser.addini("mailspec_autocollect", "collect the shipped checks when no path is given", "bool", True)

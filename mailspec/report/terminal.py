@@ -97,6 +97,65 @@ def header_lines(s: Settings) -> list[str]:
     ]
     if s.lab:
         lines.append(f"mailspec: embedded lab: {s.lab}")
+    if idle := no_effect(s):
+        lines.append(
+            "mailspec: no effect in this release (their checks arrive in a later one): " + ", ".join(idle)
+        )
     if s.waivers:
         lines.append(f"mailspec: {len(s.waivers)} waiver(s): " + "; ".join(str(w) for w in s.waivers[:3]))
+    return lines
+
+
+def no_effect(s: Settings) -> list[str]:
+    """The given options that no check of this release reads (accepted and validated, so that
+    scripts written against the contract work, but not in force)."""
+    from mailspec.settings import DEFAULT_DNSBLS, ProbeLevel
+
+    given = [
+        ("--mail-server", bool(s.servers)),
+        ("--mail-smtp-port", s.smtp_port != 25),
+        ("--mail-outbound", bool(s.outbound)),
+        ("--mail-helo-name", bool(s.helo_names)),
+        ("--mail-probe-helo", s.probe_helo is not None),
+        ("--mail-probe=intrusive", s.probe is ProbeLevel.INTRUSIVE),
+        ("--mail-profile=bulk", s.profile == "bulk"),
+        ("--mail-dkim-selector", bool(s.dkim_selectors)),
+        ("--mail-dnsbl", s.dnsbls != DEFAULT_DNSBLS),
+        ("--mail-ca", s.ca is not None),
+    ]
+    return [flag for flag, on in given if on]
+
+
+def checks_listing() -> list[str]:
+    """``pytest --mail-checks``: every check of the catalog, by area, with its severity, the probe
+    level it needs, its title and its citations; those this release does not run yet are marked."""
+    import importlib
+    import pkgutil
+
+    import mailspec.checks
+    from mailspec.catalog import CATALOG, function_name
+
+    shipped: set[str] = set()
+    names = {function_name(i): i for i in CATALOG}
+    for mod in pkgutil.iter_modules(mailspec.checks.__path__):
+        module = importlib.import_module(f"mailspec.checks.{mod.name}")
+        shipped.update(names[n] for n in dir(module) if n in names)
+    lines = [f"mailspec checks: {len(CATALOG)} in the catalog, {len(shipped)} run by this release", ""]
+    section = None
+    width = max(len(i) for i in CATALOG)
+    for entry in CATALOG.values():
+        if entry.section != section:
+            section = entry.section
+            lines += ([""] if len(lines) > 2 else []) + [section]
+        sev = f"{entry.severity}{'†' if entry.demoted else ''}{' (policy)' if entry.policy else ''}"
+        later = "" if entry.id in shipped else "  [a later release]"
+        lines.append(f"  {entry.id:{width}}  {sev:15} {entry.probe:9} {entry.title}{later}")
+        lines.append(f"  {'':{width}}  cites: {'; '.join(entry.refs)}")
+    lines += [
+        "",
+        "severity: must/should/may († reported as a warning; policy: must under --mail-profile=bulk)",
+    ]
+    lines.append(
+        "probe: the --mail-probe level a check needs (dns, connect, envelope, intrusive; host: testinfra)"
+    )
     return lines

@@ -4,6 +4,7 @@ the verdict, warnings that are not skips, checks collected once, waivers that sa
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -169,3 +170,86 @@ def test_a_waiver_that_matched_nothing_is_named_at_the_end(pytester: pytest.Pyte
         pytester, "--pyargs", "mailspec.checks", "--mail-lab=mx-cname", "--mail-waive=mx.no-cname=ok"
     )
     assert "matched no result" not in result.stdout.str()
+
+
+def test_options_without_effect_are_named_once_at_start(pytester: pytest.Pytester) -> None:
+    args = ("--pyargs", "mailspec.checks", "--mail-lab", "--mail-dkim-selector=s1", "--mail-profile=bulk")
+    result = run(pytester, *args, "--mail-dnsbl=bl.example", "--mail-probe=intrusive")
+    line = (
+        "mailspec: no effect in this release (their checks arrive in a later one): "
+        "--mail-probe=intrusive, --mail-profile=bulk, --mail-dkim-selector, --mail-dnsbl"
+    )
+    assert result.stdout.lines.count(line) == 1
+    result = run(pytester, "--pyargs", "mailspec.checks", "--mail-lab")
+    assert "no effect in this release" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_the_reported_durations_count_the_survey(pytester: pytest.Pytester, xdist: list[str]) -> None:
+    # a black-holed domain's survey waits the whole timeout (2 s) before it gives up: a lower bound
+    # that holds on any machine; pytest's "in N s" and the JUnit suite time used to start after it
+    xml = pytester.path / "mail.xml"
+    args = ("--pyargs", "mailspec.checks", "--mail-lab=blackhole", f"--junitxml={xml}", *xdist)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--mail-timeout=2", *args)
+    seconds = float(re.findall(r" in ([0-9.]+)s", result.stdout.str())[-1])
+    assert seconds >= 2.0
+    root = ET.parse(xml).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert suite is not None
+    assert float(suite.get("time") or 0) >= 2.0
+
+
+@pytest.mark.parametrize(
+    ("waiver", "says"),
+    [
+        ("mx.no-cnam=typo", "unknown check id 'mx.no-cnam' (did you mean mx.no-cname"),
+        ("spf.lookup-limt@example.com=typo", "did you mean spf.lookup-limit"),
+        (
+            "acme.mx.our=typo of a custom id",
+            "no check with the id 'acme.mx.our' was collected (did you mean acme.mx.ours",
+        ),
+    ],
+)
+def test_an_unknown_waiver_id_suggests_the_nearest(pytester: pytest.Pytester, waiver: str, says: str) -> None:
+    pytester.makepyfile(
+        test_own="""
+from mailspec import check
+
+@check("acme.mx.ours", severity="must", refs=["ACME policy"])
+def test_ours(mx_target):
+    '''Ours.'''
+"""
+    )
+    result = run(pytester, "test_own.py", "--mail-lab", f"--mail-waive={waiver}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert says in result.stderr.str()
+
+
+def test_a_custom_check_id_must_not_pose_as_mailspecs(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_own="""
+from mailspec import check
+
+@check("mx.ours", severity="must", refs=["ACME policy"])
+def test_ours(mx_target):
+    '''Ours.'''
+"""
+    )
+    result = run(pytester, "test_own.py", "--mail-lab")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*its area 'mx' is mailspec's*acme.mx.ours*"])
+
+
+def test_mail_checks_lists_the_catalog_and_exits(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--mail-checks")
+    assert result.ret == pytest.ExitCode.OK
+    text = result.stdout.str()
+    assert "mailspec checks: 146 in the catalog, 24 run by this release" in text
+    result.stdout.fnmatch_lines(
+        [
+            "  mx.no-cname * must * dns * The MX exchange is not an alias (CNAME).",
+            "* cites: RFC 2181 §10.3*",
+            "  spf.lookup-limit * must * dns * [[]a later release[]]",
+        ]
+    )
+    assert "collected" not in text  # nothing is run

@@ -49,3 +49,50 @@ def test_waivers_example(pytester: pytest.Pytester) -> None:
     (row,) = [r for r in json.loads(out.read_text())["results"] if r["check"] == "mx.no-cname"]
     assert row["outcome"] == "waived"
     assert row["waiver"].startswith("the alias goes away")
+
+
+def test_custom_checks_example_is_reported_like_a_shipped_check(pytester: pytest.Pytester) -> None:
+    import json
+
+    shutil.copy(EXAMPLES / "test_custom_checks.py", pytester.path)
+    out = pytester.path / "r.json"
+    args = ("test_custom_checks.py", "-p", "no:cacheprovider", f"--mail-report={out}")
+    result = pytester.runpytest(*args, "--mail-lab")
+    assert result.ret == pytest.ExitCode.OK
+    rows = json.loads(out.read_text())["results"]
+    ours = [r for r in rows if r["check"] == "acme.mx.ours"]
+    assert len(ours) == 2  # one per MX host of good.test
+    assert {r["outcome"] for r in ours} == {"passed"}
+    assert ours[0]["severity"] == "must"
+    assert ours[0]["title"] == "Every MX host is one of ours."
+    assert ours[0]["refs"] == ["ACME mail policy §2 (inbound mail lands on our own MX hosts)"]
+    assert ours[0]["remediation"] == "Point every MX record at one of our mx*.good.test hosts."
+    # a domain that breaks the policy: a failure at `must`, with the check's message
+    result = pytester.runpytest(*args, "--mail-lab=mx-cname", "-k", "acme_mx_ours")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    rows = json.loads(out.read_text())["results"]
+    assert [r["outcome"] for r in rows] == ["failed"]
+    assert "is not one of our MX hosts" in rows[0]["message"]
+    # waivable by its own id, like a shipped check
+    waive = "--mail-waive=acme.mx.ours=moving to our hosts in March"
+    result = pytester.runpytest(*args, "--mail-lab=mx-cname", "-k", "acme_mx_ours", waive)
+    assert result.ret == pytest.ExitCode.OK
+    assert [r["outcome"] for r in json.loads(out.read_text())["results"]] == ["waived"]
+    # warn(): a warning, whatever the check's severity
+    result = pytester.runpytest(*args, "--mail-lab=single-ns", "-k", "acme_mx_redundant", "-rx")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*XFAIL*test_acme_mx_redundant*warning (should): single-ns.test has 1 MX*"])
+
+
+def test_a_users_warn_without_a_declared_check_is_a_warning(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_mine="""
+from mailspec import warn
+
+def test_odd(mx_hosts):
+    warn("something odd")
+"""
+    )
+    result = pytester.runpytest("test_mine.py", "--mail-lab", "-p", "no:cacheprovider", "-rx")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*XFAIL*test_odd*warning (may): something odd*"])
