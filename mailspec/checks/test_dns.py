@@ -1,4 +1,4 @@
-"""DNS health of the mail domain and its zone (CATALOG §1)."""
+"""DNS health of the mail domain and its zone (`pytest --mail-checks` lists every check)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""MX records: presence, null MX, and the exchanges they name (CATALOG §2)."""
+"""MX records: presence, null MX, and the exchanges they name (`pytest --mail-checks` lists every check)."""
 
 from __future__ import annotations
 

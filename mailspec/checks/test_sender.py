@@ -1,4 +1,4 @@
-"""The sending identity: the sender domain (CATALOG §4)."""
+"""The sending identity: the sender domain (`pytest --mail-checks` lists every check)."""
 
 from __future__ import annotations
 

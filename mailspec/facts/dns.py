@@ -30,7 +30,7 @@ __all__ = [
     "need",
 ]
 
-#: addresses asked directly, at most, per name server name and per zone (CATALOG dns.ns.public-address)
+#: addresses asked directly, at most, per name server name and per zone (the check dns.ns.public-address)
 PER_NAME = 8
 PER_ZONE = 32
 
