@@ -30,6 +30,7 @@ from mailspec.facts.dns import DomainDns
 from mailspec.settings import Settings, Waiver, parse_waiver
 from mailspec.subjects import KINDS, Subject, SubjectKind, subjects_of
 from mailspec.survey import DnsEndpoint, EngineError, Survey
+from mailspec.survey.progress import Progress
 
 __all__ = [
     "FACT_FIXTURES",
@@ -175,10 +176,30 @@ def survey_of(config: pytest.Config) -> Survey:
         s = settings_of(config)
         survey = Survey(list(s.resolvers), timeout=s.timeout, dns_port=s.dns_port, consent=_consent(s))
         config.stash[SURVEY] = survey
+        if not hasattr(config, "workerinput"):  # (an xdist worker's output is not shown)
+            survey.progress = _progress(config)
         handover = config.stash.get(HANDOVER, None)
         if handover is not None:
             survey.add_source(handover.fact)
     return survey
+
+
+def _progress(config: pytest.Config) -> Callable[[Progress], None] | None:
+    """The survey's progress on pytest's terminal: a live line, a line every few seconds in a CI
+    log, nothing under -q (mailspec.report.progress)."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is None:
+        return None
+    from mailspec.report.progress import ProgressLine
+
+    line = ProgressLine(tr, config.get_verbosity())
+    capman = config.pluginmanager.get_plugin("capturemanager")
+
+    def show(p: Progress) -> None:
+        with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+            line(p)
+
+    return show
 
 
 def subjects_for(config: pytest.Config, kind: SubjectKind, domain: str) -> list[Subject]:

@@ -117,7 +117,11 @@ class ReportCollector:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or not self.results or not self.settings.active:
             return
-        write_summary(terminalreporter, list(self.results.values()), self.settings)
+        from mailspec.session import SURVEY  # (here: the session imports the report)
+
+        survey = self.config.stash.get(SURVEY, None)
+        cause = survey.unreachable() if survey is not None else None
+        write_summary(terminalreporter, list(self.results.values()), self.settings, cause)
         result, _ = run_verdict(self.results.values(), self.testsfailed)
         terminalreporter.write_line(f"mailspec: verdict {result}", bold=True)
         for w in self.unmatched_waivers():

@@ -48,8 +48,14 @@ def by_domain(results: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return out
 
 
-def write_summary(tr: Any, results: list[dict[str, Any]], settings: Settings) -> None:
+def write_summary(
+    tr: Any, results: list[dict[str, Any]], settings: Settings, unreachable: str | None = None
+) -> None:
+    """One verdict line per domain and what needs attention; when nothing could be reached at all
+    (``unreachable``: every resolver, say), that is said once instead of per check."""
     tr.write_sep("=", "mailspec summary")
+    if unreachable is not None:
+        tr.write_line(f"mailspec: nothing could be tested: {unreachable}", red=True, bold=True)
     rows_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         rows_of[r["domain"] or "(your tests of no single domain)"].append(r)
@@ -69,7 +75,11 @@ def write_summary(tr: Any, results: list[dict[str, Any]], settings: Settings) ->
         # grouped by area; within an area one line per distinct finding, so that a timeout that
         # stops ten checks is said once
         by_area: dict[str, dict[tuple[str, str], list[str]]] = defaultdict(lambda: defaultdict(list))
-        shown = sorted((r for r in rows if r["outcome"] in _SHOWN), key=lambda r: _ORDER.index(r["outcome"]))
+        hide = {"error"} if unreachable is not None else set()  # (said once, above)
+        shown = sorted(
+            (r for r in rows if r["outcome"] in _SHOWN and r["outcome"] not in hide),
+            key=lambda r: _ORDER.index(r["outcome"]),
+        )
         for r in shown:
             subject = f" [{r['subject']}]" if r["subject"] and r["subject"] != domain else ""
             text = r["message"] or r["title"]

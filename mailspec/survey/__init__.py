@@ -4,12 +4,18 @@ Checks ask for facts by kind and key (``survey.get(DomainDns, "example.com")``);
 once per run, concurrently with every other that is wanted at the same time (:meth:`Survey.prefetch`),
 and kept with its evidence. A fact kind nobody asks for is never fetched: a run of MX checks alone
 asks no name server directly. The loop is mailspec's own, so users' pytest-asyncio tests are unaffected.
+
+While a prefetch runs, :attr:`Survey.progress` (when set) is told how far it has got, from the waiting
+thread; afterwards :meth:`Survey.unreachable` says whether the resolvers answered at all, and if none
+did, why (as the operating system said it), so that a run that could test nothing says so once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,9 +24,19 @@ from mailspec.facts.base import encode
 from mailspec.facts.dns import DomainDns, ZoneProbe
 from mailspec.survey.dns import DnsClient, DnsEndpoint
 from mailspec.survey.domain import BUDGET_TIMEOUTS, Consent, probe_zone, survey_domain
-from mailspec.survey.engine import Engine, EngineError
+from mailspec.survey.engine import Engine, EngineError, Liveness
+from mailspec.survey.progress import Progress
 
-__all__ = ["FACT_KINDS", "DnsClient", "DnsEndpoint", "Engine", "EngineError", "FactKind", "Survey"]
+__all__ = [
+    "FACT_KINDS",
+    "DnsClient",
+    "DnsEndpoint",
+    "Engine",
+    "EngineError",
+    "FactKind",
+    "Progress",
+    "Survey",
+]
 
 F = TypeVar("F")
 
@@ -28,6 +44,10 @@ F = TypeVar("F")
 #: more made the burst of questions overrun a resolver on a loaded 2-core machine (bench/dns_survey.py
 #: at 128 and 256: answers later than the timeout), and no verdict may depend on machine speed
 CONCURRENCY = 64
+#: seconds between two calls of the progress hook while a prefetch runs
+PROGRESS_EVERY = 0.25
+#: the channels a resolver is asked over (the client's liveness of each configured resolver)
+RESOLVER_CHANNELS = ("dns-udp", "dns-tcp")
 
 
 @dataclass(frozen=True)
@@ -64,8 +84,30 @@ def _no_consent(domain: str, name: str, ip: str) -> bool:
     return False
 
 
+class _Tally:
+    """How many facts of one prefetch are done, per key (counted on the loop, read from the waiting
+    thread: plain integers)."""
+
+    def __init__(self, todo: list[tuple[type, str]]) -> None:
+        self.facts_total = len(todo)
+        self.left = Counter(key for _, key in todo)
+        self.domains_total = len(self.left)
+        self.facts_done = 0
+        self.domains_done = 0
+
+    def done(self, key: str) -> None:
+        self.facts_done += 1
+        self.left[key] -= 1
+        if self.left[key] == 0:
+            self.domains_done += 1
+
+
 class Survey:
     """A run's survey of mail domains: memoised, concurrent, each fact bounded by a budget."""
+
+    #: told how far a prefetch has got, about every :data:`PROGRESS_EVERY` s while it runs and once
+    #: more when it ends (``done``), always from the thread that waits for it, never the loop's
+    progress: Callable[[Progress], None] | None = None
 
     def __init__(
         self,
@@ -81,6 +123,7 @@ class Survey:
         self.dns_port = dns_port
         self.consent = consent
         self.concurrency = concurrency
+        self.progress = None
         self.engine = Engine()
         self._loaded: dict[tuple[str, str], Any] = {}
         self._wanted: set[tuple[type, str]] = set()
@@ -169,10 +212,43 @@ class Survey:
         if not todo:
             return
 
-        async def all_of() -> None:
-            await asyncio.gather(*(self.fact(k, key) for k, key in todo))
+        tally = _Tally(todo)
 
-        self.engine.run(all_of(), timeout=self._bound(len(todo)))
+        async def one(kind: type, key: str) -> None:
+            try:
+                await self.fact(kind, key)
+            finally:
+                tally.done(key)
+
+        async def all_of() -> None:
+            await asyncio.gather(*(one(k, key) for k, key in todo))
+
+        hook = self.progress
+        if hook is None:
+            self.engine.run(all_of(), timeout=self._bound(len(todo)))
+            return
+        start = time.monotonic()
+
+        def report(done: bool = False) -> None:
+            client = self._client
+            hook(
+                Progress(
+                    elapsed=time.monotonic() - start,
+                    facts_done=tally.facts_done,
+                    facts_total=tally.facts_total,
+                    domains_done=tally.domains_done,
+                    domains_total=tally.domains_total,
+                    servers=self.engine.hosts_asked(),
+                    questions_in_flight=client.in_flight if client is not None else 0,
+                    connections_in_flight=0,
+                    done=done,
+                )
+            )
+
+        try:
+            self.engine.run(all_of(), timeout=self._bound(len(todo)), tick=report, every=PROGRESS_EVERY)
+        finally:
+            report(done=True)
 
     def get(self, kind: type[F], key: str) -> F:
         """The fact of ``kind`` for ``key`` (fetched now if it was not yet)."""
@@ -196,6 +272,43 @@ class Survey:
     def zone_probe(self, domain: str) -> ZoneProbe:
         """What the domain's name servers said when asked directly (asked now if not yet)."""
         return self.get(ZoneProbe, domain)
+
+    # -- reachability ----------------------------------------------------------------------------
+    def unreachable(self) -> str | None:
+        """None when any configured resolver ever answered anything (any reply at all, SERVFAIL and
+        REFUSED too), or none was asked yet; else, every question to every resolver having failed with
+        nothing back, one line naming each resolver and why (the operating system's reason, or
+        timeout; its most frequent one).
+
+        Safe from any thread: it reads a snapshot of the resolvers' liveness."""
+        causes: list[str] = []
+        asked = False
+        for resolver in self.resolvers:
+            host = self.engine.known_host(str(resolver))
+            channels = [] if host is None else [host.channels.get(c) for c in RESOLVER_CHANNELS]
+            merged = Liveness()
+            failures: Counter[str] = Counter()
+            for live in channels:  # (over TCP only after UDP: its last failure is the later one)
+                if live is None:
+                    continue
+                merged.answered += live.answered
+                merged.timeouts += live.timeouts
+                failures.update(dict(live.failures))  # (a copy first: the loop may be adding to it)
+                merged.last_failure = live.last_failure or merged.last_failure
+            if merged.answered:
+                return None
+            merged.failures = dict(failures)
+            if not merged.asked:
+                causes.append(f"{resolver} not asked")
+                continue
+            asked = True
+            cause = merged.cause
+            if cause == "timeout":
+                cause = f"timeout (no reply within {self.timeout:g} s)"
+            causes.append(f"{resolver} {cause}")
+        if not asked:
+            return None
+        return "no resolver answered: " + "; ".join(causes)
 
     # -- hand-over (xdist controller -> workers) -----------------------------------------------
     def export(self, kind: type, key: str) -> Any:

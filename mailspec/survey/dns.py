@@ -10,6 +10,12 @@ is sent again, on the same socket, halfway through its timeout (a lost datagram 
 not make a server look lame, and a late answer to the first copy still counts); a stray datagram
 (wrong id, junk) is skipped rather than taken as the answer; a FORMERR to an EDNS query is asked
 again without EDNS, as resolvers do; and a TCP answer is checked for truncation.
+
+The configured resolvers are asked over connected UDP sockets: only a connected socket hears the
+operating system's word for what went wrong (an ICMP port unreachable is "connection refused", where
+an unconnected socket hears nothing and waits out the timeout). Each resolver's liveness
+(:class:`~mailspec.survey.engine.Liveness`, on the engine's host named by its ``ip:port``, the name of
+the resolver set's slot too) says whether it ever answered, and if it did not, why.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ import asyncio
 import errno
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
+import dns._asyncbackend  # (DatagramSocket and Backend are re-exported by dns.asyncbackend untyped)
 import dns.asyncbackend
 import dns.asyncquery
 import dns.asyncresolver
@@ -41,7 +50,7 @@ from mailspec.survey.engine import Engine
 
 _Make = Callable[[], Awaitable[DnsAnswer]]
 
-__all__ = ["MAX_CNAME_HOPS", "UNREACHABLE", "Budget", "DnsClient", "DnsEndpoint"]
+__all__ = ["MAX_CNAME_HOPS", "UNREACHABLE", "Budget", "DnsClient", "DnsEndpoint", "os_reason"]
 
 #: how an answer that could not even be sent (no route from this machine) begins its error
 UNREACHABLE = "unreachable from this machine"
@@ -102,6 +111,187 @@ def _network_error(exc: OSError) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return f"connection refused ({exc.strerror or exc})"
     return f"network error: {exc.strerror or exc}"
+
+
+#: the operating system's reasons, in the words mailspec reports them in
+_REASONS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.EADDRNOTAVAIL: "address not available",
+    errno.EAFNOSUPPORT: "address family not supported",
+    errno.EPERM: "operation not permitted",
+    errno.EACCES: "permission denied",
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """What the operating system said, in a few words ("connection refused", "network unreachable")."""
+    if exc.errno in _REASONS:
+        return _REASONS[exc.errno]
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]
+
+
+def _udp_to(endpoint: DnsEndpoint) -> socket.socket:
+    """A non-blocking UDP socket connected to ``endpoint`` (connecting sends nothing; with no route
+    there, it raises the OSError that says so)."""
+    af = dns.inet.af_for_address(endpoint.ip)
+    sock = socket.socket(af, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.connect(dns.inet.low_level_address_tuple((endpoint.ip, endpoint.port), af))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    """What a connected UDP socket receives: datagrams, and the errors the operating system reports."""
+
+    def __init__(self) -> None:
+        self.received: asyncio.Queue[tuple[bytes, Any] | BaseException] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.received.put_nowait((data, addr))
+
+    def error_received(self, exc: Exception) -> None:
+        self.received.put_nowait(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.received.put_nowait(exc or EOFError("the socket was closed"))
+
+
+class _ConnectedUdp(dns._asyncbackend.DatagramSocket):
+    """A connected UDP socket for dnspython's query functions (the asyncio sockets dnspython makes are
+    unconnected: a refusal is heard as silence there, and costs a whole timeout)."""
+
+    def __init__(self, family: int, transport: asyncio.DatagramTransport, protocol: _Datagrams) -> None:
+        super().__init__(family, socket.SOCK_DGRAM)
+        self.transport = transport
+        self.protocol = protocol
+
+    @classmethod
+    async def to(cls, endpoint: DnsEndpoint) -> _ConnectedUdp:
+        sock = _udp_to(endpoint)
+        try:
+            transport, protocol = await asyncio.get_running_loop().create_datagram_endpoint(
+                _Datagrams, sock=sock
+            )
+        except BaseException:
+            sock.close()
+            raise
+        return cls(sock.family, transport, protocol)
+
+    async def sendto(self, what: bytes, destination: Any, timeout: float | None) -> int:
+        self.transport.sendto(what)  # (connected: to its peer; an error comes back through recvfrom)
+        return len(what)
+
+    async def recvfrom(self, size: int, timeout: float | None) -> tuple[bytes, Any]:
+        try:
+            got = await asyncio.wait_for(self.protocol.received.get(), timeout)
+        except TimeoutError:
+            raise dns.exception.Timeout(timeout=timeout) from None  # type: ignore[no-untyped-call]
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    async def close(self) -> None:
+        self.transport.close()
+
+    async def getpeername(self) -> Any:
+        return self.transport.get_extra_info("peername")
+
+    async def getsockname(self) -> Any:
+        return self.transport.get_extra_info("sockname")
+
+
+class _Resolver(dns.nameserver.Do53Nameserver):
+    """One configured resolver, asked over connected UDP sockets (the operating system's reason for a
+    failure reaches the answer), its liveness kept on the engine's host named by the endpoint."""
+
+    def __init__(self, client: DnsClient, endpoint: DnsEndpoint) -> None:
+        super().__init__(endpoint.ip, endpoint.port)
+        self.client = client
+        self.endpoint = endpoint
+
+    def __str__(self) -> str:
+        return str(self.endpoint)
+
+    async def async_query(
+        self,
+        request: dns.message.QueryMessage,
+        timeout: float,
+        source: str | None,
+        source_port: int,
+        max_size: bool,
+        backend: dns._asyncbackend.Backend,
+        one_rr_per_rrset: bool = False,
+        ignore_trailing: bool = False,
+    ) -> dns.message.Message:
+        # (no source address: the client's resolver never sets one)
+        live = self.client.engine.host(str(self.endpoint)).over("dns-tcp" if max_size else "dns-udp")
+        with self.client.flying():
+            try:
+                if max_size:
+                    response = await dns.asyncquery.tcp(
+                        request,
+                        self.address,
+                        timeout=timeout,
+                        port=self.port,
+                        backend=backend,
+                        one_rr_per_rrset=one_rr_per_rrset,
+                        ignore_trailing=ignore_trailing,
+                    )
+                else:
+                    sock = await _ConnectedUdp.to(self.endpoint)
+                    try:
+                        response = await dns.asyncquery.udp(
+                            request,
+                            self.address,
+                            timeout=timeout,
+                            port=self.port,
+                            raise_on_truncation=True,
+                            one_rr_per_rrset=one_rr_per_rrset,
+                            ignore_trailing=ignore_trailing,
+                            ignore_errors=True,
+                            ignore_unexpected=True,
+                            sock=sock,
+                        )
+                    finally:
+                        await sock.close()
+            except dns.exception.Timeout:
+                live.timed_out()
+                raise
+            except OSError as exc:  # (dnspython takes the resolver out of this question's attempts)
+                live.failed(os_reason(exc))
+                raise
+            except Exception:
+                live.answered += (
+                    1  # something came back: a truncated or unreadable reply, a closed connection
+                )
+                raise
+        live.answered += 1
+        return response
+
+
+def _attempts(errors: Iterable[Any]) -> dict[str, str]:
+    """What each resolver's attempts ended in, from dnspython's list of failed attempts: its last
+    one's "timeout", or the operating system's reason."""
+    out: dict[str, str] = {}
+    for err in errors:
+        exc = err[3] if len(err) > 3 else None
+        if isinstance(exc, dns.exception.Timeout):
+            out[str(err[0])] = "timeout"
+        elif isinstance(exc, OSError):
+            out[str(err[0])] = os_reason(exc)
+        elif isinstance(exc, BaseException):
+            out[str(err[0])] = _describe(exc)
+    return out
 
 
 def _records(section: Iterable[dns.rrset.RRset]) -> tuple[Record, ...]:
@@ -171,8 +361,9 @@ class DnsClient:
         self.timeout = timeout
         self.dns_port = dns_port
         self.sent = 0  #: questions that went to the network (memo misses)
+        self.in_flight = 0  #: questions sent and not answered (nor given up on) yet
         self._resolver = dns.asyncresolver.Resolver(configure=False)
-        self._resolver.nameservers = [dns.nameserver.Do53Nameserver(r.ip, r.port) for r in resolvers]
+        self._resolver.nameservers = [_Resolver(self, r) for r in resolvers]
         # a lost datagram is asked again within the timeout; the first try gets the larger share, so
         # that a resolver slow under a burst is not asked twice at once
         self._resolver.timeout = timeout * 0.6
@@ -185,6 +376,15 @@ class DnsClient:
     @property
     def resolver_text(self) -> str:
         return ",".join(str(r) for r in self.resolvers)
+
+    @contextmanager
+    def flying(self) -> Iterator[None]:
+        """One question in flight (counted on the loop; read from any thread, for progress)."""
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
 
     # -- public API -----------------------------------------------------------------------------
     async def query(self, qname: str, rdtype: str, budget: Budget | None = None) -> DnsAnswer:
@@ -291,12 +491,16 @@ class DnsClient:
                 )
             except dns.resolver.NoNameservers as exc:
                 return self._no_nameservers(qname, rdtype, server, exc, time.monotonic() - start)
-            except dns.resolver.LifetimeTimeout:
+            except dns.resolver.LifetimeTimeout as exc:
+                # (a resolver that failed otherwise was taken out of the attempts: say why)
+                attempts = _attempts(exc.kwargs.get("errors", []))
+                also = "; ".join(f"{ep} {why}" for ep, why in attempts.items() if why != "timeout")
                 return DnsAnswer(
                     qname,
                     rdtype,
                     server,
-                    error=f"no answer within {self.timeout:g} s, asked twice (timeout)",
+                    error=f"no answer within {self.timeout:g} s, asked twice (timeout)"
+                    + (f"; {also}" if also else ""),
                     elapsed=round(time.monotonic() - start, 4),
                 )
             except dns.resolver.YXDOMAIN:
@@ -338,11 +542,24 @@ class DnsClient:
                 # long"): keep the answer as evidence, and say what is wrong with it in our words
                 ans = _from_message(qname, rdtype, server, resp, elapsed, bool(err[1]))
                 return ans if ans.error else replace(ans, error=f"unusable answer: {_describe(err[3])}")
-        text = "; ".join(f"{e[0]}: {e[3]}" for e in errors) or str(exc)
-        refused = [e for e in errors if isinstance(e[3], ConnectionRefusedError)]
-        if refused and len(refused) == len(errors):
-            text = f"connection refused by every resolver ({text})"
-        return DnsAnswer(qname, rdtype, server, error=f"all resolvers failed ({text})", elapsed=elapsed)
+        # nothing came back from any resolver: why each failed, as the operating system said it
+        attempts = _attempts(errors)
+        if not attempts:
+            return DnsAnswer(qname, rdtype, server, error=f"all resolvers failed ({exc})", elapsed=elapsed)
+        if len(self.resolvers) == 1:  # (the answer names it already)
+            text, whom = "; ".join(attempts.values()), "no reply"
+        else:
+            text, whom = (
+                "; ".join(f"{ep} {why}" for ep, why in attempts.items()),
+                "no reply from any resolver",
+            )
+        causes = [e[3] for e in errors if len(e) > 3]
+        if all(isinstance(c, OSError) and c.errno in _NO_ROUTE for c in causes):
+            error = f"{UNREACHABLE}: {text}"  # (no route to any resolver: typically no IPv6 here)
+        else:
+            timeout = " (timeout)" if "timeout" in attempts.values() else ""
+            error = f"{whom}: {text}{timeout}"
+        return DnsAnswer(qname, rdtype, server, error=error, elapsed=elapsed)
 
     async def _direct(self, server: DnsEndpoint, qname: str, rdtype: str, *, rd: bool) -> DnsAnswer:
         start = time.monotonic()
@@ -364,20 +581,22 @@ class DnsClient:
                     f"{udp.timeouts} questions, so it was not asked again",
                 )
             try:
-                resp, tcp = await self._exchange(server, q)
-                if resp is not None and resp.rcode() == dns.rcode.FORMERR and q.edns >= 0:
-                    # a server without EDNS (RFC 6891 §7): ask again without it, as resolvers do
-                    q = dns.message.make_query(qname, rdtype, use_edns=False)
-                    if not rd:
-                        q.flags &= ~dns.flags.RD
+                with self.flying():
                     resp, tcp = await self._exchange(server, q)
+                    if resp is not None and resp.rcode() == dns.rcode.FORMERR and q.edns >= 0:
+                        # a server without EDNS (RFC 6891 §7): ask again without it, as resolvers do
+                        q = dns.message.make_query(qname, rdtype, use_edns=False)
+                        if not rd:
+                            q.flags &= ~dns.flags.RD
+                        resp, tcp = await self._exchange(server, q)
             except OSError as exc:
+                udp.failed(os_reason(exc))
                 return DnsAnswer(qname, rdtype, str(server), error=_network_error(exc))
             except Exception as exc:
                 udp.answered += 1  # something came back, if only garbage
                 return DnsAnswer(qname, rdtype, str(server), error=_describe(exc))
             if resp is None:
-                udp.timeouts += 1
+                udp.timed_out()
                 return DnsAnswer(
                     qname,
                     rdtype,
@@ -427,7 +646,7 @@ class DnsClient:
         try:
             tcp_resp = await dns.asyncquery.tcp(q, server.ip, timeout=self.timeout, port=server.port)
         except dns.exception.Timeout:
-            tcp.timeouts += 1
+            tcp.timed_out()
             raise _TcpFailure(f"truncated over UDP, and TCP timed out after {self.timeout:g} s") from None
         except (EOFError, ConnectionError) as exc:
             tcp.answered += 1  # it did something: closed the connection
@@ -458,9 +677,10 @@ class DnsClient:
                     f"{tcp.timeouts} questions over TCP, so it was not asked again",
                 )
             try:
-                resp = await dns.asyncquery.tcp(q, server.ip, timeout=self.timeout, port=server.port)
+                with self.flying():
+                    resp = await dns.asyncquery.tcp(q, server.ip, timeout=self.timeout, port=server.port)
             except dns.exception.Timeout:
-                tcp.timeouts += 1
+                tcp.timed_out()
                 return DnsAnswer(
                     zone, "AXFR", str(server), error=f"no answer within {self.timeout:g} s (timeout)"
                 )
@@ -471,6 +691,7 @@ class DnsClient:
                     zone, "AXFR", str(server), error=f"closed: {type(exc).__name__} {exc}".strip()
                 )
             except OSError as exc:
+                tcp.failed(os_reason(exc))
                 return DnsAnswer(zone, "AXFR", str(server), error=_network_error(exc))
             except Exception as exc:
                 tcp.answered += 1

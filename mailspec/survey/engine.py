@@ -10,13 +10,16 @@ Every protocol client (DNS today; SMTP, IDENT and HTTPS next) runs on one :class
   spent) does not cancel it for the others;
 * :meth:`Engine.host` is the per-host state every protocol shares (whether it has stayed silent so
   far), with a slot per use that bounds the operations of that use in flight to the host at once;
-* every wait of a caller outside the loop is bounded (:meth:`Engine.run` takes a timeout).
+* every wait of a caller outside the loop is bounded (:meth:`Engine.run` takes a timeout), and may be
+  waited in slices, so that the caller's thread can report progress between them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -44,6 +47,40 @@ class Liveness:
 
     answered: int = 0  #: operations it answered (anything at all came back)
     timeouts: int = 0  #: operations that ran out of time with nothing back
+    #: operations that failed with nothing back and the operating system said why ("connection
+    #: refused", "network unreachable"), by reason
+    failures: dict[str, int] = field(default_factory=dict)
+    #: the reason the last operation that got nothing back ended with ("timeout", or the OS's reason)
+    last_failure: str = ""
+
+    def timed_out(self) -> None:
+        """One operation ran out of time with nothing back."""
+        self.timeouts += 1
+        self.last_failure = "timeout"
+
+    def failed(self, reason: str) -> None:
+        """One operation got nothing back, and the operating system said why."""
+        self.failures[reason] = self.failures.get(reason, 0) + 1
+        self.last_failure = reason
+
+    @property
+    def asked(self) -> int:
+        """Operations that ended, whichever way."""
+        return self.answered + self.timeouts + sum(self.failures.values())
+
+    @property
+    def cause(self) -> str:
+        """Why it answered nothing: the most frequent reason ("timeout" or the OS's), the last one
+        seen among equals; "" when nothing failed."""
+        counts = dict(self.failures)
+        if self.timeouts:
+            counts["timeout"] = self.timeouts
+        if not counts:
+            return ""
+        top = max(counts.values())
+        if counts.get(self.last_failure) == top:
+            return self.last_failure
+        return next(reason for reason, n in counts.items() if n == top)
 
     @property
     def silent(self) -> bool:
@@ -157,8 +194,8 @@ class Engine:
         self.close()
 
     # -- running coroutines --------------------------------------------------------------------
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
-        """Run ``coro`` on the engine's loop and wait at most ``timeout`` seconds for its result."""
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start ``coro`` on the engine's loop; its result, for a thread other than the loop's."""
         loop = self._loop
         if self._thread is None or loop is None:
             coro.close()
@@ -166,12 +203,42 @@ class Engine:
         if threading.current_thread() is self._thread:
             coro.close()
             raise EngineError("Engine.run() called from the engine's own loop")
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        return asyncio.run_coroutine_threadsafe(coro, loop)
+
+    def run(
+        self,
+        coro: Coroutine[Any, Any, T],
+        timeout: float,
+        *,
+        tick: Callable[[], None] | None = None,
+        every: float = 0.25,
+    ) -> T:
+        """Run ``coro`` on the engine's loop and wait at most ``timeout`` seconds for its result.
+
+        With ``tick``, the wait is cut in slices of ``every`` seconds, and ``tick()`` is called between
+        them, in the caller's thread (never the loop's); the bound stays ``timeout`` in all.
+        """
+        future = self.submit(coro)
         try:
-            return future.result(timeout)
+            if tick is None:
+                return future.result(timeout)
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                try:
+                    return future.result(min(every, left))
+                except TimeoutError:
+                    if future.done():
+                        raise
+                tick()
         except TimeoutError:
             future.cancel()
             raise EngineError(f"the survey did not finish within {timeout:g} s") from None
+        except BaseException:
+            future.cancel()  # (a tick that raised, or KeyboardInterrupt: nothing is left running)
+            raise
 
     # -- the memo ------------------------------------------------------------------------------
     def task(self, kind: str, key: Hashable, make: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
@@ -197,8 +264,18 @@ class Engine:
 
     # -- hosts ---------------------------------------------------------------------------------
     def host(self, address: str) -> Host:
-        """The shared state of one host (made on first use)."""
+        """The shared state of one host (made on first use; on the loop)."""
         h = self._hosts.get(address)
         if h is None:
             h = self._hosts[address] = Host(address)
         return h
+
+    def known_host(self, address: str) -> Host | None:
+        """The shared state of one host, if it was ever used (from any thread: nothing is made)."""
+        return self._hosts.get(address)
+
+    def hosts_asked(self) -> int:
+        """How many hosts were asked something over some channel so far (from any thread: a snapshot,
+        as the loop's thread may be adding hosts meanwhile)."""
+        hosts = list(self._hosts.values())  # (one C-level copy under the GIL: never "changed size")
+        return sum(1 for h in hosts if h.channels)
