@@ -28,9 +28,10 @@ HANDED = pytest.StashKey[str]()
 def domain_of_nodeid(nodeid: str, domains: Collection[str]) -> str | None:
     """The mail domain whose subject the test ``nodeid`` takes (its parameter id starts with it:
     ``example.com``, ``example.com-mx1.example.com``), or None. The longest such domain wins."""
-    if not nodeid.endswith("]") or "[" not in nodeid:
+    _, _, name = nodeid.partition("::")  # (a parameter may hold "::" itself: an IPv6 subject)
+    if not name.endswith("]") or "[" not in name:
         return None
-    param = nodeid[nodeid.index("[", nodeid.rfind("::")) + 1 : -1]
+    param = name[name.index("[") + 1 : -1]
     if param in domains:
         return param
     cuts = [i for i, ch in enumerate(param) if ch == "-"]

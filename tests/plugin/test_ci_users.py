@@ -279,3 +279,36 @@ def pytest_terminal_summary(terminalreporter):
     result = run(pytester, "--pyargs", "mailspec.checks", "--mail-lab=blackhole", "-p", "count_reprs")
     assert result.parseoutcomes()["errors"] >= 20
     result.stdout.fnmatch_lines(["tracebacks formatted: 0"])
+
+
+def test_nothing_reachable_is_said_once_with_the_os_reason(pytester: pytest.Pytester) -> None:
+    # a closed resolver port read as "no answer within 10 s (timeout)", in 23 near-identical blocks
+    out = pytester.path / "r.json"
+    dead = "--mail-resolver=127.0.0.1:9"  # nothing listens there
+    result = run(
+        pytester, "--pyargs", "mailspec.checks", "--mail-domain=example.com", dead, f"--mail-report={out}"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    text = result.stdout.str()
+    cause = "mailspec: nothing could be tested: no resolver answered: 127.0.0.1:9 connection refused"
+    assert result.stdout.lines.count(cause) == 1
+    assert "(timeout)" not in text
+    result.stdout.fnmatch_lines(["example.com: INCOMPLETE (24 error)", "mailspec: verdict INCOMPLETE"])
+    data = report(out)
+    assert data["verdict"] == "INCOMPLETE"
+    assert data["summary"]["failed"] == 0
+
+
+def test_a_survey_longer_than_a_second_shows_progress(pytester: pytest.Pytester) -> None:
+    # a black-holed domain's survey waits the whole timeout (2 s): progress is shown in a CI log
+    # (pytester's output is no terminal), and nothing under -q
+    args = ("--pyargs", "mailspec.checks", "--mail-lab=blackhole", "--mail-timeout=2")
+    result = pytester.runpytest("-p", "no:cacheprovider", *args)
+    result.stdout.fnmatch_lines(
+        [
+            "mailspec: surveying 0/1 domain, * questions in flight, * (*s)",
+            "mailspec: surveyed 1 domain * in *s",
+        ]
+    )
+    quiet = pytester.runpytest("-p", "no:cacheprovider", *args, "-q")
+    assert "mailspec: survey" not in quiet.stdout.str()

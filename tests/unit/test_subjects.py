@@ -104,7 +104,10 @@ def test_subjects_survive_the_codec() -> None:
         ("m/test_mx.py::test_mx_target_public_address[a-b.example-mx.a-b.example@192.0.2.1]", "a-b.example"),
         ("m/test_mx.py::test_x[example.com-no-mx]", "example.com"),
         ("m/test_mx.py::test_x[a.example-b.example-mx.a.example-b.example]", "a.example-b.example"),
+        ("m/test_dns.py::test_dns_ns_authoritative[example.com-ns1.example.com@::1]", "example.com"),
+        ("m/test_dns.py::test_x[example.com-ns1.example.com@2001:db8::53]", "example.com"),
         ("tests/test_own.py::test_mine", None),
+        ("tests/test_own.py::TestX::test_mine", None),
         ("tests/test_own.py::test_mine[other.example]", None),
     ],
 )
