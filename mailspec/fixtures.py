@@ -70,32 +70,33 @@ def _mailspec_subject(request: pytest.FixtureRequest) -> Subject:
 
 
 # each kind's marker: asking for it (through a public fixture) makes a test per subject of that kind
-@pytest.fixture
+# (session-scoped: a marker holds nothing, and a run of many domains sets up none per test)
+@pytest.fixture(scope="session")
 def _mailspec_kind_domain() -> None:
     return None
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def _mailspec_kind_mx() -> None:
     return None
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def _mailspec_kind_mx_ip() -> None:
     return None
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def _mailspec_kind_ns() -> None:
     return None
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def _mailspec_kind_ns_ip() -> None:
     return None
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def _mailspec_kind_smtp() -> None:
     return None
 
@@ -109,19 +110,19 @@ def mail_domain(_mailspec_subject: Subject, _mailspec_kind_domain: None) -> str:
 
 @pytest.fixture
 @reads(DomainDns)
-def dns_facts(pytestconfig: pytest.Config, mail_survey: Survey, mail_domain: str) -> DomainDns:
+def dns_facts(request: pytest.FixtureRequest, mail_domain: str) -> DomainDns:
     """What the resolvers say of the domain under test (:class:`mailspec.facts.DomainDns`): its SOA,
     NS, MX, addresses and TXT, and its MX hosts and name servers with their addresses."""
-    return fact(pytestconfig, DomainDns, mail_domain)
+    return fact(request.config, DomainDns, mail_domain)
 
 
 @pytest.fixture
 @reads(ZoneProbe)
-def zone_probe(pytestconfig: pytest.Config, mail_survey: Survey, mail_domain: str) -> ZoneProbe:
+def zone_probe(request: pytest.FixtureRequest, mail_domain: str) -> ZoneProbe:
     """What the zone's name servers, and its parent's, said when asked directly
     (:class:`mailspec.facts.ZoneProbe`): each address's SOA, recursion and AXFR answers, and the
     delegation. Only tests that ask for it make mailspec ask name servers directly."""
-    return fact(pytestconfig, ZoneProbe, mail_domain)
+    return fact(request.config, ZoneProbe, mail_domain)
 
 
 # ------------------------------------------------------------------------------------------- MX
