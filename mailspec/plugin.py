@@ -15,7 +15,7 @@ import pytest
 
 from mailspec import outcome
 from mailspec.errors import SettingError
-from mailspec.outcome import Outcome, Raised
+from mailspec.outcome import Finding, Outcome, Raised
 from mailspec.report import ReportCollector
 from mailspec.report.junit import as_error, configure_junit
 from mailspec.report.results import (
@@ -47,7 +47,6 @@ from mailspec.session import (
     start_lab,
     subjects_for,
     survey_of,
-    unknown_waivers,
     uses_mailspec,
     waiver_for,
 )
@@ -165,16 +164,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    kept = once_per_check(items, CHECKS_DIR)
-    if len(kept) < len(items):  # shown as deselected: "collected 39 items / 10 deselected"
-        config.hook.pytest_deselected(items=[i for i in items if i not in set(kept)])
-        items[:] = kept
-    found, ids = False, set()
+    found = False
     for item in items:
         info = check_of(item)
         if info is not None:
             item.extra_keyword_matches.add(info.id)
-            ids.add(info.id)
         found = (
             found
             or info is not None
@@ -182,8 +176,6 @@ def pytest_collection_modifyitems(
             or "mail_survey" in getattr(item, "fixturenames", ())
         )
     settings = settings_of(config)
-    if not hasattr(config, "workerinput") and (problem := unknown_waivers(settings, ids)):
-        raise pytest.UsageError(problem)
     # (collection errors are pytest's to report: no "nothing collected" on top of them)
     if settings.active and not found and not session.testsfailed and not hasattr(config, "workerinput"):
         raise pytest.UsageError(
@@ -193,9 +185,16 @@ def pytest_collection_modifyitems(
         )
 
 
+@pytest.hookimpl(tryfirst=True)  # (before the terminal counts what was collected and deselected)
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Fetch, all at once, the facts the collected tests will read (and no others)."""
+    """Each check once per subject (after -m/-k chose); then fetch, all at once, the facts the
+    collected tests will read (and no others)."""
     config = session.config
+    kept = once_per_check(session.items, CHECKS_DIR)
+    if len(kept) < len(session.items):  # shown as deselected: "collected 39 items / 10 deselected"
+        keep = set(kept)
+        config.hook.pytest_deselected(items=[i for i in session.items if i not in keep])
+        session.items[:] = kept
     if not settings_of(config).active:
         return
     wanted = facts_wanted(session.items)
@@ -224,8 +223,8 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     info, subject = check_of(item), subject_of(item)
-    ours = info is not None or subject is not None or uses_mailspec(item)
     exc = call.excinfo.value if call.excinfo is not None else None
+    ours = info is not None or subject is not None or uses_mailspec(item) or isinstance(exc, Finding)
     # a result the policy will reword costs what a pass costs: pytest formats no traceback for it
     hidden = (
         call.excinfo if ours and item.get_closest_marker("xfail") is None and expected(exc, info) else None

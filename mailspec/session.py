@@ -96,21 +96,6 @@ def matched_waivers(settings: Settings, info: CheckInfo | None, subject: Subject
     )
 
 
-def unknown_waivers(settings: Settings, collected: set[str]) -> str | None:
-    """A usage error for waivers of ids that are neither the catalog's nor a collected check's."""
-    import difflib
-
-    bad = [w for w in settings.waivers if w.custom and w.check not in collected]
-    if not bad:
-        return None
-    lines = []
-    for w in bad:
-        near = difflib.get_close_matches(w.check, sorted(collected), 3, 0.6)
-        hint = f" (did you mean {' or '.join(near)}?)" if near else ""
-        lines.append(f"waiver {str(w)!r}: no check with the id {w.check!r} was collected{hint}")
-    return "mailspec: " + "; ".join(lines)
-
-
 def uses_mailspec(item: pytest.Item) -> bool:
     """Whether a test that is no shipped check takes mailspec's fixtures (a user's own mail test)."""
     return not MAIL_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
@@ -140,7 +125,7 @@ def asks_for_shipped_suite(config: pytest.Config, checks_dir: Path) -> bool:
 def once_per_check(items: list[pytest.Item], checks_dir: Path) -> list[pytest.Item]:
     """The items, each check and subject once: a user's module that star-imports the shipped checks
     (``from mailspec.checks.test_mx import *``) beside the auto-added suite would run them twice.
-    The shipped copy is kept (its node id is the contract's)."""
+    The user's copy is kept (their module's marks, fixtures and conftest apply to it)."""
     first: dict[tuple[int, str], int] = {}
     keep = [True] * len(items)
     for i, item in enumerate(items):
@@ -149,11 +134,10 @@ def once_per_check(items: list[pytest.Item], checks_dir: Path) -> list[pytest.It
             continue
         key = (id(fn), callspec.id)
         j = first.setdefault(key, i)
-        if j != i:  # a second copy: drop the one that is not the shipped file's
-            shipped = _is_shipped(Path(item.path), checks_dir)
-            keep[j if shipped else i] = False
-            if shipped:
-                first[key] = i
+        if j != i:  # a second copy: drop the shipped file's
+            drop = i if _is_shipped(Path(item.path), checks_dir) else j
+            keep[drop] = False
+            first[key] = j if drop == i else i
     return [item for item, k in zip(items, keep, strict=True) if k]
 
 

@@ -62,9 +62,25 @@ class ReportCollector:
         return run_verdict(self.results.values(), 0)[1]
 
     def unmatched_waivers(self) -> list[str]:
-        """The user's waivers that matched no result (the lab's own are not the user's to fix)."""
+        """A line for each of the user's waivers that matched no result (the lab's own are not the
+        user's to fix): of a check that did not run, or of a subject that none of its results has."""
+        import difflib
+
         matched = {w for r in self.results.values() for w in r.get("matched", ())}
-        return [str(w) for w in self.settings.waivers if not w.lab and str(w) not in matched]
+        ran = {r["check"] for r in self.results.values() if r["check"]}
+        lines = []
+        for w in self.settings.waivers:
+            if w.lab or str(w) in matched:
+                continue
+            if w.check in ran:
+                why = f"no result of {w.check} has the subject {w.subject!r}"
+            else:
+                near = difflib.get_close_matches(w.check, sorted(ran), 3, 0.6) if w.custom else []
+                why = f"no check {w.check} ran in this run" + (
+                    f" (did you mean {' or '.join(near)}?)" if near else ""
+                )
+            lines.append(f"mailspec: waiver {str(w)!r} matched no result: {why}")
+        return lines
 
     def as_json(self) -> dict[str, Any]:
         from mailspec import __version__
@@ -124,8 +140,8 @@ class ReportCollector:
         write_summary(terminalreporter, list(self.results.values()), self.settings, cause)
         result, _ = run_verdict(self.results.values(), self.testsfailed)
         terminalreporter.write_line(f"mailspec: verdict {result}", bold=True)
-        for w in self.unmatched_waivers():
-            terminalreporter.write_line(f"mailspec: waiver {w!r} matched no result (a typo in its subject?)")
+        for line in self.unmatched_waivers():
+            terminalreporter.write_line(line, yellow=True)
         if self.write_error:
             terminalreporter.write_line(self.write_error, red=True, bold=True)
         elif self.settings.report is not None:

@@ -125,5 +125,11 @@ def add_output(item: pytest.Item, report: pytest.TestReport, record: dict[str, A
     with a failure) and in the item's sections (the teardown report, which JUnit writes out)."""
     text = "\n".join([first_line(record), *record["evidence"]]) + "\n"
     title = "stdout (mailspec)"
-    item.add_report_section(report.when, title, text)
-    report.sections.append((f"Captured {title} {report.when}", text))
+    # first, before what the test itself printed: the case's output starts with the mailspec line.
+    # pytest offers appending only (add_report_section); its list of sections is the item's own
+    sections = getattr(item, "_report_sections", None)
+    if isinstance(sections, list):
+        sections.insert(0, (report.when, title, text))
+    else:
+        item.add_report_section(report.when, title, text)
+    report.sections.insert(0, (f"Captured {title} {report.when}", text))

@@ -84,7 +84,9 @@ def write_summary(
             subject = f" [{r['subject']}]" if r["subject"] and r["subject"] != domain else ""
             text = r["message"] or r["title"]
             first = text.splitlines()[0] if text else ""
-            by_area[r["check"].split(".", 1)[0]][(r["outcome"], first)].append(f"{r['check']}{subject}")
+            area = r["check"].split(".", 1)[0] if r["check"] else "your tests"
+            name = r["check"] or r["title"]  # (a test of the user's own: its name)
+            by_area[area][(r["outcome"], first)].append(f"{name}{subject}")
         for area in sorted(by_area):
             tr.write_line(f"  {area}:")
             for (result, first), checks in by_area[area].items():
