@@ -44,6 +44,11 @@ F = TypeVar("F")
 #: more made the burst of questions overrun a resolver on a loaded 2-core machine (bench/dns_survey.py
 #: at 128 and 256: answers later than the timeout), and no verdict may depend on machine speed
 CONCURRENCY = 64
+#: how long a fact holds its admission slot, at most: its first questions (the burst) are out by then;
+#: one that still waits (on a silent server, for its budget) lets the next in, so that a hundred
+#: black-holed domains do not stall the survey of the rest for a timeout each (it changes when facts
+#: start, never what they find: each fact's budget is its own)
+ADMIT_HOLD = 1.0
 #: seconds between two calls of the progress hook while a prefetch runs
 PROGRESS_EVERY = 0.25
 #: the channels a resolver is asked over (the client's liveness of each configured resolver)
@@ -189,9 +194,17 @@ class Survey:
             assert self._admit is not None
             for need in fk.after:  # fetched first, outside this fact's admission: no slot waits on another
                 await self.fact(need, key)
-            async with self._admit:
-                value: F = await fk.fetch(self, key)
-                return value
+            await self._admit.acquire()
+            task = asyncio.ensure_future(fk.fetch(self, key))
+            try:  # the slot is this fact's while its burst of questions goes out, and no longer
+                await asyncio.wait({task}, timeout=ADMIT_HOLD)
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            finally:
+                self._admit.release()
+            value: F = await task
+            return value
 
         return await self.engine.memo(fk.name, key, make)
 

@@ -460,3 +460,33 @@ def test_a_silent_server_shared_by_many_zones_gets_one_verdict_in_every_zone(
             assert verdicts == {expected: len(domains)}, (check, host, verdicts)
     for d in domains:
         assert run.outcome("dns.ns.authoritative", d, "c.dnshost.test@127.0.3.123") == "passed"
+
+
+# ----------------------------------------------------------------------------------- admission
+def test_a_black_holed_domain_does_not_hold_up_the_others(net: Net) -> None:
+    # one fact at a time, and the resolver silent for quiet.test: its survey waits the whole timeout;
+    # fine.test, asked after it, used to wait for that too (a hundred black-holed domains of a
+    # thousand stalled the whole survey for a timeout per 64 of them)
+    import asyncio
+
+    from mailspec.facts import DomainDns
+
+    net.zone("quiet.test", {"ns1.quiet.test": ["127.0.3.11"]})
+    net.zone("fine.test", {"ns1.fine.test": ["127.0.3.12"]})
+    server = net.serve(Rule("silent", qname="quiet.test"))
+    with Survey(
+        [DnsEndpoint(RESOLVER, server.port)], timeout=5, dns_port=server.port, concurrency=1
+    ) as survey:
+        done: list[str] = []
+
+        async def one(domain: str) -> None:
+            await survey.fact(DomainDns, domain)
+            done.append(domain)
+
+        async def both() -> None:
+            await asyncio.gather(one("quiet.test"), one("fine.test"))
+
+        survey.engine.run(both(), timeout=60)
+        assert done == ["fine.test", "quiet.test"]
+        assert survey.dns("fine.test").soa.definite
+        assert not survey.dns("quiet.test").soa.definite
