@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,9 +17,29 @@ from mailspec.report.terminal import by_domain, run_verdict, verdict, write_summ
 if TYPE_CHECKING:
     from mailspec.settings import Settings
 
-__all__ = ["OUTCOMES", "ReportCollector"]
+__all__ = ["OUTCOMES", "ReportCollector", "json_entry"]
 
 OUTCOMES = ("passed", "failed", "warned", "skipped", "error", "waived")
+
+
+def json_entry(r: dict[str, Any], nodeid: str, duration: float) -> dict[str, Any]:
+    """One result as the JSON report writes it."""
+    return {
+        "check": r["check"],
+        "domain": r["domain"],
+        "subject": r["subject"],
+        "outcome": r["outcome"],
+        "severity": r["severity"],
+        "finding": r.get("finding"),
+        "title": r["title"],
+        "message": r["message"],
+        "evidence": r["evidence"],
+        "refs": r["refs"],
+        "remediation": r["remediation"],
+        "waiver": r.get("waiver"),
+        "nodeid": r.get("contract_nodeid") or nodeid,
+        "duration_s": round(duration, 4),
+    }
 
 
 class ReportCollector:
@@ -25,7 +48,12 @@ class ReportCollector:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
+        #: node id -> the result as the summary reads it (the first line of its message); the whole
+        #: result (evidence, refs, fix) goes to the spool file as it comes, and the JSON report is
+        #: streamed from there: a run of 170,000 checks holds no 170,000 evidence lists
         self.results: dict[str, dict[str, Any]] = {}
+        self._spool: IO[bytes] | None = None
+        self._lines = 0
         self.write_error = ""
         self.testsfailed = 0
         self.started_at = datetime.now(UTC)
@@ -40,13 +68,44 @@ class ReportCollector:
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "mailspec", None)
-        if isinstance(data, dict):
+        if isinstance(data, dict) and not self.is_worker:  # (a worker's results are the controller's)
             entry = self.results.get(report.nodeid)
-            if entry is None:
-                self.results[report.nodeid] = {**data, "nodeid": report.nodeid, "duration_s": report.duration}
-            elif report.when == "teardown" and data["outcome"] == "error" and entry["outcome"] == "passed":
-                entry.update(data)
+            if entry is None or (
+                report.when == "teardown" and data["outcome"] == "error" and entry["outcome"] == "passed"
+            ):  # (an error at teardown after a pass replaces it)
+                self.results[report.nodeid] = self._keep(report, data)
         self._slim(report)
+
+    def _keep(self, report: pytest.TestReport, data: dict[str, Any]) -> dict[str, Any]:
+        """Spool the whole result; return what the summary reads."""
+        if self._spool is None:
+            # (closed at unconfigure, when the report is written: no context manager spans the run)
+            self._spool = tempfile.TemporaryFile(prefix="mailspec-results-")  # noqa: SIM115
+        line = json_entry(data, report.nodeid, report.duration)
+        self._spool.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+        self._lines += 1
+        message = data["message"]
+        return {
+            "check": data["check"],
+            "domain": data["domain"],
+            "subject": data["subject"],
+            "outcome": data["outcome"],
+            "title": data["title"],
+            "message": message.split("\n", 1)[0] if message else "",
+            "matched": data.get("matched") or (),
+            "line": self._lines - 1,
+        }
+
+    def spooled(self) -> Iterator[dict[str, Any]]:
+        """The whole results, in the order they finished (a result replaced later is left out)."""
+        if self._spool is None:
+            return
+        current = {r["line"] for r in self.results.values()}
+        self._spool.flush()
+        self._spool.seek(0)
+        for i, raw in enumerate(self._spool):
+            if i in current:
+                yield json.loads(raw)
 
     def _slim(self, report: pytest.TestReport) -> None:
         """Once every plugin has read a report of a mailspec check that passed, skipped or warned,
@@ -99,23 +158,7 @@ class ReportCollector:
                 if d
             },
             "results": (
-                {
-                    "check": r["check"],
-                    "domain": r["domain"],
-                    "subject": r["subject"],
-                    "outcome": r["outcome"],
-                    "severity": r["severity"],
-                    "finding": r.get("finding"),
-                    "title": r["title"],
-                    "message": r["message"],
-                    "evidence": r["evidence"],
-                    "refs": r["refs"],
-                    "remediation": r["remediation"],
-                    "waiver": r.get("waiver"),
-                    "nodeid": r.get("contract_nodeid") or r["nodeid"],
-                    "duration_s": round(r["duration_s"], 4),
-                }
-                for r in self.results.values()
+                self.spooled()
             ),  # a generator: the report is written as it goes, never held whole in memory
         }
 
@@ -129,6 +172,11 @@ class ReportCollector:
         except OSError as exc:
             self.write_error = f"mailspec: could not write the JSON report to {self.settings.report}: {exc}"
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+
+    def pytest_unconfigure(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or not self.results or not self.settings.active:
