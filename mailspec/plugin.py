@@ -41,6 +41,7 @@ from mailspec.session import (
     asks_for_shipped_suite,
     facts_wanted,
     matched_waivers,
+    nothing_reachable,
     once_per_check,
     own_domain,
     prefetch,
@@ -254,8 +255,10 @@ def pytest_runtest_makereport(
         info, raised, message, fail_on=settings.fail_on, profile=settings.profile,
         waiver=waiver.reason if waiver else None,
     )  # fmt: skip
-    if raised is Raised.INDETERMINATE:
-        as_error(report, decision.reason)
+    unreachable = raised is Raised.INDETERMINATE and nothing_reachable(item.config)
+    if raised is Raised.INDETERMINATE:  # (nothing reachable at all: the summary says why, once)
+        as_error(report, "could not test: no resolver answered (see the mailspec summary)" if unreachable
+                 else decision.reason)  # fmt: skip
     elif raised in (Raised.VIOLATION, Raised.FINDING):
         if decision.outcome is Outcome.FAILED:
             report.outcome, report.longrepr = "failed", decision.reason
@@ -270,5 +273,5 @@ def pytest_runtest_makereport(
         title=item.name, matched=matched_waivers(settings, info, subject),
     )  # fmt: skip
     report.mailspec = record  # type: ignore[attr-defined]
-    add_output(item, report, record)
+    add_output(item, report, record, shown=not unreachable)
     return report

@@ -96,6 +96,12 @@ def matched_waivers(settings: Settings, info: CheckInfo | None, subject: Subject
     )
 
 
+def nothing_reachable(config: pytest.Config) -> str | None:
+    """Why nothing could be reached at all (every resolver unanswered), if so; never makes a survey."""
+    survey = config.stash.get(SURVEY, None)
+    return survey.unreachable() if survey is not None else None
+
+
 def uses_mailspec(item: pytest.Item) -> bool:
     """Whether a test that is no shipped check takes mailspec's fixtures (a user's own mail test)."""
     return not MAIL_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))

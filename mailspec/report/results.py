@@ -120,9 +120,12 @@ def first_line(record: dict[str, Any]) -> str:
     return f"mailspec: {record['check'] or '-'} {subject} {record['outcome']} {record['severity'] or '-'}"
 
 
-def add_output(item: pytest.Item, report: pytest.TestReport, record: dict[str, Any]) -> None:
-    """The case's output: the first line, then the evidence; in this report (the terminal shows it
-    with a failure) and in the item's sections (the teardown report, which JUnit writes out)."""
+def add_output(
+    item: pytest.Item, report: pytest.TestReport, record: dict[str, Any], *, shown: bool = True
+) -> None:
+    """The case's output: the first line, then the evidence; in the item's sections (the teardown
+    report, which JUnit writes out) and, when ``shown``, in this report (the terminal shows it with
+    a failure or an error)."""
     text = "\n".join([first_line(record), *record["evidence"]]) + "\n"
     title = "stdout (mailspec)"
     # first, before what the test itself printed: the case's output starts with the mailspec line.
@@ -132,4 +135,5 @@ def add_output(item: pytest.Item, report: pytest.TestReport, record: dict[str, A
         sections.insert(0, (report.when, title, text))
     else:
         item.add_report_section(report.when, title, text)
-    report.sections.insert(0, (f"Captured {title} {report.when}", text))
+    if shown:
+        report.sections.insert(0, (f"Captured {title} {report.when}", text))

@@ -329,11 +329,14 @@ def test_nothing_reachable_is_said_once_with_the_os_reason(pytester: pytest.Pyte
     text = result.stdout.str()
     cause = "mailspec: nothing could be tested: no resolver answered: 127.0.0.1:9 connection refused"
     assert result.stdout.lines.count(cause) == 1
+    assert text.count("connection refused") == 1  # once: each error says only where to look
+    assert "could not test: no resolver answered (see the mailspec summary)" in text
     assert "(timeout)" not in text
     result.stdout.fnmatch_lines(["example.com: INCOMPLETE (24 error)", "mailspec: verdict INCOMPLETE"])
     data = report(out)
     assert data["verdict"] == "INCOMPLETE"
     assert data["summary"]["failed"] == 0
+    assert all("connection refused" in r["message"] for r in data["results"] if r["outcome"] == "error")
 
 
 def test_a_survey_longer_than_a_second_shows_progress(pytester: pytest.Pytester) -> None:
