@@ -23,6 +23,7 @@ from mailspec.report.results import (
     add_output,
     check_of,
     expected,
+    forget_output,
     package_nodeid,
     raised_by,
     result_record,
@@ -225,6 +226,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     subject = subject_of(item)
     if wanted and subject is not None and subject.domain in wanted:
         prefetch(item.config, [(kind, subject.domain) for kind in wanted.pop(subject.domain)])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    try:
+        return (yield)
+    finally:
+        forget_output(item)
 
 
 @pytest.hookimpl(wrapper=True)

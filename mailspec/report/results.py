@@ -137,3 +137,11 @@ def add_output(
         item.add_report_section(report.when, title, text)
     if shown:
         report.sections.insert(0, (f"Captured {title} {report.when}", text))
+
+
+def forget_output(item: pytest.Item) -> None:
+    """Once a test's reports are out, its item need not keep their sections (the evidence text of
+    every check, otherwise held to the end of the run by each of its hundred thousand items)."""
+    sections = getattr(item, "_report_sections", None)
+    if isinstance(sections, list):
+        sections.clear()
