@@ -46,4 +46,5 @@ def as_error(report: pytest.TestReport, message: str) -> None:
     """Make ``report`` an error ("could not test") with ``message``, whatever phase it came from."""
     report.outcome = "failed"
     report.longrepr = message
-    report.when = "setup"
+    if report.when == "call":  # (pytest reports a failed setup or teardown as an error already)
+        report.when = "setup"

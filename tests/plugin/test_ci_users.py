@@ -404,3 +404,28 @@ def test_the_summary_names_the_users_own_failing_test(pytester: pytest.Pytester)
     )
     result = run(pytester, "--mail-lab")
     result.stdout.fnmatch_lines(["  your tests:", "    FAILED  test_three_mx[[]good.test[]]: too few*"])
+
+
+def test_a_teardown_that_could_not_test_makes_the_result_an_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_td='''
+import pytest
+from mailspec import check
+from mailspec.errors import Indeterminate
+
+@pytest.fixture
+def broken_teardown():
+    yield
+    raise Indeterminate("could not test: the teardown lost its server")
+
+@check("acme.td.x", severity="must", refs=["ACME"])
+def test_td(mail_domain, broken_teardown):
+    """Teardown breaks."""
+'''
+    )
+    out = pytester.path / "r.json"
+    result = run(pytester, "test_td.py", "--mail-lab", f"--mail-report={out}")
+    result.assert_outcomes(passed=1, errors=1)
+    (row,) = report(out)["results"]
+    assert (row["outcome"], row["message"]) == ("error", "could not test: the teardown lost its server")
+    assert report(out)["verdict"] == "INCOMPLETE"
