@@ -122,15 +122,23 @@ def pytest_collection(session: pytest.Session) -> Generator[None, None, object]:
     return (yield)
 
 
+def command_line_run(config: pytest.Config) -> bool:
+    """Whether this is the process's own pytest command (``pytest ...``, ``python -m pytest ...``),
+    which exits right after, rather than ``pytest.main()`` called by a program that goes on."""
+    program = Path(sys.argv[0])
+    cli = program.name in ("pytest", "py.test") or program.parts[-2:] == ("pytest", "__main__.py")
+    return cli and tuple(config.invocation_params.args) == tuple(sys.argv[1:])
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     # what was frozen is the garbage collector's again when the process goes on (an in-process run:
     # pytester, an IDE). A command-line run exits now: the run's results are frozen too, so that the
     # collections on the way out (pytest's own, at cleanup) do not scan a heap of many thousand
     # results once more (5 s for 600 domains)
-    if tuple(config.invocation_params.args) != tuple(sys.argv[1:]):
-        gc.unfreeze()
-    else:
+    if settings_of(config).active and command_line_run(config):  # (mailspec frozen only when active)
         gc.freeze()
+    elif settings_of(config).active:
+        gc.unfreeze()
     survey = config.stash.get(SURVEY, None)
     if survey is not None:
         survey.close()

@@ -74,15 +74,17 @@ class ReportCollector:
             if entry is None or (
                 report.when == "teardown" and data["outcome"] == "error" and entry["outcome"] == "passed"
             ):  # (an error at teardown after a pass replaces it)
-                self.results[report.nodeid] = self._keep(report, data)
+                # (a replaced result keeps the time its check took: the call's, and the teardown's)
+                before = entry["duration_s"] if entry is not None else 0.0
+                self.results[report.nodeid] = self._keep(report, data, before + report.duration)
         self._slim(report)
 
-    def _keep(self, report: pytest.TestReport, data: dict[str, Any]) -> dict[str, Any]:
+    def _keep(self, report: pytest.TestReport, data: dict[str, Any], duration: float) -> dict[str, Any]:
         """Spool the whole result; return what the summary reads."""
         if self._spool is None:
             # (closed at unconfigure, when the report is written: no context manager spans the run)
             self._spool = tempfile.TemporaryFile(prefix="mailspec-results-")  # noqa: SIM115
-        line = json_entry(data, report.nodeid, report.duration)
+        line = json_entry(data, report.nodeid, duration)
         self._spool.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
         self._lines += 1
         message = data["message"]
@@ -95,6 +97,7 @@ class ReportCollector:
             "message": message.split("\n", 1)[0] if message else "",
             "matched": data.get("matched") or (),
             "line": self._lines - 1,
+            "duration_s": duration,
         }
 
     def spooled(self) -> Iterator[dict[str, Any]]:

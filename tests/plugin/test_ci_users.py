@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -421,6 +422,8 @@ def broken_teardown():
 @check("acme.td.x", severity="must", refs=["ACME"])
 def test_td(mail_domain, broken_teardown):
     """Teardown breaks."""
+    import time
+    time.sleep(0.2)
 '''
     )
     out = pytester.path / "r.json"
@@ -429,3 +432,31 @@ def test_td(mail_domain, broken_teardown):
     (row,) = report(out)["results"]
     assert (row["outcome"], row["message"]) == ("error", "could not test: the teardown lost its server")
     assert report(out)["verdict"] == "INCOMPLETE"
+    assert row["duration_s"] >= 0.2  # the check's own time, not only its teardown's
+
+
+def test_a_program_that_calls_pytest_main_gets_its_heap_back(pytester: pytest.Pytester) -> None:
+    # a command-line run leaves its heap frozen on the way out (it exits next); a program that calls
+    # pytest.main() goes on, and must get every object back for the garbage collector
+    script = pytester.makepyfile(
+        run_main="""
+import gc, sys, pytest
+pytest.main()
+print("frozen after pytest.main():", gc.get_freeze_count())
+"""
+    )
+    result = pytester.run(
+        sys.executable,
+        str(script),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--pyargs",
+        "mailspec.checks",
+        "--mail-lab",
+    )
+    result.stdout.fnmatch_lines(["frozen after pytest.main(): 0"])
+    pytester.runpytest_inprocess("-p", "no:cacheprovider", "--pyargs", "mailspec.checks", "--mail-lab")
+    import gc
+
+    assert gc.get_freeze_count() == 0
