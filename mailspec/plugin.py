@@ -135,10 +135,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     # pytester, an IDE). A command-line run exits now: the run's results are frozen too, so that the
     # collections on the way out (pytest's own, at cleanup) do not scan a heap of many thousand
     # results once more (5 s for 600 domains)
-    if settings_of(config).active and command_line_run(config):  # (mailspec frozen only when active)
-        gc.freeze()
-    elif settings_of(config).active:
-        gc.unfreeze()
+    settings = config.stash.get(SETTINGS, None)  # (none when configure stopped on a usage error)
+    if settings is not None and settings.active:  # (mailspec froze the heap only then)
+        if command_line_run(config):
+            gc.freeze()
+        else:
+            gc.unfreeze()
     survey = config.stash.get(SURVEY, None)
     if survey is not None:
         survey.close()
