@@ -41,7 +41,6 @@ from mailspec.session import (
     apply_settings_handover,
     asks_for_shipped_suite,
     facts_wanted,
-    matched_waivers,
     nothing_reachable,
     once_per_check,
     own_domain,
@@ -51,7 +50,7 @@ from mailspec.session import (
     subjects_for,
     survey_of,
     uses_mailspec,
-    waiver_for,
+    waivers_of,
 )
 from mailspec.settings import OPTIONS, Settings, add_options, raw_values, system_resolvers
 from mailspec.subjects import SubjectKindError, kind_for
@@ -268,8 +267,10 @@ def pytest_runtest_makereport(
         return report
     settings = settings_of(item.config)
     raised, message = raised_by(report, exc, info)
-    waiver = waiver_for(settings, info.id, subject) if info and subject and raised in (
-        Raised.VIOLATION, Raised.FINDING) else None  # fmt: skip
+    # every waiver of this check and subject, whatever the outcome (one that matched nothing is named
+    # at the end); the first waives a violation or a finding
+    matching = waivers_of(settings, info.id, subject) if info and subject else []
+    waiver = matching[0] if matching and raised in (Raised.VIOLATION, Raised.FINDING) else None
     decision = outcome.decide(
         info, raised, message, fail_on=settings.fail_on, profile=settings.profile,
         waiver=waiver.reason if waiver else None,
@@ -289,7 +290,7 @@ def pytest_runtest_makereport(
         info, subject, decision.outcome, message, settings.profile,
         waiver.reason if waiver is not None and decision.outcome is Outcome.WAIVED else None,
         package_nodeid(item, CHECKS_DIR), raised=raised, domain=own_domain(settings, subject),
-        title=item.name, matched=matched_waivers(settings, info, subject),
+        title=item.name, matched=tuple(map(str, matching)),
     )  # fmt: skip
     report.mailspec = record  # type: ignore[attr-defined]
     add_output(item, report, record, shown=not unreachable)

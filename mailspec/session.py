@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 
 import pytest
 
-from mailspec.catalog import CheckInfo
 from mailspec.errors import Indeterminate, MailspecError, SettingError
 from mailspec.facts.base import decode, encode
 from mailspec.facts.dns import DomainDns
@@ -40,7 +39,7 @@ __all__ = [
     "settings_of",
     "subjects_for",
     "survey_of",
-    "waiver_for",
+    "waivers_of",
 ]
 
 NO_DOMAIN = "no mail domain to check: pass --mail-domain=DOMAIN (or --mail-lab for the embedded lab)"
@@ -76,24 +75,14 @@ def settings_of(config: pytest.Config) -> Settings:
     return config.stash[SETTINGS]
 
 
-def waiver_for(settings: Settings, check: str, subject: Subject) -> Waiver | None:
-    """The first waiver of ``check`` that matches the subject by any of its names."""
-    for w in settings.waivers:
-        if any(w.matches(check, subject.domain, name) for name in sorted(subject.names())):
-            return w
-    return None
-
-
-def matched_waivers(settings: Settings, info: CheckInfo | None, subject: Subject | None) -> tuple[str, ...]:
-    """The waivers (as written) of this check and subject, whatever its outcome."""
-    if info is None or subject is None:
-        return ()
+def waivers_of(settings: Settings, check: str, subject: Subject) -> list[Waiver]:
+    """The waivers of ``check`` that match the subject by any of its names, in the order given."""
     names = sorted(subject.names())
-    return tuple(
-        str(w)
+    return [
+        w
         for w in settings.waivers
-        if w.check == info.id and any(w.matches(info.id, subject.domain, n) for n in names)
-    )
+        if w.check == check and any(w.matches(check, subject.domain, n) for n in names)
+    ]
 
 
 def nothing_reachable(config: pytest.Config) -> str | None:
@@ -154,7 +143,7 @@ def _is_shipped(path: Path, checks_dir: Path) -> bool:
 
 def _consent(settings: Settings) -> Any:
     def consent(domain: str, name: str, ip: str) -> bool:
-        return waiver_for(settings, PUBLIC_ADDRESS_CHECK, Subject("ns", domain, name, also=(ip,))) is not None
+        return bool(waivers_of(settings, PUBLIC_ADDRESS_CHECK, Subject("ns", domain, name, also=(ip,))))
 
     return consent
 

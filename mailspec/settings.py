@@ -206,8 +206,11 @@ class Waiver:
     reason: str
     #: one of the embedded lab's own (its scenarios' loopback addresses), not the user's
     lab: bool = False
-    #: of a check of the user's own (checked against the collected checks)
-    custom: bool = False
+
+    @property
+    def custom(self) -> bool:
+        """Of a check of the user's own (known only once the checks are collected)."""
+        return self.check not in CATALOG
 
     def matches(self, check: str, domain: str, subject: str) -> bool:
         if check != self.check:
@@ -238,7 +241,7 @@ def parse_waiver(text: str) -> Waiver:
             "(pytest --mail-checks lists them) or of a check of your own"
         )
     # an id of the user's own (acme.mx.ours) is known only once their checks are collected
-    return Waiver(check, subject.strip() or None, reason, custom=check not in CATALOG)
+    return Waiver(check, subject.strip() or None, reason)
 
 
 def parse_hostport(text: str, *, default_port: int, what: str, ip_only: bool = False) -> tuple[str, int]:
@@ -421,12 +424,6 @@ class Settings:
     def active(self) -> bool:
         """True when there is something to survey."""
         return bool(self.domains)
-
-    def waiver_for(self, check: str, domain: str, subject: str) -> Waiver | None:
-        for w in self.waivers:
-            if w.matches(check, domain, subject):
-                return w
-        return None
 
     def to_json(self) -> dict[str, Any]:
         return {

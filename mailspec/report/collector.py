@@ -12,14 +12,12 @@ from typing import IO, TYPE_CHECKING, Any
 import pytest
 
 from mailspec.report.json import write_report
-from mailspec.report.terminal import by_domain, run_verdict, verdict, write_summary
+from mailspec.report.terminal import OUTCOMES, by_domain, counts_of, run_verdict, verdict, write_summary
 
 if TYPE_CHECKING:
     from mailspec.settings import Settings
 
 __all__ = ["OUTCOMES", "ReportCollector", "json_entry"]
-
-OUTCOMES = ("passed", "failed", "warned", "skipped", "error", "waived")
 
 
 def json_entry(r: dict[str, Any], nodeid: str, duration: float) -> dict[str, Any]:
@@ -172,7 +170,9 @@ class ReportCollector:
             "summary": self.summary(),
             "domains": {
                 d: {"verdict": verdict(counts), "summary": counts}
-                for d, counts in by_domain(self.results.values()).items()
+                for d, counts in (
+                    (d, counts_of(rows)) for d, rows in by_domain(self.results.values()).items()
+                )
                 if d
             },
             "results": (

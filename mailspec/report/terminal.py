@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mailspec.settings import Settings
 
-__all__ = ["by_domain", "header_lines", "verdict", "write_summary"]
+__all__ = ["OUTCOMES", "by_domain", "counts_of", "header_lines", "run_verdict", "verdict", "write_summary"]
 
 _ORDER = ("failed", "error", "warned", "waived", "skipped", "passed")
-_OUTCOMES = ("passed", "failed", "warned", "skipped", "error", "waived")
+#: the JSON report's outcomes, in its summary's order
+OUTCOMES = ("passed", "failed", "warned", "skipped", "error", "waived")
 _SHOWN = ("failed", "error", "warned")
 
 
@@ -27,24 +28,29 @@ def verdict(counts: dict[str, int]) -> str:
     return "PASS"
 
 
+def counts_of(results: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """Outcome -> how many of ``results`` have it (every outcome, zeros too)."""
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for r in results:
+        counts[r["outcome"]] += 1
+    return counts
+
+
 def run_verdict(results: Iterable[dict[str, Any]], testsfailed: int) -> tuple[str, dict[str, int]]:
     """The run's verdict and counts; a failure pytest counted outside mailspec's results (a user's
     test that takes no mail fixture) fails the run's verdict too, as it fails the exit status."""
-    counts = dict.fromkeys(_OUTCOMES, 0)
-    for r in results:
-        counts[r["outcome"]] += 1
+    counts = counts_of(results)
     result = verdict(counts)
     if testsfailed > counts["failed"] + counts["error"]:
         result = "FAIL"
     return result, counts
 
 
-def by_domain(results: Iterable[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """Domain -> its outcome counts ("" for a user's test that belongs to no single domain)."""
-    out: dict[str, dict[str, int]] = {}
+def by_domain(results: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Domain -> its results ("" for a user's test that belongs to no single domain), in order."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
-        counts = out.setdefault(r["domain"], dict.fromkeys(_OUTCOMES, 0))
-        counts[r["outcome"]] += 1
+        out[r["domain"]].append(r)
     return out
 
 
@@ -56,13 +62,9 @@ def write_summary(
     tr.write_sep("=", "mailspec summary")
     if unreachable is not None:
         tr.write_line(f"mailspec: nothing could be tested: {unreachable}", red=True, bold=True)
-    rows_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in results:
-        rows_of[r["domain"] or "(your tests of no single domain)"].append(r)
-    for domain, rows in rows_of.items():
-        counts: dict[str, int] = defaultdict(int)
-        for r in rows:
-            counts[r["outcome"]] += 1
+    for domain_of_rows, rows in by_domain(results).items():
+        domain = domain_of_rows or "(your tests of no single domain)"
+        counts = counts_of(rows)
         parts = ", ".join(f"{counts[o]} {o}" for o in _ORDER if counts[o])
         result = verdict(counts)
         tr.write_line(
