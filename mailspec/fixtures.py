@@ -10,16 +10,37 @@ facts the collected tests will read, and none that they will not.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from mailspec.errors import Indeterminate
 from mailspec.facts.dns import DomainDns, MxTarget, NameServer, NsAddress, ZoneProbe
-from mailspec.session import NO_DOMAIN, fact, reads, settings_of, survey_of
+from mailspec.facts.smtp import (
+    DnsblListing,
+    DnsblZone,
+    HostAddresses,
+    IdentProbe,
+    OutboundIp,
+    ReverseDns,
+    SmtpEndpoint,
+    SmtpEnvelope,
+    SmtpIntrusive,
+    SmtpSession,
+    endpoint_key,
+)
+from mailspec.session import (
+    NO_DOMAIN,
+    PROBE_LEVELS,
+    fact,
+    reads,
+    settings_of,
+    subjects_for,
+    survey_of,
+)
 from mailspec.settings import Settings
-from mailspec.subjects import Subject
+from mailspec.subjects import BY_NAME, Subject
 from mailspec.survey import Survey
 
 if TYPE_CHECKING:
@@ -28,16 +49,29 @@ if TYPE_CHECKING:
 
 __all__ = [
     "dns_facts",
+    "dnsbl_listings",
+    "dnsbl_zones",
+    "helo_names",
+    "ident_probe",
     "mail_domain",
     "mail_survey",
+    "mail_trust_store",
     "mailspec_lab",
     "mailspec_settings",
     "make_mailspec_lab",
+    "mx_endpoints",
     "mx_hosts",
     "mx_ip",
     "mx_target",
     "nameserver",
     "nameserver_address",
+    "outbound_ip",
+    "reverse_dns",
+    "smtp_connect",
+    "smtp_endpoint",
+    "smtp_envelope",
+    "smtp_intrusive",
+    "smtp_session",
     "zone_probe",
 ]
 
@@ -98,6 +132,11 @@ def _mailspec_kind_ns_ip() -> None:
 
 @pytest.fixture(scope="session")
 def _mailspec_kind_smtp() -> None:
+    return None
+
+
+@pytest.fixture(scope="session")
+def _mailspec_kind_outbound() -> None:
     return None
 
 
@@ -164,6 +203,227 @@ def nameserver_address(
     if not _mailspec_subject.ip:
         return NsAddress.unasked(nameserver.name, "", f"{nameserver.name} has no A or AAAA record")
     return zone_probe.address(nameserver.name, _mailspec_subject.ip)
+
+
+# ------------------------------------------------------------------------------------- SMTP servers
+def _need_probe(settings: Settings, level: str, what: str) -> None:
+    if PROBE_LEVELS[level] > settings.probe:
+        pytest.skip(f"{what} needs --mail-probe={level} or above (this run: --mail-probe={settings.probe})")
+
+
+def _endpoint(subject: Subject, d: DomainDns | None) -> SmtpEndpoint:
+    pref = None
+    if d is not None:
+        pref = next((t.preference for t in d.mx_targets if t.name == subject.name), None)
+    return SmtpEndpoint(subject.domain, subject.name or subject.ip, subject.ip, subject.port, pref)
+
+
+def _session_keys(subject: Subject, settings: Settings) -> list[str]:
+    return [endpoint_key(subject.name or subject.ip, subject.ip, subject.port)]
+
+
+def _envelope_keys(subject: Subject, settings: Settings) -> list[str]:
+    return [f"{subject.domain}|{k}" for k in _session_keys(subject, settings)]
+
+
+@pytest.fixture
+def smtp_endpoint(
+    request: pytest.FixtureRequest, _mailspec_subject: Subject, _mailspec_kind_smtp: None
+) -> SmtpEndpoint:
+    """One SMTP server under test (:class:`mailspec.facts.SmtpEndpoint`: domain, host, address, port,
+    MX preference): every MX host at each of its addresses on --mail-smtp-port, or each --mail-server
+    (one test per endpoint)."""
+    settings = settings_of(request.config)
+    d = fact(request.config, DomainDns, _mailspec_subject.domain) if not settings.servers else None
+    return _endpoint(_mailspec_subject, d)
+
+
+def _blocked(config: pytest.Config, session: SmtpSession) -> None:
+    """A session that could not connect while no SMTP server of the run took a connection: the
+    probe's own network blocks SMTP (could not test, said once in the summary)."""
+    if session.connect_error:
+        why = survey_of(config).smtp_blocked()
+        if why is not None:
+            raise Indeterminate(f"could not test: {why}")
+
+
+@pytest.fixture
+@reads(SmtpSession, _session_keys)
+def smtp_session(request: pytest.FixtureRequest, smtp_endpoint: SmtpEndpoint) -> SmtpSession:
+    """The read-only session with the endpoint under test (:class:`mailspec.facts.SmtpSession`): the
+    greeting, EHLO and its keywords, STARTTLS, the TLS handshake and the certificates presented, EHLO
+    again, and a fresh session's HELO and unknown command; ``transcript`` has every line.
+    Needs --mail-probe=connect or above."""
+    _need_probe(settings_of(request.config), "connect", "the SMTP session")
+    session = fact(request.config, SmtpSession, smtp_endpoint.key)
+    _blocked(request.config, session)
+    return session
+
+
+@pytest.fixture
+@reads(SmtpEnvelope, _envelope_keys)
+def smtp_envelope(
+    request: pytest.FixtureRequest, smtp_endpoint: SmtpEndpoint, smtp_session: SmtpSession
+) -> SmtpEnvelope:
+    """The envelope probes of the domain under test at the endpoint (:class:`mailspec.facts.SmtpEnvelope`):
+    ``MAIL FROM:<>``, RCPT for postmaster@, abuse@, hostmaster@, the SOA RNAME, ``<Postmaster>``,
+    a mixed-case postmaster, a random unknown local part, the relay test; VRFY and EXPN. Never DATA.
+    Needs --mail-probe=envelope or above."""
+    _need_probe(settings_of(request.config), "envelope", "the envelope probes")
+    return fact(request.config, SmtpEnvelope, smtp_endpoint.envelope_key)
+
+
+@pytest.fixture
+@reads(SmtpIntrusive, _envelope_keys)
+def smtp_intrusive(
+    request: pytest.FixtureRequest, smtp_endpoint: SmtpEndpoint, smtp_session: SmtpSession
+) -> SmtpIntrusive:
+    """The deliberate protocol violations sent to the endpoint, after every other probe of it
+    (:class:`mailspec.facts.SmtpIntrusive`): early talking, unauthorised pipelining, STARTTLS
+    injection, legacy TLS. Needs --mail-probe=intrusive."""
+    _need_probe(settings_of(request.config), "intrusive", "the intrusive probes")
+    return fact(request.config, SmtpIntrusive, smtp_endpoint.envelope_key)
+
+
+@pytest.fixture
+def mx_endpoints(request: pytest.FixtureRequest, mail_domain: str) -> list[SmtpEndpoint]:
+    """Every SMTP endpoint of the domain under test (its MX hosts at each address, or the
+    --mail-servers), with MX preferences."""
+    config = request.config
+    settings = settings_of(config)
+    d = fact(config, DomainDns, mail_domain) if not settings.servers else None
+    subjects = subjects_for(config, BY_NAME["smtp"], mail_domain)
+    return [_endpoint(s, d) for s in subjects if s.error is None and s.skip is None]
+
+
+@pytest.fixture(scope="session")
+def mail_trust_store(pytestconfig: pytest.Config) -> bytes:
+    """The PEM certificates that certificate chains are checked against: --mail-ca, else the
+    system's trust store."""
+    import ssl
+    from pathlib import Path
+
+    ca = settings_of(pytestconfig).ca
+    paths = [ca] if ca is not None else []
+    if not paths:
+        verify = ssl.get_default_verify_paths()
+        paths = [Path(p) for p in (verify.cafile, verify.openssl_cafile) if p]
+        paths += [Path("/etc/ssl/certs/ca-certificates.crt"), Path("/etc/pki/tls/certs/ca-bundle.crt")]
+    for path in paths:
+        try:
+            return path.read_bytes()
+        except OSError:
+            continue
+    raise Indeterminate("could not test: no trust store found (pass --mail-ca=PATH)")
+
+
+@pytest.fixture
+async def smtp_connect(
+    request: pytest.FixtureRequest, smtp_endpoint: SmtpEndpoint
+) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """An async factory of aiosmtplib connections to the endpoint under test, for dialogues of your
+    own in pytest-asyncio tests: ``smtp = await smtp_connect()`` gives a connected
+    :class:`aiosmtplib.SMTP` (greeted; EHLO is yours to send). The same safety as the survey's:
+    every operation bounded by --mail-timeout, DATA and BDAT refused before they are sent, and
+    every connection closed at teardown."""
+    from mailspec.survey.smtp import safe_client
+
+    settings = settings_of(request.config)
+    _need_probe(settings, "connect", "smtp_connect")
+    opened: list[Any] = []
+
+    async def connect(**options: Any) -> Any:
+        client = safe_client(
+            smtp_endpoint.ip, smtp_endpoint.port, settings.timeout, settings.probe_name, **options
+        )
+        await client.connect()
+        opened.append(client)
+        return client
+
+    try:
+        yield connect
+    finally:
+        for client in opened:
+            try:
+                await client.quit()
+            except Exception:  # (a server that already closed)
+                client.close()
+
+
+# --------------------------------------------------------------------------------- outbound identity
+@pytest.fixture
+def outbound_ip(
+    request: pytest.FixtureRequest, _mailspec_subject: Subject, _mailspec_kind_outbound: None
+) -> OutboundIp:
+    """One address the domain sends mail from (:class:`mailspec.facts.OutboundIp`): each
+    --mail-outbound, or, *assumed*, each MX address (one test per address)."""
+    s = _mailspec_subject
+    return OutboundIp(s.domain, s.ip, s.name, s.assumed, s.port or settings_of(request.config).smtp_port)
+
+
+@pytest.fixture
+@reads(ReverseDns, lambda s, _: [s.ip])
+def reverse_dns(request: pytest.FixtureRequest, outbound_ip: OutboundIp) -> ReverseDns:
+    """The outbound address's PTR names and their own addresses (:class:`mailspec.facts.ReverseDns`)."""
+    return fact(request.config, ReverseDns, outbound_ip.ip)
+
+
+@pytest.fixture
+def helo_names(request: pytest.FixtureRequest, outbound_ip: OutboundIp) -> list[tuple[str, HostAddresses]]:
+    """The names the outbound server gives in HELO/EHLO, each with its addresses: every
+    --mail-helo-name, or, *assumed*, the banner and EHLO names of the MX at that address (which needs
+    --mail-probe=connect or above)."""
+    config = request.config
+    settings = settings_of(config)
+    names = list(settings.helo_names)
+    if not names:
+        if PROBE_LEVELS["connect"] > settings.probe:
+            pytest.skip("no HELO name known: pass --mail-helo-name, or let mailspec read the MX banner "
+                        f"(--mail-probe=connect or above; this run: --mail-probe={settings.probe})")  # fmt: skip
+        host = outbound_ip.host or outbound_ip.ip
+        session = fact(config, SmtpSession, endpoint_key(host, outbound_ip.ip, outbound_ip.smtp_port))
+        _blocked(config, session)
+        names = list(dict.fromkeys(n for n in _banner_names(session) if n))
+        if not names:
+            raise Indeterminate(f"could not test: no banner or EHLO name from {session.endpoint} "
+                                f"({session.connect_error or 'no greeting'}); pass --mail-helo-name")  # fmt: skip
+    survey = survey_of(config)
+    survey.prefetch((HostAddresses, n) for n in names if "." in n and not n.startswith("["))
+    return [(n, fact(config, HostAddresses, n)) for n in names]
+
+
+def _banner_names(session: SmtpSession) -> list[str]:
+    out = []
+    if session.ehlo is not None and session.ehlo.code == 250 and session.ehlo.lines:
+        out.append(session.ehlo.lines[0].split(" ", 1)[0].lower().rstrip("."))
+    if session.greeting is not None and session.greeting.code == 220 and session.greeting.lines:
+        out.append(session.greeting.lines[0].split(" ", 1)[0].lower().rstrip("."))
+    return out
+
+
+@pytest.fixture
+@reads(IdentProbe, lambda s, _: [s.ip])
+def ident_probe(request: pytest.FixtureRequest, outbound_ip: OutboundIp) -> IdentProbe:
+    """A TCP connection to port 113 of the outbound address (:class:`mailspec.facts.IdentProbe`):
+    open, refused or unanswered. Needs --mail-probe=connect or above."""
+    _need_probe(settings_of(request.config), "connect", "the IDENT probe")
+    return fact(request.config, IdentProbe, outbound_ip.ip)
+
+
+@pytest.fixture
+@reads(DnsblListing, lambda s, settings: [f"{s.ip}|{z}" for z in settings.dnsbls])
+def dnsbl_listings(request: pytest.FixtureRequest, outbound_ip: OutboundIp) -> dict[str, DnsblListing]:
+    """The outbound address looked up in every --mail-dnsbl list: zone -> its answer."""
+    zones = settings_of(request.config).dnsbls
+    return {z: fact(request.config, DnsblListing, f"{outbound_ip.ip}|{z}") for z in zones}
+
+
+@pytest.fixture
+@reads(DnsblZone, lambda s, settings: list(settings.dnsbls))
+def dnsbl_zones(request: pytest.FixtureRequest, mail_domain: str) -> dict[str, DnsblZone]:
+    """Each --mail-dnsbl list's RFC 5782 test entries: zone -> its answers."""
+    zones = settings_of(request.config).dnsbls
+    return {z: fact(request.config, DnsblZone, z) for z in zones}
 
 
 # --------------------------------------------------------------------------------------- the lab

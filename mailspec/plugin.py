@@ -45,6 +45,7 @@ from mailspec.session import (
     once_per_check,
     own_domain,
     prefetch,
+    probe_ceiling,
     settings_of,
     start_lab,
     subjects_for,
@@ -59,7 +60,7 @@ pytest_plugins = ["mailspec.fixtures", "mailspec.distribute"]
 
 CHECKS_DIR = Path(__file__).parent / "checks"
 #: (worker) domain -> the fact kinds its collected tests read; prefetched when its first test runs
-WANTED = pytest.StashKey[dict[str, set[type]]]()
+WANTED = pytest.StashKey[dict[str, set[tuple[type, str]]]]()
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -214,13 +215,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         keep = set(kept)
         config.hook.pytest_deselected(items=[i for i in session.items if i not in keep])
         session.items[:] = kept
-    if not settings_of(config).active:
+    settings = settings_of(config)
+    if not settings.active:
         return
-    wanted = facts_wanted(session.items)
+    probe_ceiling(session.items, settings)
+    wanted = facts_wanted(session.items, settings)
     if WANTED in config.stash:  # an xdist worker: each domain's facts when its first test runs here
         config.stash[WANTED] = wanted
         return
-    prefetch(config, [(kind, domain) for domain, kinds in wanted.items() for kind in kinds])
+    prefetch(config, [fact for facts in wanted.values() for fact in facts])
     # the facts and the items live until the end: out of the collector's way, so that a run of many
     # thousand checks does not scan them again and again
     gc.collect()
@@ -234,7 +237,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     wanted = item.config.stash.get(WANTED, None)
     subject = subject_of(item)
     if wanted and subject is not None and subject.domain in wanted:
-        prefetch(item.config, [(kind, subject.domain) for kind in wanted.pop(subject.domain)])
+        prefetch(item.config, list(wanted.pop(subject.domain)))
 
 
 @pytest.hookimpl(wrapper=True)

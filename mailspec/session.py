@@ -26,9 +26,10 @@ import pytest
 from mailspec.errors import Indeterminate, MailspecError, SettingError
 from mailspec.facts.base import decode, encode
 from mailspec.facts.dns import DomainDns
-from mailspec.settings import Settings, Waiver, parse_waiver
+from mailspec.facts.smtp import HostAddresses
+from mailspec.settings import DEFAULT_DNSBLS, ProbeLevel, Settings, Waiver, parse_waiver
 from mailspec.subjects import KINDS, Subject, SubjectKind, subjects_of
-from mailspec.survey import DnsEndpoint, EngineError, Survey
+from mailspec.survey import DnsEndpoint, EngineError, SmtpConfig, Survey
 from mailspec.survey.progress import Progress
 
 __all__ = [
@@ -42,10 +43,19 @@ __all__ = [
     "waivers_of",
 ]
 
+#: what --mail-lab sets unless the user chose: the lab's blocklist, a short greylisting pause, the
+#: probe name the lab's zones know
+LAB_DNSBLS = ("dnsbl.test",)
+LAB_RETRY = 1.0
+DEFAULT_RETRY = 60.0
+LAB_PROBE_HELO = "probe.lab.test"
+
 NO_DOMAIN = "no mail domain to check: pass --mail-domain=DOMAIN (or --mail-lab for the embedded lab)"
 
-#: fixture name -> the fact kind it reads (filled by :func:`reads`)
-FACT_FIXTURES: dict[str, type] = {}
+#: the keys of the facts a fixture reads for one subject (by default: the subject's domain)
+Keys = Callable[[Subject, Settings], list[str]]
+#: fixture name -> the fact kind it reads and the keys it reads it by (filled by :func:`reads`)
+FACT_FIXTURES: dict[str, tuple[type, Keys]] = {}
 #: the fixtures every mail fixture rests on: a test that takes one is a mail test (the user's own, too)
 MAIL_FIXTURES = frozenset({"_mailspec_subject", "mail_survey", "mailspec_settings"})
 
@@ -53,11 +63,16 @@ Fn = TypeVar("Fn", bound=Callable[..., Any])
 F = TypeVar("F")
 
 
-def reads(kind: type) -> Callable[[Fn], Fn]:
-    """Declare that a fixture reads facts of ``kind`` (so that they are fetched after collection)."""
+def _by_domain(subject: Subject, settings: Settings) -> list[str]:
+    return [subject.domain]
+
+
+def reads(kind: type, keys: Keys = _by_domain) -> Callable[[Fn], Fn]:
+    """Declare that a fixture reads facts of ``kind``, by the keys ``keys(subject, settings)`` gives
+    (the subject's domain unless said), so that they are fetched after collection."""
 
     def register(fn: Fn) -> Fn:
-        FACT_FIXTURES[fn.__name__] = kind
+        FACT_FIXTURES[fn.__name__] = (kind, keys)
         return fn
 
     return register
@@ -153,7 +168,17 @@ def survey_of(config: pytest.Config) -> Survey:
     survey = config.stash.get(SURVEY, None)
     if survey is None:
         s = settings_of(config)
-        survey = Survey(list(s.resolvers), timeout=s.timeout, dns_port=s.dns_port, consent=_consent(s))
+        smtp = SmtpConfig(
+            timeout=s.timeout,
+            probe_helo=s.probe_name,
+            retry_delay=s.smtp_retry,
+            relay_rcpt=s.relay_recipient,
+            ident_port=s.ident_port,
+        )
+        survey = Survey(
+            list(s.resolvers), timeout=s.timeout, dns_port=s.dns_port, consent=_consent(s), smtp=smtp
+        )
+        survey._smtp_config_port = s.smtp_port
         config.stash[SURVEY] = survey
         if not hasattr(config, "workerinput"):  # (an xdist worker's output is not shown)
             survey.progress = _progress(config)
@@ -186,8 +211,19 @@ def subjects_for(config: pytest.Config, kind: SubjectKind, domain: str) -> list[
     if handover is not None:
         return handover.subjects(kind, domain)
     settings = settings_of(config)
-    d = survey_of(config).dns(domain) if kind.needs_dns else None
-    return subjects_of(kind, settings, domain, d)
+    survey = survey_of(config)
+    d = survey.dns(domain) if kind.needs_dns else None
+    return subjects_of(kind, settings, domain, d, _lookup(survey))
+
+
+def _lookup(survey: Survey) -> Callable[[str], list[str]]:
+    def lookup(name: str) -> list[str]:
+        try:
+            return list(survey.get(HostAddresses, name).ips)
+        except EngineError:
+            return []
+
+    return lookup
 
 
 def start_lab(config: pytest.Config, settings: Settings) -> Settings:
@@ -207,26 +243,63 @@ def start_lab(config: pytest.Config, settings: Settings) -> Settings:
         lab_waivers = tuple(replace(parse_waiver(w), lab=True) for w in lab.waivers)
     except SettingError as exc:  # a broken scenario file is a bug in mailspec
         raise pytest.UsageError(f"--mail-lab: {exc}") from None
+    # the lab's servers, CA and blocklist, unless the user chose their own
+    lab_ca = getattr(lab, "ca_path", None)
+    ca = settings.ca if settings.ca is not None or lab_ca is None else Path(lab_ca)
     return replace(
         settings,
         domains=tuple(lab.domains),
         resolvers=(DnsEndpoint(host, int(port)),),
         dns_port=lab.dns_port,
+        smtp_port=getattr(lab, "smtp_port", settings.smtp_port),
+        ident_port=getattr(lab, "ident_port", settings.ident_port),
+        ca=ca,
+        dnsbls=LAB_DNSBLS if settings.dnsbls == DEFAULT_DNSBLS else settings.dnsbls,
+        smtp_retry=LAB_RETRY if settings.smtp_retry == DEFAULT_RETRY else settings.smtp_retry,
+        probe_helo=settings.probe_helo or LAB_PROBE_HELO,
         waivers=settings.waivers + lab_waivers,
     )
 
 
-def facts_wanted(items: list[pytest.Item]) -> dict[str, set[type]]:
-    """Domain -> the fact kinds the collected tests of its subjects read (through their fixtures)."""
+def facts_wanted(items: list[pytest.Item], settings: Settings) -> dict[str, set[tuple[type, str]]]:
+    """Domain -> the facts (kind, key) the collected tests of its subjects read through their
+    fixtures; none above the --mail-probe ceiling, and none for a test that will be skipped."""
     from mailspec.report.results import subject_of
+    from mailspec.survey import FACT_KINDS
 
-    wanted: dict[str, set[type]] = defaultdict(set)
+    wanted: dict[str, set[tuple[type, str]]] = defaultdict(set)
     for item in items:
         subject = subject_of(item)
-        if subject is not None and subject.error is None and subject.skip is None:
-            names = getattr(item, "fixturenames", ())
-            wanted[subject.domain].update(FACT_FIXTURES[f] for f in names if f in FACT_FIXTURES)
+        if subject is None or subject.error is not None or subject.skip is not None:
+            continue
+        if item.get_closest_marker("skip") is not None:
+            continue
+        for f in getattr(item, "fixturenames", ()):
+            if f in FACT_FIXTURES:
+                kind, keys = FACT_FIXTURES[f]
+                if PROBE_LEVELS[FACT_KINDS[kind].probe] <= settings.probe:
+                    wanted[subject.domain].update((kind, key) for key in keys(subject, settings))
     return wanted
+
+
+#: the --mail-probe levels by name
+PROBE_LEVELS = {str(p): p for p in ProbeLevel}
+
+
+def probe_ceiling(items: list[pytest.Item], settings: Settings) -> None:
+    """Mark to skip each collected check that needs a probe above --mail-probe (its probes are never
+    sent), with a reason naming the option."""
+    from mailspec.report.results import check_of
+
+    for item in items:
+        from mailspec.catalog import CATALOG
+
+        info = check_of(item)
+        entry = CATALOG.get(info.id) if info is not None else None
+        need = PROBE_LEVELS.get(entry.probe) if entry is not None else None
+        if need is not None and need > settings.probe:
+            item.add_marker(pytest.mark.skip(reason=f"needs --mail-probe={need} or above "
+                                                    f"(this run: --mail-probe={settings.probe})"))  # fmt: skip
 
 
 def prefetch(config: pytest.Config, wanted: list[tuple[type, str]]) -> None:
@@ -250,6 +323,12 @@ def settings_handover(settings: Settings) -> dict[str, Any]:
         "resolvers": [[r.ip, r.port] for r in settings.resolvers],
         "dns_port": settings.dns_port,
         "waivers": [str(w) for w in settings.waivers],
+        "smtp_port": settings.smtp_port,
+        "ident_port": settings.ident_port,
+        "ca": str(settings.ca) if settings.ca is not None else None,
+        "dnsbls": list(settings.dnsbls),
+        "smtp_retry": settings.smtp_retry,
+        "probe_helo": settings.probe_helo,
     }
 
 
@@ -260,6 +339,12 @@ def apply_settings_handover(settings: Settings, data: dict[str, Any]) -> Setting
         resolvers=tuple(DnsEndpoint(ip, port) for ip, port in data["resolvers"]),
         dns_port=data["dns_port"],
         waivers=tuple(parse_waiver(w) for w in data["waivers"]),
+        smtp_port=data["smtp_port"],
+        ident_port=data["ident_port"],
+        ca=Path(data["ca"]) if data["ca"] else None,
+        dnsbls=tuple(data["dnsbls"]),
+        smtp_retry=data["smtp_retry"],
+        probe_helo=data["probe_helo"],
     )
 
 
@@ -294,7 +379,9 @@ class Handover:
             k.name: {
                 domain: [
                     encode(s)
-                    for s in subjects_of(k, settings, domain, survey.dns(domain) if k.needs_dns else None)
+                    for s in subjects_of(
+                        k, settings, domain, survey.dns(domain) if k.needs_dns else None, _lookup(survey)
+                    )
                 ]
                 for domain in settings.domains
             }

@@ -187,6 +187,28 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("--mail-report", "mail_report", "mail_report", "write the JSON report to PATH", metavar="PATH"),
     Option(
+        "--mail-smtp-retry",
+        "mail_smtp_retry",
+        "mail_smtp_retry",
+        "pause before the one retry of a 4yz SMTP reply (greylisting), seconds (60)",
+        metavar="SECONDS",
+    ),
+    Option(
+        "--mail-relay-rcpt",
+        "mail_relay_rcpt",
+        "mail_relay_rcpt",
+        "recipient of the open-relay test: a mailbox in a live domain the servers do not serve "
+        "(default: mailspec-relay-test@ the --mail-probe-helo name)",
+        metavar="ADDRESS",
+    ),
+    Option(
+        "--mail-ident-port",
+        "mail_ident_port",
+        "mail_ident_port",
+        "port of the IDENT checks (113; the lab uses its own)",
+        metavar="PORT",
+    ),
+    Option(
         "--mail-dns-port",
         "mail_dns_port",
         "mail_dns_port",
@@ -419,6 +441,24 @@ class Settings:
     dns_port: int = 53
     lab: str | None = None
     autocollect: bool = True
+    smtp_retry: float = 60.0
+    relay_rcpt: str | None = None
+    ident_port: int = 113
+
+    @property
+    def probe_name(self) -> str:
+        """The name mailspec gives in EHLO/HELO: --mail-probe-helo, else this machine's FQDN."""
+        if self.probe_helo:
+            return self.probe_helo
+        import socket
+
+        name = socket.getfqdn().rstrip(".").lower()
+        return name if "." in name else "localhost.localdomain"
+
+    @property
+    def relay_recipient(self) -> str:
+        """The recipient of the open-relay test."""
+        return self.relay_rcpt or f"mailspec-relay-test@{self.probe_name}"
 
     @property
     def active(self) -> bool:
@@ -539,6 +579,21 @@ class Settings:
                 "or --mail-domains-file (run them separately)"
             )
         autocollect = (one("mailspec_autocollect") or "true").lower() not in ("false", "0", "no", "off")
+        retry_text = one("mail_smtp_retry") or "60"
+        try:
+            smtp_retry = float(retry_text)
+        except ValueError:
+            smtp_retry = -1.0
+        if not 0 <= smtp_retry <= 3600:
+            raise SettingError(f"--mail-smtp-retry {retry_text!r}: expected a number of seconds, 0 or more")
+        relay_rcpt = one("mail_relay_rcpt")
+        if relay_rcpt is not None:
+            local, at, where = relay_rcpt.rpartition("@")
+            if not at or not local or any(c in local for c in "<> \t"):
+                raise SettingError(f"--mail-relay-rcpt {relay_rcpt!r}: expected a mail address such as "
+                                   "someone@example.net")  # fmt: skip
+            relay_rcpt = f"{local}@{normalise_domain(where, what='--mail-relay-rcpt domain')}"
+        ident_port = _port(one("mail_ident_port") or "113", "--mail-ident-port")
         return cls(
             domains=tuple(dict.fromkeys(domains)),
             servers=servers,
@@ -559,4 +614,7 @@ class Settings:
             dns_port=dns_port,
             lab=lab,
             autocollect=autocollect,
+            smtp_retry=smtp_retry,
+            relay_rcpt=relay_rcpt,
+            ident_port=ident_port,
         )

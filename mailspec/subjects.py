@@ -36,15 +36,22 @@ class Subject:
     also: tuple[str, ...] = ()
     #: the id part that tells this subject from its siblings, when the label does not
     tag: str = ""
+    #: an outbound address (or HELO name) mailspec assumes (the MX's), as no --mail-outbound was given
+    assumed: bool = False
 
     @property
     def label(self) -> str:
         """The subject as the JSON report names it."""
         if self.kind == "domain":
             return self.domain
+        if self.kind == "outbound":
+            return f"{self.ip or self.name} (assumed)" if self.assumed else self.ip or self.name
+        if self.kind == "smtp" and not self.name and self.ip:  # a --mail-server given by address
+            where = f"[{self.ip}]" if ":" in self.ip else self.ip
+            return f"{where}:{self.port}" if self.port and self.port != 25 else self.ip
         host = self.name or self.domain
         text = f"{host}@{self.ip}" if self.ip else host
-        if self.port and self.kind == "smtp":
+        if self.port and self.port != 25 and self.kind == "smtp":  # the port only when not SMTP's own
             addr = self.ip or host
             where = f"[{addr}]:{self.port}" if ":" in addr else f"{addr}:{self.port}"
             return f"{host}@{where}" if self.ip else where
@@ -57,6 +64,8 @@ class Subject:
             return self.domain
         if (self.skip is not None or self.error is not None) and not self.name:
             return f"{self.domain}-no-{self.kind.replace('_', '-')}"
+        if self.kind == "outbound":
+            return f"{self.domain}-{self.ip or self.name}{'-assumed' if self.assumed else ''}{self.tag}"
         return f"{self.domain}-{self.label}{self.tag}"
 
     def names(self) -> set[str]:
@@ -74,7 +83,7 @@ class SubjectKind:
     family: str
     #: finer kinds of a family have higher ranks (an MX@IP is finer than an MX host)
     rank: int
-    enumerate: Callable[[Settings, str, DomainDns | None], list[Subject]]
+    enumerate: Callable[[Settings, str, DomainDns | None, Lookup], list[Subject]]
     #: whether enumerating needs the domain's DNS facts
     needs_dns: bool = True
 
@@ -92,7 +101,15 @@ def _blocked(kind: str, d: DomainDns) -> Subject | None:
     return None
 
 
-def _domain(settings: Settings, domain: str, d: DomainDns | None) -> list[Subject]:
+#: a name's addresses, as the survey resolves them (for subjects given by host name)
+Lookup = Callable[[str], list[str]]
+
+
+def _no_lookup(name: str) -> list[str]:
+    return []
+
+
+def _domain(settings: Settings, domain: str, d: DomainDns | None, lookup: Lookup) -> list[Subject]:
     return [Subject("domain", domain)]
 
 
@@ -155,11 +172,21 @@ def _ns(kind: str, d: DomainDns) -> list[Subject]:
     return out
 
 
-def _smtp(settings: Settings, domain: str, d: DomainDns | None) -> list[Subject]:
-    """The SMTP endpoints: each ``--mail-server`` (its port, else ``--mail-smtp-port``), or every
-    MX@IP on ``--mail-smtp-port``."""
+def _smtp(settings: Settings, domain: str, d: DomainDns | None, lookup: Lookup) -> list[Subject]:
+    """The SMTP endpoints: each ``--mail-server`` (its port, else ``--mail-smtp-port``) at each of its
+    addresses, or every MX@IP on ``--mail-smtp-port``."""
     if settings.servers:
-        return [Subject("smtp", domain, host, port=port) for host, port in settings.servers]
+        out: list[Subject] = []
+        for host, port in settings.servers:
+            if _is_ip(host):
+                out.append(Subject("smtp", domain, "", host, port=port))
+                continue
+            ips = lookup(host)
+            if not ips:
+                out.append(Subject("smtp", domain, host, port=port,
+                                   error=f"could not test: {host} (--mail-server) has no address"))  # fmt: skip
+            out += [Subject("smtp", domain, host, ip, port=port) for ip in ips]
+        return out
     assert d is not None
     return [
         Subject("smtp", s.domain, s.name, s.ip, port=settings.smtp_port if not s.skip and not s.error else 0,
@@ -168,10 +195,46 @@ def _smtp(settings: Settings, domain: str, d: DomainDns | None) -> list[Subject]
     ]  # fmt: skip
 
 
+def _outbound(settings: Settings, domain: str, d: DomainDns | None, lookup: Lookup) -> list[Subject]:
+    """The addresses the domain sends from: each ``--mail-outbound`` (a host name at each of its
+    addresses), or, assumed, the SMTP endpoints' addresses."""
+    if settings.outbound:
+        out: list[Subject] = []
+        for entry in settings.outbound:
+            if _is_ip(entry):
+                out.append(Subject("outbound", domain, "", entry))
+                continue
+            ips = lookup(entry)
+            if not ips:
+                out.append(Subject("outbound", domain, entry,
+                                   error=f"could not test: {entry} (--mail-outbound) has no address"))  # fmt: skip
+            out += [Subject("outbound", domain, entry, ip) for ip in ips]
+        return out
+    seen: set[str] = set()
+    out = []
+    for s in _smtp(settings, domain, d, lookup):
+        if s.skip is not None or s.error is not None:
+            out.append(Subject("outbound", domain, skip=s.skip, error=s.error))
+        elif s.ip not in seen:
+            seen.add(s.ip)
+            out.append(Subject("outbound", domain, s.name, s.ip, port=s.port, assumed=True))
+    return out
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _needs(
     fn: Callable[[str, DomainDns], list[Subject]], kind: str
-) -> Callable[[Settings, str, DomainDns | None], list[Subject]]:
-    def enumerate_kind(settings: Settings, domain: str, d: DomainDns | None) -> list[Subject]:
+) -> Callable[[Settings, str, DomainDns | None, Lookup], list[Subject]]:
+    def enumerate_kind(settings: Settings, domain: str, d: DomainDns | None, lookup: Lookup) -> list[Subject]:
         assert d is not None
         return fn(kind, d)
 
@@ -185,7 +248,8 @@ KINDS: tuple[SubjectKind, ...] = (
     SubjectKind("mx_ip", "_mailspec_kind_mx_ip", "mx", 2, _needs(_mx, "mx_ip")),
     SubjectKind("ns", "_mailspec_kind_ns", "ns", 1, _needs(_ns, "ns")),
     SubjectKind("ns_ip", "_mailspec_kind_ns_ip", "ns", 2, _needs(_ns, "ns_ip")),
-    SubjectKind("smtp", "_mailspec_kind_smtp", "smtp", 1, _smtp),
+    SubjectKind("smtp", "_mailspec_kind_smtp", "smtp", 1, _smtp, needs_dns=True),
+    SubjectKind("outbound", "_mailspec_kind_outbound", "outbound", 1, _outbound, needs_dns=True),
 )
 BY_NAME = {k.name: k for k in KINDS}
 
@@ -211,11 +275,12 @@ def kind_for(fixturenames: Iterable[str]) -> SubjectKind:
 
 
 def subjects_of(
-    kind: SubjectKind | str, settings: Settings, domain: str, d: DomainDns | None
-) -> list[Subject]:
+    kind: SubjectKind | str, settings: Settings, domain: str, d: DomainDns | None,
+    lookup: Lookup = _no_lookup,
+) -> list[Subject]:  # fmt: skip
     """The subjects of one kind for one domain, each with a test id of its own."""
     k = BY_NAME[kind] if isinstance(kind, str) else kind
-    out = k.enumerate(settings, domain, d)
+    out = k.enumerate(settings, domain, d, lookup)
     seen: dict[str, int] = {}
     unique: list[Subject] = []
     for s in out:

@@ -10,6 +10,7 @@ Two kinds, fetched separately so that a run that needs only one never sends the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from mailspec.errors import Indeterminate
@@ -171,6 +172,15 @@ class Soa:
     retry: int
     expire: int
     minimum: int
+
+    @property
+    def mailbox(self) -> str:
+        """The RNAME as a mailbox (``hostmaster.example.com`` -> ``hostmaster@example.com``; a dot in
+        the local part is written ``\\.``, RFC 1035 §8); "" when it has no domain part."""
+        labels = re.split(r"(?<!\\)\.", self.rname)
+        if len(labels) < 2 or not all(labels):
+            return ""
+        return labels[0].replace("\\.", ".") + "@" + ".".join(labels[1:])
 
     @classmethod
     def from_record(cls, rec: Record) -> Soa | None:

@@ -123,19 +123,9 @@ def header_lines(s: Settings) -> list[str]:
 def no_effect(s: Settings) -> list[str]:
     """The given options that no check of this release reads (accepted and validated, so that
     scripts written against the contract work, but not in force)."""
-    from mailspec.settings import DEFAULT_DNSBLS, ProbeLevel
-
     given = [
-        ("--mail-server", bool(s.servers)),
-        ("--mail-smtp-port", s.smtp_port != 25),
-        ("--mail-outbound", bool(s.outbound)),
-        ("--mail-helo-name", bool(s.helo_names)),
-        ("--mail-probe-helo", s.probe_helo is not None),
-        ("--mail-probe=intrusive", s.probe is ProbeLevel.INTRUSIVE),
         ("--mail-profile=bulk", s.profile == "bulk"),
         ("--mail-dkim-selector", bool(s.dkim_selectors)),
-        ("--mail-dnsbl", s.dnsbls != DEFAULT_DNSBLS),
-        ("--mail-ca", s.ca is not None),
     ]
     return [flag for flag, on in given if on]
 

@@ -22,10 +22,21 @@ from typing import Any, TypeVar
 
 from mailspec.facts.base import encode
 from mailspec.facts.dns import DomainDns, ZoneProbe
-from mailspec.survey.dns import DnsClient, DnsEndpoint
+from mailspec.facts.smtp import (
+    DnsblListing,
+    DnsblZone,
+    HostAddresses,
+    IdentProbe,
+    ReverseDns,
+    SmtpEnvelope,
+    SmtpIntrusive,
+    SmtpSession,
+)
+from mailspec.survey.dns import Budget, DnsClient, DnsEndpoint
 from mailspec.survey.domain import BUDGET_TIMEOUTS, Consent, probe_zone, survey_domain
 from mailspec.survey.engine import Engine, EngineError, Liveness
 from mailspec.survey.progress import Progress
+from mailspec.survey.smtp import SmtpConfig, SmtpProber
 
 __all__ = [
     "FACT_KINDS",
@@ -35,6 +46,7 @@ __all__ = [
     "EngineError",
     "FactKind",
     "Progress",
+    "SmtpConfig",
     "Survey",
 ]
 
@@ -64,6 +76,8 @@ class FactKind:
     fetch: Callable[[Survey, str], Awaitable[Any]]
     #: the kinds (of the same key) its fetch reads, fetched before it
     after: tuple[type, ...] = ()
+    #: the lowest --mail-probe level that may fetch it (dns, connect, envelope, intrusive)
+    probe: str = "dns"
 
 
 async def _fetch_dns(s: Survey, domain: str) -> DomainDns:
@@ -75,12 +89,113 @@ async def _fetch_zone_probe(s: Survey, domain: str) -> ZoneProbe:
     return await probe_zone(s.client, d, s.consent)
 
 
+def _split(key: str) -> tuple[str, str, str, int]:
+    """``domain|host|ip|port`` -> its parts."""
+    domain, host, ip, port = key.split("|")
+    return domain, host, ip, int(port)
+
+
+async def _fetch_session(s: Survey, key: str) -> SmtpSession:
+    host, ip, port = key.split("|")
+    return await s.bounded(s.smtp.session(host, ip, int(port)), 16, f"the SMTP session with {ip}:{port}",
+                           lambda why: SmtpSession(host, ip, int(port), connect_error=why))  # fmt: skip
+
+
+async def _fetch_envelope(s: Survey, key: str) -> SmtpEnvelope:
+    domain, host, ip, port = _split(key)
+    d = await s.fact(DomainDns, domain)
+    soa = d.zone_soa
+    rname = soa.mailbox if soa is not None else ""
+    if rname.rpartition("@")[2].lower() != domain.lower():
+        rname = ""  # a mailbox of another domain is asked at that domain's own MX (dns.soa.rname)
+    return await s.bounded(
+        s.smtp.envelope(domain, host, ip, port, rname=rname),
+        24 + 4 * s.smtp.config.retry_delay / max(s.timeout, 0.1),
+        f"the envelope probes at {ip}:{port}",
+        lambda why: SmtpEnvelope(domain, host, ip, port, error=why),
+    )
+
+
+async def _fetch_intrusive(s: Survey, key: str) -> SmtpIntrusive:
+    domain, host, ip, port = _split(key)
+    endpoint = f"{host}|{ip}|{port}"
+    session = await s.fact(SmtpSession, endpoint)
+    # last on each server: after every other probe of it that this run wants (a server that punishes
+    # these may refuse the probe's address for a while)
+    others = [k for kind, k in s.wanted_keys(SmtpEnvelope) if k.endswith("|" + endpoint)]
+    await asyncio.gather(*(s.fact(SmtpEnvelope, k) for k in others), return_exceptions=True)
+    if not session.greeted:
+        return SmtpIntrusive(
+            host,
+            ip,
+            port,
+            error="no session: "
+            + (session.connect_error or (session.greeting.reply if session.greeting else "no greeting")),
+        )
+
+    async def run() -> SmtpIntrusive:
+        return await s.bounded(s.smtp.intrusive(host, ip, port, domain, session.starttls_offered), 30,
+                               f"the intrusive probes at {ip}:{port}",
+                               lambda why: SmtpIntrusive(host, ip, port, error=why))  # fmt: skip
+
+    return await s.engine.memo("smtp.intrusive-run", endpoint, run)
+
+
+async def _fetch_ident(s: Survey, ip: str) -> IdentProbe:
+    return await s.smtp.ident(ip)
+
+
+async def _fetch_host(s: Survey, name: str) -> HostAddresses:
+    budget = Budget(BUDGET_TIMEOUTS * s.timeout, f"the addresses of {name}")
+    a, aaaa = await asyncio.gather(s.client.query(name, "A", budget), s.client.query(name, "AAAA", budget))
+    return HostAddresses(name, a, aaaa)
+
+
+async def _fetch_rdns(s: Survey, ip: str) -> ReverseDns:
+    import dns.reversename
+
+    budget = Budget(BUDGET_TIMEOUTS * s.timeout, f"the reverse DNS of {ip}")
+    ptr = await s.client.query(dns.reversename.from_address(ip).to_text(), "PTR", budget)
+    names = list(dict.fromkeys(r.target for r in ptr.records if r.target))[:10]
+    forward = await asyncio.gather(*(s.fact(HostAddresses, n) for n in names))
+    return ReverseDns(ip, ptr, tuple(forward))
+
+
+async def _fetch_dnsbl_zone(s: Survey, zone: str) -> DnsblZone:
+    budget = Budget(BUDGET_TIMEOUTS * s.timeout, f"the test entries of {zone}")
+    listed, unlisted = await asyncio.gather(
+        s.client.query(f"2.0.0.127.{zone}", "A", budget), s.client.query(f"1.0.0.127.{zone}", "A", budget)
+    )
+    return DnsblZone(zone, listed, unlisted)
+
+
+async def _fetch_dnsbl(s: Survey, key: str) -> DnsblListing:
+    import dns.reversename
+
+    ip, zone = key.split("|")
+    budget = Budget(BUDGET_TIMEOUTS * s.timeout, f"{ip} in {zone}")
+    rev = dns.reversename.from_address(ip).to_text(omit_final_dot=True)
+    suffix = ".in-addr.arpa" if ":" not in ip else ".ip6.arpa"
+    qname = rev.removesuffix(suffix) + "." + zone
+    a = await s.client.query(qname, "A", budget)
+    txt = await s.client.query(qname, "TXT", budget) if a.records else None
+    return DnsblListing(ip, zone, a, txt)
+
+
 #: every fact kind the survey knows, by its type
 FACT_KINDS: dict[type, FactKind] = {
     k.fact: k
     for k in (
         FactKind("dns", DomainDns, _fetch_dns),
         FactKind("dns.zone-probe", ZoneProbe, _fetch_zone_probe, after=(DomainDns,)),
+        FactKind("dns.host", HostAddresses, _fetch_host),
+        FactKind("dns.rdns", ReverseDns, _fetch_rdns),
+        FactKind("dnsbl.zone", DnsblZone, _fetch_dnsbl_zone),
+        FactKind("dnsbl", DnsblListing, _fetch_dnsbl),
+        FactKind("smtp.session", SmtpSession, _fetch_session, probe="connect"),
+        FactKind("smtp.envelope", SmtpEnvelope, _fetch_envelope, probe="envelope"),
+        FactKind("smtp.intrusive", SmtpIntrusive, _fetch_intrusive, probe="intrusive"),
+        FactKind("ident", IdentProbe, _fetch_ident, probe="connect"),
     )
 }
 
@@ -122,6 +237,7 @@ class Survey:
         dns_port: int = 53,
         consent: Consent = _no_consent,
         concurrency: int = CONCURRENCY,
+        smtp: SmtpConfig | None = None,
     ) -> None:
         self.resolvers = list(resolvers)
         self.timeout = timeout
@@ -135,6 +251,8 @@ class Survey:
         self._sources: list[Callable[[type, str], Any | None]] = []
         self._admit: asyncio.Semaphore | None = None
         self._client: DnsClient | None = None
+        self._smtp_config = smtp or SmtpConfig(timeout=timeout)
+        self._smtp: SmtpProber | None = None
         self.engine.start()
         self._client = self.engine.run(self._make_client(), timeout=10.0)
 
@@ -159,6 +277,57 @@ class Survey:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def smtp(self) -> SmtpProber:
+        """The SMTP, TLS and IDENT prober (made on first use: a DNS-only run has none)."""
+        if self._smtp is None:
+            self._smtp = SmtpProber(self.engine, self._smtp_config)
+        return self._smtp
+
+    async def bounded(self, work: Awaitable[F], timeouts: float, what: str, spent: Callable[[str], F]) -> F:
+        """``work``, or ``spent(reason)`` when it takes more than ``timeouts`` timeouts in all."""
+        seconds = timeouts * self.timeout + 5.0
+        try:
+            return await asyncio.wait_for(work, seconds)
+        except TimeoutError:
+            return spent(f"not finished in time (survey timeout): the survey's budget of {seconds:g} s for "
+                         f"{what} ran out")  # fmt: skip
+
+    def wanted_keys(self, kind: type) -> list[tuple[type, str]]:
+        """The keys of ``kind`` wanted in this run so far."""
+        return [(k, key) for k, key in list(self._wanted) if k is kind]
+
+    def smtp_blocked(self) -> str | None:
+        """None when some SMTP server took a TCP connection (or none was tried); else why none did,
+        once for the run: "outbound port 25 looks blocked from here (<the OS's reason>)".
+
+        Safe from any thread: it reads a snapshot of the hosts' liveness."""
+        if self._smtp is None:
+            return None
+        merged = Liveness()
+        failures: Counter[str] = Counter()
+        for ip in list(self._smtp.opened):
+            host = self.engine.known_host(ip)
+            live = host.channels.get("smtp") if host is not None else None
+            if live is None:
+                continue
+            if live.answered:
+                return None
+            merged.timeouts += live.timeouts
+            failures.update(dict(live.failures))
+            merged.last_failure = live.last_failure or merged.last_failure
+        merged.failures = dict(failures)
+        if not merged.asked:
+            return None
+        cause = merged.cause
+        if cause == "timeout":
+            cause = f"no TCP answer within {self.timeout:g} s"
+        port = self._smtp_config_port
+        return f"outbound port {port} looks blocked from here: no SMTP server took a connection ({cause})"
+
+    #: the SMTP port the probes use (for the message of :meth:`smtp_blocked`)
+    _smtp_config_port = 25
 
     @property
     def queries_sent(self) -> int:
@@ -224,6 +393,7 @@ class Survey:
         todo = list(dict.fromkeys((k, key) for k, key in wanted if self._known(k, key) is None))
         if not todo:
             return
+        self._wanted.update(todo)  # before any starts: a fact that waits for others sees them all
 
         tally = _Tally(todo)
 
@@ -253,7 +423,7 @@ class Survey:
                     domains_total=tally.domains_total,
                     servers=self.engine.hosts_asked(),
                     questions_in_flight=client.in_flight if client is not None else 0,
-                    connections_in_flight=0,
+                    connections_in_flight=self._smtp.in_flight if self._smtp is not None else 0,
                     done=done,
                 )
             )

@@ -56,7 +56,7 @@ def test_mail_servers_from_the_settings_take_the_smtp_port_as_their_default() ->
         }
     )
     subjects = subjects_of("smtp", settings, D, None)
-    assert [(s.name, s.port) for s in subjects] == [("mx.example.net", 587), ("2001:db8::25", 2525)]
+    assert [(s.name or s.ip, s.port) for s in subjects] == [("mx.example.net", 587), ("2001:db8::25", 2525)]
     assert [s.label for s in subjects] == ["mx.example.net:587", "[2001:db8::25]:2525"]
 
 

@@ -1,0 +1,771 @@
+"""The SMTP client of the survey: the read-only session, the envelope probes and the intrusive ones.
+
+Well-behaved dialogues go through aiosmtplib; the probes that break the protocol on purpose (early
+talking, unauthorised pipelining, STARTTLS injection) use raw asyncio streams, since no client
+library sends what a correct client must not. What mailspec sends, and never sends, is fixed here:
+EHLO, HELO, STARTTLS, MAIL, RCPT, RSET, VRFY, EXPN, NOOP, QUIT, and an unknown command
+(``XMAILSPEC``); never DATA or BDAT (:data:`ALLOWED_VERBS` is checked before every write).
+
+Politeness: at most :data:`PER_HOST` connections to one address at once (the engine's per-host slot,
+shared by every fact of the run); on each endpoint the intrusive probes wait for every other probe of
+it that the run wants, because a server that punishes them may refuse the probe's address after.
+Every read and connect is bounded by the timeout, every reply by a length and a line count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import secrets
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiosmtplib
+
+from mailspec.facts.smtp import (
+    Exchange,
+    IdentProbe,
+    LegacyTls,
+    Rcpt,
+    SmtpEnvelope,
+    SmtpIntrusive,
+    SmtpSession,
+    TlsInfo,
+)
+from mailspec.survey.dns import os_reason
+from mailspec.survey.engine import Engine
+
+__all__ = ["ALLOWED_VERBS", "PER_HOST", "SmtpConfig", "SmtpProber", "UnsafeCommand", "safe_client"]
+
+#: connections to one address at once, at most, across every fact of the run
+PER_HOST = 2
+#: the only commands mailspec ever sends (RFC 5321 verbs, and the unknown one it tests with)
+ALLOWED_VERBS = frozenset(
+    {"EHLO", "HELO", "STARTTLS", "MAIL", "RCPT", "RSET", "VRFY", "EXPN", "NOOP", "QUIT", "XMAILSPEC"}
+)
+#: a reply longer than this many lines, or a line longer than this many octets, is not an SMTP reply
+#: worth reading on (RFC 5321 §4.5.3.1.5 allows 512 octets a line; EHLO lists rarely pass 30 lines)
+MAX_LINES = 1000
+MAX_LINE = 4096
+#: characters of a malformed greeting kept as evidence
+RAW_KEPT = 200
+
+
+#: the stdlib's encoding constant for DER (ssl.Purpose-style public name missing before 3.13)
+_DER = 1  # _ssl.ENCODING_DER
+
+
+class UnsafeCommand(RuntimeError):
+    """mailspec was about to send a command it never sends (DATA, BDAT, ...): a bug, stopped here."""
+
+
+def _checked(command: str) -> bytes:
+    verb = command.split(" ", 1)[0].upper()
+    if verb not in ALLOWED_VERBS or "\r" in command or "\n" in command:
+        raise UnsafeCommand(f"mailspec never sends {command!r}")
+    return command.encode("utf-8") + b"\r\n"
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """How the probes behave (from the settings)."""
+
+    timeout: float = 10.0
+    probe_helo: str = "localhost"
+    #: the pause before the one retry of a 4yz reply (greylisting)
+    retry_delay: float = 60.0
+    #: the recipient of the relay test: a mailbox in a live domain the target does not serve
+    relay_rcpt: str = ""
+    ident_port: int = 113
+    #: cap on the ident wait (RFC 1413 clients wait 30 s or more; the catalog gives 10 s)
+    ident_timeout: float = 10.0
+
+
+@dataclass
+class _Transcript:
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, *exchanges: Exchange | None) -> None:
+        for x in exchanges:
+            if x is not None:
+                self.lines += x.transcript()
+
+    def note(self, text: str) -> None:
+        self.lines.append(f"   ({text})")
+
+
+def _reply_exchange(sent: str, code: int, message: str) -> Exchange:
+    lines = tuple(message.split("\n")) if message else ()
+    malformed = "" if 200 <= code < 600 else f"reply code {code} is outside 2xx-5xx"
+    return Exchange(sent, code=code, lines=lines, malformed=malformed)
+
+
+def _error_text(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError, aiosmtplib.SMTPTimeoutError)):
+        return f"timeout (no whole reply within {timeout:g} s)"
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
+        return "connection closed by the server"
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return exc.message or f"invalid reply ({exc.code})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
+    if isinstance(exc, OSError):
+        return os_reason(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _Session:
+    """One aiosmtplib connection, every command bounded and recorded."""
+
+    def __init__(self, client: aiosmtplib.SMTP, timeout: float, log: _Transcript) -> None:
+        self.client = client
+        self.timeout = timeout
+        self.log = log
+        self.closed = False
+
+    async def command(self, command: str) -> Exchange:
+        data = _checked(command)
+        if self.closed:
+            x = Exchange(command, error="connection already closed")
+            self.log.add(x)
+            return x
+        verb, _, rest = data[:-2].partition(b" ")
+        try:
+            args = (verb, rest) if rest else (verb,)
+            r = await asyncio.wait_for(self.client.execute_command(*args), self.timeout + 1)
+            x = _reply_exchange(command, r.code, r.message)
+            if r.code == 421:
+                self.closed = True
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:
+            x = Exchange(command, error=_error_text(exc, self.timeout))
+            self.closed = True
+        self.log.add(x)
+        return x
+
+    async def starttls(self, server_name: str, context: ssl.SSLContext) -> TlsInfo:
+        _checked("STARTTLS")
+        try:
+            r = await asyncio.wait_for(
+                self.client.starttls(server_hostname=server_name, tls_context=context, timeout=self.timeout),
+                self.timeout * 2 + 1,
+            )
+            st = _reply_exchange("STARTTLS", r.code, r.message)
+        except aiosmtplib.SMTPResponseException as exc:
+            st = _reply_exchange("STARTTLS", exc.code, exc.message)
+            self.log.add(st)
+            return TlsInfo(st, server_name)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:
+            self.closed = True
+            st = Exchange("STARTTLS", code=220, lines=("(reply as expected)",))
+            err = _error_text(exc, self.timeout)
+            self.log.add(st)
+            self.log.note(f"TLS handshake failed: {err}")
+            return TlsInfo(st, server_name, handshake_error=err)
+        self.log.add(st)
+        transport = self.client.transport
+        obj = transport.get_extra_info("ssl_object") if transport is not None else None
+        version = obj.version() or "" if obj is not None else ""
+        cipher = (obj.cipher() or ("",))[0] if obj is not None else ""
+        chain = _peer_chain(obj)
+        self.log.note(f"TLS {version} {cipher}, {len(chain)} certificate(s)")
+        return TlsInfo(st, server_name, version=version, cipher=cipher, chain=chain)
+
+    async def quit(self) -> None:
+        if not self.closed:
+            await self.command("QUIT")
+        self.closed = True
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+
+def _peer_chain(obj: Any) -> tuple[str, ...]:
+    """The certificates the server presented, leaf first (base64 DER)."""
+    if obj is None:
+        return ()
+    # Python 3.13 has SSLObject.get_unverified_chain(); 3.11 and 3.12 have it only on the private
+    # _ssl object. Without it, only the leaf (getpeercert) is known.
+    raw = getattr(obj, "get_unverified_chain", None) or getattr(getattr(obj, "_sslobj", None),
+                                                                "get_unverified_chain", None)  # fmt: skip
+    ders: list[bytes] = []
+    if raw is not None:
+        with contextlib.suppress(Exception):
+            for cert in raw() or []:
+                ders.append(cert.public_bytes(_DER) if hasattr(cert, "public_bytes") else cert)
+    if not ders:
+        with contextlib.suppress(Exception):
+            leaf = obj.getpeercert(binary_form=True)
+            if leaf:
+                ders.append(leaf)
+    return tuple(base64.b64encode(d).decode("ascii") for d in ders)
+
+
+class _SafeSMTP(aiosmtplib.SMTP):
+    """aiosmtplib's client that refuses to send DATA, BDAT or a message (mailspec never does)."""
+
+    async def execute_command(self, *args: bytes, **kwargs: Any) -> Any:
+        verb = (args[0] if args else b"").split(b" ", 1)[0].decode("ascii", "replace").upper()
+        if verb not in ALLOWED_VERBS:
+            raise UnsafeCommand(f"mailspec never sends {verb}")
+        return await super().execute_command(*args, **kwargs)
+
+    async def data(self, *args: Any, **kwargs: Any) -> Any:
+        raise UnsafeCommand("mailspec never sends DATA")
+
+    async def sendmail(self, *args: Any, **kwargs: Any) -> Any:
+        raise UnsafeCommand("mailspec never sends a message")
+
+    async def send_message(self, *args: Any, **kwargs: Any) -> Any:
+        raise UnsafeCommand("mailspec never sends a message")
+
+
+def safe_client(ip: str, port: int, timeout: float, helo: str, **options: Any) -> aiosmtplib.SMTP:
+    """An aiosmtplib client to ``ip:port`` that never sends DATA or BDAT, every operation bounded."""
+    options.setdefault("start_tls", False)
+    options.setdefault("validate_certs", False)
+    return _SafeSMTP(hostname=ip, port=port, timeout=timeout, local_hostname=helo, **options)
+
+
+def tls_client_context(*, legacy: str = "") -> ssl.SSLContext:
+    """The survey's TLS client context: no verification during the handshake (the checks judge the
+    chain afterwards, so that a bad certificate is a finding, not a failed connection); TLS 1.2 and
+    up, or only one old version for the legacy probe ("TLSv1", "TLSv1.1")."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if legacy:
+        version = ssl.TLSVersion.TLSv1 if legacy == "TLSv1" else ssl.TLSVersion.TLSv1_1
+        ctx.minimum_version = version
+        ctx.maximum_version = version
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    else:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class SmtpProber:
+    """The SMTP, TLS and IDENT probes of one survey, on the engine's loop."""
+
+    def __init__(self, engine: Engine, config: SmtpConfig) -> None:
+        self.engine = engine
+        self.config = config
+        self.opened: dict[str, int] = {}  #: connections opened per address (for benchmarks and tests)
+        self.in_flight = 0
+
+    # -- connections ------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _slot(self, ip: str) -> AsyncIterator[None]:
+        async with self.engine.host(ip).slot("smtp", PER_HOST):
+            self.in_flight += 1
+            try:
+                yield
+            finally:
+                self.in_flight -= 1
+
+    async def _tcp(self, ip: str, port: int) -> socket.socket:
+        """A connected TCP socket (the operating system's reason on failure, as OSError)."""
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        self.opened[ip] = self.opened.get(ip, 0) + 1
+        live = self.engine.host(ip).over("smtp")
+        try:
+            await asyncio.wait_for(
+                asyncio.get_running_loop().sock_connect(sock, (ip, port)), self.config.timeout
+            )
+        except TimeoutError:
+            sock.close()
+            live.timed_out()
+            raise TimeoutError(f"timeout (no TCP answer within {self.config.timeout:g} s)") from None
+        except OSError as exc:
+            sock.close()
+            live.failed(os_reason(exc))
+            raise
+        except BaseException:
+            sock.close()
+            raise
+        live.answered += 1
+        return sock
+
+    async def _open(
+        self, ip: str, port: int, log: _Transcript
+    ) -> tuple[_Session | None, Exchange | None, str]:
+        """Connect and read the greeting: (session, greeting, connect error)."""
+        t = self.config.timeout
+        try:
+            sock = await self._tcp(ip, port)
+        except TimeoutError as exc:
+            return None, None, str(exc)
+        except OSError as exc:
+            return None, None, os_reason(exc)
+        client = aiosmtplib.SMTP(
+            timeout=t,
+            local_hostname=self.config.probe_helo,
+            start_tls=False,
+            use_tls=False,
+            validate_certs=False,
+        )
+        try:
+            r = await asyncio.wait_for(client.connect(sock=sock, timeout=t), t + 1)
+            greeting = _reply_exchange("", r.code, r.message)
+        except aiosmtplib.SMTPConnectResponseError as exc:
+            greeting = _reply_exchange("", exc.code, exc.message)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:
+            text = _error_text(exc, t)
+            if isinstance(exc, aiosmtplib.SMTPConnectTimeoutError):
+                text = f"timeout (no whole greeting within {t:g} s)"
+            elif isinstance(exc, aiosmtplib.SMTPConnectError) and "closed" in str(exc).lower():
+                text = "connection closed by the server before a greeting"
+            greeting = Exchange(
+                "", error=text, malformed=text if "Malformed" in text or "too long" in text else ""
+            )
+            with contextlib.suppress(Exception):
+                client.close()
+            sock.close()
+            log.add(greeting)
+            return None, greeting, ""
+        log.add(greeting)
+        return _Session(client, t, log), greeting, ""
+
+    # -- the read-only session (L1) ---------------------------------------------------------------
+    async def session(self, host: str, ip: str, port: int) -> SmtpSession:
+        start = time.monotonic()
+        log = _Transcript()
+        ehlo = tls = None
+        async with self._slot(ip):
+            s, greeting, connect_error = await self._open(ip, port, log)
+            if connect_error:
+                return SmtpSession(
+                    host, ip, port, connect_error=connect_error, elapsed=time.monotonic() - start
+                )
+            if s is not None and greeting is not None and greeting.code == 220:
+                ehlo = await s.command(f"EHLO {self.config.probe_helo}")
+                offered = ehlo.code == 250 and any(
+                    line.split()[:1] == ["STARTTLS"] for line in (x.upper() for x in ehlo.lines[1:])
+                )
+                if offered and not s.closed:
+                    tls = await s.starttls(host, tls_client_context())
+                    if tls.established:
+                        after = await s.command(f"EHLO {self.config.probe_helo}")
+                        tls = _with_ehlo(tls, after)
+            if s is not None:
+                await s.quit()
+        log.note("a fresh session for HELO and an unknown command")
+        helo = unknown = noop = None
+        helo_error = ""
+        async with self._slot(ip):
+            s2, g2, err2 = await self._open(ip, port, log)
+            if err2 or s2 is None or g2 is None or g2.code != 220:
+                helo_error = err2 or (g2.reply if g2 is not None else "no greeting")
+            else:
+                helo = await s2.command(f"HELO {self.config.probe_helo}")
+                if not s2.closed:
+                    unknown = await s2.command("XMAILSPEC")
+                if not s2.closed:
+                    noop = await s2.command("NOOP")
+                await s2.quit()
+        raw = greeting.malformed if greeting is not None else ""
+        return SmtpSession(
+            host, ip, port, greeting=greeting, greeting_raw=raw[:RAW_KEPT], ehlo=ehlo, tls=tls, helo=helo,
+            unknown=unknown, noop=noop, helo_error=helo_error, transcript=tuple(log.lines),
+            elapsed=time.monotonic() - start,
+        )  # fmt: skip
+
+    # -- the envelope probes (L2) -----------------------------------------------------------------
+    async def envelope(
+        self, domain: str, host: str, ip: str, port: int, *, rname: str = "", tls_known: bool = False
+    ) -> SmtpEnvelope:
+        log = _Transcript()
+        cfg = self.config
+        unknown_local = f"mailspec-{secrets.token_hex(16)}"
+        probes: dict[str, str] = {
+            "postmaster": f"postmaster@{domain}",
+            "abuse": f"abuse@{domain}",
+            "hostmaster": f"hostmaster@{domain}",
+            "unqualified": "Postmaster",
+            "mixed-case": f"PoStMaStEr@{domain}",
+            "unknown": f"{unknown_local}@{domain}",
+        }
+        if rname and rname.lower() not in {v.lower() for v in probes.values()}:
+            probes["rname"] = rname
+        async with self._slot(ip):
+            s, greeting, connect_error = await self._open(ip, port, log)
+            if greeting is not None and greeting.code == 421 and s is not None:
+                await s.quit()
+                log.note(f"421 at the greeting: one retry after {cfg.retry_delay:g} s")
+                await asyncio.sleep(cfg.retry_delay)
+                s, greeting, connect_error = await self._open(ip, port, log)
+            if connect_error or s is None or greeting is None:
+                why = connect_error or (greeting.error if greeting is not None else "no greeting")
+                return SmtpEnvelope(
+                    domain, host, ip, port, error=f"could not connect: {why}", transcript=tuple(log.lines)
+                )
+            if greeting.code != 220:
+                await s.quit()
+                if greeting.code == 554:
+                    why = f"the server greets this probe with {greeting.reply}: it refuses this vantage point"
+                    return SmtpEnvelope(domain, host, ip, port, refused=why, transcript=tuple(log.lines))
+                return SmtpEnvelope(
+                    domain,
+                    host,
+                    ip,
+                    port,
+                    error=f"no 220 greeting: {greeting.reply}",
+                    transcript=tuple(log.lines),
+                )
+            ehlo = await s.command(f"EHLO {cfg.probe_helo}")
+            if ehlo.code != 250 and not s.closed:
+                await s.command(f"HELO {cfg.probe_helo}")
+            keywords = (
+                tuple(line.split()[0].upper() for line in ehlo.lines[1:] if line.split())
+                if ehlo.code == 250
+                else ()
+            )
+            rcpts: dict[str, Rcpt] = {}
+            null_mail = await self._transaction(s, "", probes, rcpts, tls=False)
+            if not s.closed:
+                await s.command("RSET")
+            if not s.closed:
+                sender = f"mailspec@{cfg.probe_helo}"
+                more = {"postmaster-sender": f"postmaster@{domain}"}
+                if cfg.relay_rcpt:
+                    more = {"relay": cfg.relay_rcpt, **more}
+                await self._transaction(s, sender, more, rcpts, tls=False)
+                if not s.closed:
+                    await s.command("RSET")
+            vrfy_u = vrfy_p = expn_p = None
+            if not s.closed:
+                vrfy_u = await s.command(f"VRFY {unknown_local}@{domain}")
+            if not s.closed:
+                vrfy_p = await s.command("VRFY postmaster")
+            if not s.closed:
+                expn_p = await s.command("EXPN postmaster")
+            gated = [k for k, r in rcpts.items() if k in probes and _tls_required(r)]
+            if gated and "STARTTLS" in keywords and not s.closed:
+                log.note("recipients refused until STARTTLS: asked again inside TLS")
+                if not s.closed:
+                    await s.command("RSET")
+                tls = await s.starttls(host, tls_client_context())
+                if tls.established:
+                    await s.command(f"EHLO {cfg.probe_helo}")
+                    again = {f"{k}@tls": probes[k] for k in gated}
+                    await self._transaction(s, "", again, rcpts, tls=True)
+            await s.quit()
+        if s.closed and not rcpts and null_mail is None:
+            return SmtpEnvelope(
+                domain,
+                host,
+                ip,
+                port,
+                error="the session ended before the probes",
+                transcript=tuple(log.lines),
+            )
+        return SmtpEnvelope(
+            domain, host, ip, port, null_mail=null_mail, rcpts=rcpts, vrfy_unknown=vrfy_u,
+            vrfy_postmaster=vrfy_p, expn_postmaster=expn_p, keywords=keywords, transcript=tuple(log.lines),
+        )  # fmt: skip
+
+    async def _transaction(
+        self, s: _Session, sender: str, probes: dict[str, str], out: dict[str, Rcpt], *, tls: bool
+    ) -> Exchange | None:
+        """``MAIL FROM:<sender>`` and one RCPT per probe; a 4yz is retried once after the pause."""
+        mail = await s.command(f"MAIL FROM:<{sender}>")
+        if mail.kind == 4 and not s.closed:
+            await asyncio.sleep(self.config.retry_delay)
+            retry = await s.command(f"MAIL FROM:<{sender}>")
+            mail = _retried(retry, mail)
+        if mail.kind != 2:
+            for name, box in probes.items():
+                out[name] = Rcpt(box, sender, mail, tls=tls)
+            return mail
+        for name, box in probes.items():
+            if s.closed:
+                break
+            r = await s.command(f"RCPT TO:<{box}>")
+            if r.kind == 4 and not s.closed:
+                await asyncio.sleep(self.config.retry_delay)
+                r = _retried(await s.command(f"RCPT TO:<{box}>"), r)
+            out[name] = Rcpt(box, sender, mail, r, tls=tls)
+        return mail
+
+    # -- the intrusive probes (L3) ----------------------------------------------------------------
+    async def intrusive(self, host: str, ip: str, port: int, domain: str, tls_offered: bool) -> SmtpIntrusive:
+        log = _Transcript()
+        early, early_verdict = await self._early_talker(ip, port, log)
+        pipelining, pipe_verdict = await self._pipelining(ip, port, domain, log)
+        injection: tuple[str, ...] = ()
+        inj_verdict = "untestable"
+        legacy: list[LegacyTls] = []
+        if tls_offered:
+            injection, inj_verdict = await self._injection(host, ip, port, log)
+            for version in ("TLSv1.1", "TLSv1"):
+                legacy.append(await self._legacy(host, ip, port, version, log))
+        return SmtpIntrusive(
+            host, ip, port, early=early, early_verdict=early_verdict, pipelining=pipelining,
+            pipelining_verdict=pipe_verdict, injection=injection, injection_verdict=inj_verdict,
+            legacy=tuple(legacy), transcript=tuple(log.lines),
+        )  # fmt: skip
+
+    async def _raw(
+        self, ip: str, port: int, first: bytes = b""
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        sock = await self._tcp(ip, port)
+        if first:  # before the event loop gets a chance to read the greeting: the early talk
+            with contextlib.suppress(BlockingIOError):
+                sock.send(first)
+        reader, writer = await asyncio.open_connection(sock=sock, limit=MAX_LINE * 2)
+        return reader, writer
+
+    async def _reply(self, reader: asyncio.StreamReader) -> Exchange:
+        """One reply from a raw stream, bounded in time, line length and line count."""
+        lines: list[str] = []
+        code = 0
+        deadline = asyncio.get_running_loop().time() + self.config.timeout
+        try:
+            while len(lines) < MAX_LINES:
+                left = deadline - asyncio.get_running_loop().time()
+                raw = await asyncio.wait_for(reader.readline(), max(left, 0.01))
+                if not raw:
+                    return Exchange(
+                        "", code=code, lines=tuple(lines), error="connection closed by the server"
+                    )
+                text = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if len(text) < 3 or not text[:3].isdigit():
+                    return Exchange("", error="not an SMTP reply", malformed=text[:RAW_KEPT])
+                code = int(text[:3])
+                lines.append(text[4:])
+                if text[3:4] != "-":
+                    return Exchange("", code=code, lines=tuple(lines))
+            return Exchange("", code=code, lines=tuple(lines), error=f"more than {MAX_LINES} lines")
+        except TimeoutError:
+            return Exchange(
+                "",
+                code=code,
+                lines=tuple(lines),
+                error=f"timeout (no whole reply within {self.config.timeout:g} s)",
+            )
+        except (ValueError, asyncio.LimitOverrunError):
+            return Exchange("", error=f"a reply line longer than {MAX_LINE * 2} octets")
+        except OSError as exc:
+            return Exchange("", error=os_reason(exc))
+
+    @staticmethod
+    async def _close(writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            writer.write(_checked("QUIT"))
+        with contextlib.suppress(Exception):
+            writer.close()
+            await asyncio.wait_for(writer.wait_closed(), 2)
+
+    async def _early_talker(self, ip: str, port: int, log: _Transcript) -> tuple[tuple[str, ...], str]:
+        """EHLO sent right after the TCP handshake, before any greeting byte (up to three tries: on a
+        fast network the greeting and the EHLO can cross)."""
+        out: list[str] = []
+        hello = _checked(f"EHLO {self.config.probe_helo}")
+        log.note("early talker: EHLO sent before the greeting")
+        for _ in range(3):
+            async with self._slot(ip):
+                try:
+                    reader, writer = await self._raw(ip, port, first=hello)
+                except (OSError, TimeoutError) as exc:
+                    out.append(
+                        f"rejected: connection failed ({os_reason(exc) if isinstance(exc, OSError) else exc})"
+                    )
+                    return tuple(out), "untestable"
+                try:
+                    g = await self._reply(reader)
+                    log.add(g)
+                    if g.code != 220:
+                        out.append(f"rejected: {g.reply}")
+                        return tuple(out), "rejected"
+                    r = await self._reply(reader)
+                    log.add(
+                        Exchange(
+                            f"EHLO {self.config.probe_helo} (sent before the greeting)",
+                            r.code,
+                            r.lines,
+                            r.error,
+                        )
+                    )
+                    if r.kind != 2:
+                        out.append(f"rejected: {r.reply}")
+                        return tuple(out), "rejected"
+                    out.append(f"accepted: 220 then {r.code}")
+                finally:
+                    await self._close(writer)
+        return tuple(out), "accepted"
+
+    async def _pipelining(
+        self, ip: str, port: int, domain: str, log: _Transcript
+    ) -> tuple[tuple[str, ...], str]:
+        """HELO (so PIPELINING was never negotiated), then MAIL, RCPT and NOOP in one write."""
+        log.note("unauthorised pipelining: MAIL, RCPT and NOOP in one write after HELO")
+        async with self._slot(ip):
+            try:
+                reader, writer = await self._raw(ip, port)
+            except (OSError, TimeoutError) as exc:
+                return (f"connection failed: {exc}",), "untestable"
+            try:
+                g = await self._reply(reader)
+                log.add(g)
+                if g.code != 220:
+                    return (f"no greeting: {g.reply}",), "untestable"
+                writer.write(_checked(f"HELO {self.config.probe_helo}"))
+                h = await self._reply(reader)
+                log.add(Exchange(f"HELO {self.config.probe_helo}", h.code, h.lines, h.error))
+                if h.kind != 2:
+                    return (f"HELO got {h.reply}",), "untestable"
+                group = [
+                    _checked("MAIL FROM:<>"),
+                    _checked(f"RCPT TO:<postmaster@{domain}>"),
+                    _checked("NOOP"),
+                ]
+                writer.write(b"".join(group))
+                replies = []
+                for cmd in ("MAIL FROM:<>", f"RCPT TO:<postmaster@{domain}>", "NOOP"):
+                    r = await self._reply(reader)
+                    log.add(Exchange(cmd + " (pipelined)", r.code, r.lines, r.error))
+                    replies.append(r)
+                    if not r.replied:
+                        return tuple(x.reply for x in replies), "rejected"
+                    if r.kind != 2:
+                        return tuple(x.reply for x in replies), "rejected"
+                return tuple(x.reply for x in replies), "accepted"
+            finally:
+                await self._close(writer)
+
+    async def _injection(
+        self, host: str, ip: str, port: int, log: _Transcript
+    ) -> tuple[tuple[str, ...], str]:
+        """``STARTTLS`` and ``NOOP`` in one write; after the handshake, anything the server says before
+        the client speaks is the answer to a command injected in plaintext (RFC 3207 §4.2)."""
+        log.note("STARTTLS injection: STARTTLS and NOOP in one write")
+        async with self._slot(ip):
+            try:
+                reader, writer = await self._raw(ip, port)
+            except (OSError, TimeoutError) as exc:
+                return (f"connection failed: {exc}",), "untestable"
+            try:
+                g = await self._reply(reader)
+                if g.code != 220:
+                    return (f"no greeting: {g.reply}",), "untestable"
+                writer.write(_checked(f"EHLO {self.config.probe_helo}"))
+                e = await self._reply(reader)
+                if e.code != 250:
+                    return (f"EHLO got {e.reply}",), "untestable"
+                writer.write(_checked("STARTTLS") + _checked("NOOP"))
+                st = await self._reply(reader)
+                log.add(Exchange("STARTTLS + NOOP (one write)", st.code, st.lines, st.error))
+                if st.code != 220:
+                    return (f"STARTTLS got {st.reply}",), "untestable"
+                try:
+                    await asyncio.wait_for(
+                        writer.start_tls(tls_client_context(), server_hostname=host), self.config.timeout
+                    )
+                except (ssl.SSLError, OSError, TimeoutError) as exc:
+                    return (f"TLS handshake failed: {_error_text(exc, self.config.timeout)}",), "untestable"
+                # a correct server discarded the NOOP: nothing arrives until the client speaks
+                try:
+                    early = await asyncio.wait_for(reader.readline(), min(2.0, self.config.timeout))
+                except TimeoutError:
+                    log.note("nothing arrived before the client spoke: the injected NOOP was discarded")
+                    return ("nothing before the client spoke",), "safe"
+                except (ssl.SSLError, OSError, ValueError) as exc:
+                    return (f"session ended after the handshake: {exc}",), "safe"
+                text = early.decode("utf-8", "replace").rstrip("\r\n")
+                if not text:
+                    return ("the server closed the session after the handshake",), "safe"
+                log.note(f"S: {text}  (arrived before the client spoke after TLS)")
+                return (f"before the client spoke: {text}",), "vulnerable"
+            finally:
+                await self._close(writer)
+
+    async def _legacy(self, host: str, ip: str, port: int, version: str, log: _Transcript) -> LegacyTls:
+        try:
+            ctx = tls_client_context(legacy=version)
+        except (ValueError, ssl.SSLError) as exc:
+            return LegacyTls(version, untested=f"this machine's OpenSSL cannot offer {version}: {exc}")
+        async with self._slot(ip):
+            s, g, err = await self._open(ip, port, log)
+            if err or s is None or g is None or g.code != 220:
+                if s is not None:
+                    await s.quit()
+                return LegacyTls(version, error=err or "no 220 greeting", untested="no session")
+            await s.command(f"EHLO {self.config.probe_helo}")
+            log.note(f"legacy TLS: a handshake that offers only {version}")
+            tls = await s.starttls(host, ctx)
+            if tls.established:
+                await s.quit()
+                return LegacyTls(version, accepted=True)
+            await s.quit()
+            if tls.starttls.code != 220:
+                return LegacyTls(version, error=tls.starttls.reply, untested="STARTTLS refused")
+            if "no protocols available" in tls.handshake_error.lower() or (
+                "unsupported protocol" in tls.handshake_error.lower()
+                and "alert" not in tls.handshake_error.lower()
+            ):
+                return LegacyTls(
+                    version, error=tls.handshake_error, untested=f"this machine's OpenSSL refuses {version}"
+                )
+            return LegacyTls(version, error=tls.handshake_error or "refused")
+
+    # -- IDENT ------------------------------------------------------------------------------------
+    async def ident(self, ip: str) -> IdentProbe:
+        port = self.config.ident_port
+        wait = min(self.config.timeout, self.config.ident_timeout)
+        start = time.monotonic()
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        async with self.engine.host(ip).slot("ident", 1):
+            try:
+                await asyncio.wait_for(loop.sock_connect(sock, (ip, port)), wait)
+            except TimeoutError:
+                sock.close()
+                return IdentProbe(ip, port, "timeout", f"no answer to the TCP handshake within {wait:g} s",
+                                  time.monotonic() - start)  # fmt: skip
+            except ConnectionRefusedError:
+                sock.close()
+                return IdentProbe(ip, port, "refused", "connection refused", time.monotonic() - start)
+            except OSError as exc:
+                sock.close()
+                return IdentProbe(ip, port, "unreachable", os_reason(exc), time.monotonic() - start)
+            # open: ask about a connection that does not exist, and read one bounded line of reply
+            reply = ""
+            try:
+                await asyncio.wait_for(loop.sock_sendall(sock, b"25 , 65535\r\n"), 2.0)
+                data = await asyncio.wait_for(loop.sock_recv(sock, 512), min(wait, 5.0))
+                reply = data.decode("ascii", "replace").strip()[:RAW_KEPT] or "(closed without a reply)"
+            except TimeoutError:
+                reply = "(accepted the connection, no reply to a query)"
+            except OSError as exc:
+                reply = f"({os_reason(exc)})"
+            finally:
+                sock.close()
+            return IdentProbe(ip, port, "open", reply, time.monotonic() - start)
+
+
+def _with_ehlo(tls: TlsInfo, ehlo: Exchange) -> TlsInfo:
+    from dataclasses import replace
+
+    return replace(tls, ehlo=ehlo)
+
+
+def _retried(second: Exchange, first: Exchange) -> Exchange:
+    from dataclasses import replace
+
+    return replace(second, first=first.reply)
+
+
+def _tls_required(r: Rcpt) -> bool:
+    """A refusal that says STARTTLS is needed first (530, or 5.7.0 with "TLS" in the text)."""
+    x = r.rcpt or r.mail
+    return x.code == 530 or (x.kind == 5 and "tls" in x.text.lower() and x.text.startswith("5.7."))
+
+
+Fetch = Callable[..., Awaitable[Any]]
