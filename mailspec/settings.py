@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mailspec.catalog import CATALOG, Severity, custom_id_problem, nearest_ids
 from mailspec.errors import SettingError
 from mailspec.outcome import FAIL_ON_WARN, FailOn
+from mailspec.records.dnsbl import DEFAULT_ZONES
 from mailspec.records.hostname import looks_like_ip, normalise_domain
 from mailspec.survey.dns import DnsEndpoint
 
@@ -217,8 +218,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
 )
 
-#: The blocklists consulted when none are configured (used by the DNSBL checks of a later release).
-DEFAULT_DNSBLS = ("zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org")
+#: The blocklists consulted when none are configured (one list: mailspec.records.dnsbl's)
+DEFAULT_DNSBLS = DEFAULT_ZONES
 
 
 @dataclass(frozen=True)
