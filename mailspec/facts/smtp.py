@@ -199,6 +199,9 @@ class SmtpSession:
     helo_error: str = ""
     transcript: tuple[str, ...] = ()
     elapsed: float = 0.0
+    #: the dependent round trips of its two connections (the read-only one, the fresh one), which run
+    #: side by side
+    round_trips: tuple[int, ...] = ()
 
     @property
     def endpoint(self) -> str:
@@ -296,6 +299,8 @@ class SmtpEnvelope:
     #: the EHLO keywords of the envelope session (EXPN's advertisement is judged on them)
     keywords: tuple[str, ...] = ()
     transcript: tuple[str, ...] = ()
+    #: the dependent round trips of its connection
+    round_trips: tuple[int, ...] = ()
 
     @property
     def definite(self) -> bool:
@@ -344,6 +349,9 @@ class SmtpIntrusive:
     injection_verdict: str = ""  #: vulnerable | safe | untestable
     legacy: tuple[LegacyTls, ...] = ()
     transcript: tuple[str, ...] = ()
+    #: the dependent round trips of each probe (early talk, pipelining, injection, each legacy
+    #: version), which run side by side, two connections at a time
+    round_trips: tuple[int, ...] = ()
 
     @property
     def definite(self) -> bool:

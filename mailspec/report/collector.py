@@ -12,7 +12,15 @@ from typing import IO, TYPE_CHECKING, Any
 import pytest
 
 from mailspec.report.json import write_report
-from mailspec.report.terminal import OUTCOMES, by_domain, counts_of, run_verdict, verdict, write_summary
+from mailspec.report.terminal import (
+    BLOCKED,
+    OUTCOMES,
+    by_domain,
+    counts_of,
+    run_verdict,
+    verdict,
+    write_summary,
+)
 
 if TYPE_CHECKING:
     from mailspec.settings import Settings
@@ -203,7 +211,11 @@ class ReportCollector:
 
         survey = self.config.stash.get(SURVEY, None)
         cause = survey.unreachable() if survey is not None else None
-        write_summary(terminalreporter, list(self.results.values()), self.settings, cause)
+        blocked = survey.smtp_blocked() if survey is not None else None
+        if blocked is None:  # (under xdist the workers probed: their results say it)
+            said = (r["message"] for r in self.results.values() if BLOCKED in (r["message"] or ""))
+            blocked = next((m.removeprefix("could not test: ") for m in said), None)
+        write_summary(terminalreporter, list(self.results.values()), self.settings, cause, blocked)
         result, _ = run_verdict(self.results.values(), self.testsfailed)
         terminalreporter.write_line(f"mailspec: verdict {result}", bold=True)
         for line in self.unmatched_waivers():

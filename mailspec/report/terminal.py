@@ -54,14 +54,22 @@ def by_domain(results: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any
     return out
 
 
+#: the words of every SMTP check's error when no SMTP server took a connection (said once, above)
+BLOCKED = "looks blocked from here"
+
+
 def write_summary(
-    tr: Any, results: list[dict[str, Any]], settings: Settings, unreachable: str | None = None
-) -> None:
+    tr: Any, results: list[dict[str, Any]], settings: Settings, unreachable: str | None = None,
+    smtp_blocked: str | None = None,
+) -> None:  # fmt: skip
     """One verdict line per domain and what needs attention; when nothing could be reached at all
-    (``unreachable``: every resolver, say), that is said once instead of per check."""
+    (``unreachable``: every resolver, say), or no SMTP server (``smtp_blocked``: outbound port 25 is
+    blocked here), that is said once instead of per check."""
     tr.write_sep("=", "mailspec summary")
     if unreachable is not None:
         tr.write_line(f"mailspec: nothing could be tested: {unreachable}", red=True, bold=True)
+    if smtp_blocked is not None:
+        tr.write_line(f"mailspec: no SMTP check could be tested: {smtp_blocked}", red=True, bold=True)
     for domain_of_rows, rows in by_domain(results).items():
         domain = domain_of_rows or "(your tests of no single domain)"
         counts = counts_of(rows)
@@ -79,7 +87,13 @@ def write_summary(
         by_area: dict[str, dict[tuple[str, str], list[str]]] = defaultdict(lambda: defaultdict(list))
         hide = {"error"} if unreachable is not None else set()  # (said once, above)
         shown = sorted(
-            (r for r in rows if r["outcome"] in _SHOWN and r["outcome"] not in hide),
+            (
+                r
+                for r in rows
+                if r["outcome"] in _SHOWN
+                and r["outcome"] not in hide
+                and not (smtp_blocked and r["outcome"] == "error" and BLOCKED in (r["message"] or ""))
+            ),
             key=lambda r: _ORDER.index(r["outcome"]),
         )
         for r in shown:

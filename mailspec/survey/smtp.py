@@ -21,6 +21,7 @@ import secrets
 import socket
 import ssl
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,7 +58,7 @@ RAW_KEPT = 200
 
 
 #: the stdlib's encoding constant for DER (ssl.Purpose-style public name missing before 3.13)
-_DER = 1  # _ssl.ENCODING_DER
+_DER = 2  # _ssl.ENCODING_DER (ENCODING_PEM is 1)
 
 
 class UnsafeCommand(RuntimeError):
@@ -88,12 +89,28 @@ class SmtpConfig:
 
 @dataclass
 class _Transcript:
+    """The lines of one connection's dialogue (or of several in a row), and the round trips each one
+    waited for: a greeting is two (the TCP handshake, then the greeting), a command one, a TLS
+    handshake one; commands pipelined in one write, one in all."""
+
     lines: list[str] = field(default_factory=list)
+    round_trips: list[int] = field(default_factory=list)
 
     def add(self, *exchanges: Exchange | None) -> None:
         for x in exchanges:
             if x is not None:
                 self.lines += x.transcript()
+                if not x.sent:  # a greeting: a new connection
+                    self.round_trips.append(2)
+                elif self.round_trips and (
+                    not x.sent.endswith(("(sent before the greeting)", "(pipelined)"))
+                    or x.sent.startswith("MAIL FROM:<> (pipelined)")  # (the group's first: one in all)
+                ):
+                    self.round_trips[-1] += 1
+
+    def handshake(self) -> None:
+        if self.round_trips:
+            self.round_trips[-1] += 1
 
     def note(self, text: str) -> None:
         self.lines.append(f"   ({text})")
@@ -122,8 +139,11 @@ def _error_text(exc: BaseException, timeout: float) -> str:
 class _Session:
     """One aiosmtplib connection, every command bounded and recorded."""
 
-    def __init__(self, client: aiosmtplib.SMTP, timeout: float, log: _Transcript) -> None:
+    def __init__(
+        self, client: aiosmtplib.SMTP, timeout: float, log: _Transcript, sock: socket.socket | None = None
+    ) -> None:
         self.client = client
+        self.sock = sock
         self.timeout = timeout
         self.log = log
         self.closed = False
@@ -164,9 +184,11 @@ class _Session:
             st = Exchange("STARTTLS", code=220, lines=("(reply as expected)",))
             err = _error_text(exc, self.timeout)
             self.log.add(st)
+            self.log.handshake()
             self.log.note(f"TLS handshake failed: {err}")
             return TlsInfo(st, server_name, handshake_error=err)
         self.log.add(st)
+        self.log.handshake()
         transport = self.client.transport
         obj = transport.get_extra_info("ssl_object") if transport is not None else None
         version = obj.version() or "" if obj is not None else ""
@@ -176,11 +198,39 @@ class _Session:
         return TlsInfo(st, server_name, version=version, cipher=cipher, chain=chain)
 
     async def quit(self) -> None:
+        """QUIT, then wait (briefly, bounded) for the server to close its side, as RFC 5321 §4.1.1.10
+        has it do after 221: only then is the connection over for the server too, so that the next
+        one never makes three at once from its point of view."""
+        peer_closed = False
         if not self.closed:
-            await self.command("QUIT")
+            reply = await self.command("QUIT")
+            if reply.code == 221:
+                peer_closed = await _closed_by_peer(self.client, CLOSE_WAIT)
         self.closed = True
         with contextlib.suppress(Exception):
             self.client.close()
+        if self.sock is not None:  # (a failed TLS upgrade can leave the socket to us)
+            with contextlib.suppress(Exception):
+                self.sock.close()
+        if not peer_closed:  # we closed first: give the server a moment to see it before the next
+            await asyncio.sleep(CLOSE_GRACE)
+
+
+#: seconds to wait for a server to close its side after 221, and to let it see our close when we
+#: close first
+CLOSE_WAIT = 1.0
+CLOSE_GRACE = 0.05
+
+
+async def _closed_by_peer(client: aiosmtplib.SMTP, seconds: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        protocol = client.protocol
+        if protocol is None or protocol.transport is None:
+            return True
+        await asyncio.sleep(0.01)
+    return False
 
 
 def _peer_chain(obj: Any) -> tuple[str, ...]:
@@ -239,8 +289,12 @@ def tls_client_context(*, legacy: str = "") -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_NONE
     if legacy:
         version = ssl.TLSVersion.TLSv1 if legacy == "TLSv1" else ssl.TLSVersion.TLSv1_1
-        ctx.minimum_version = version
-        ctx.maximum_version = version
+        # setting an old version warns (DeprecationWarning): the probe means to, and under
+        # filterwarnings=error the warning would end the user's run
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = version
+            ctx.maximum_version = version
         ctx.set_ciphers("ALL:@SECLEVEL=0")
     else:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -268,11 +322,13 @@ class SmtpProber:
 
     async def _tcp(self, ip: str, port: int) -> socket.socket:
         """A connected TCP socket (the operating system's reason on failure, as OSError)."""
+        live = self.engine.host(ip).over("smtp")
+        if live.silent:  # several connections timed out and none was ever taken: asking costs a timeout
+            raise TimeoutError(f"timeout (no TCP answer to {live.timeouts} earlier connections)")
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
         self.opened[ip] = self.opened.get(ip, 0) + 1
-        live = self.engine.host(ip).over("smtp")
         try:
             await asyncio.wait_for(
                 asyncio.get_running_loop().sock_connect(sock, (ip, port)), self.config.timeout
@@ -329,50 +385,61 @@ class SmtpProber:
             log.add(greeting)
             return None, greeting, ""
         log.add(greeting)
-        return _Session(client, t, log), greeting, ""
+        return _Session(client, t, log, sock), greeting, ""
 
     # -- the read-only session (L1) ---------------------------------------------------------------
     async def session(self, host: str, ip: str, port: int) -> SmtpSession:
+        """The read-only session and, beside it (the two connections at once), the fresh session for
+        HELO and the unknown command."""
         start = time.monotonic()
-        log = _Transcript()
-        ehlo = tls = None
-        async with self._slot(ip):
-            s, greeting, connect_error = await self._open(ip, port, log)
-            if connect_error:
-                return SmtpSession(
-                    host, ip, port, connect_error=connect_error, elapsed=time.monotonic() - start
-                )
-            if s is not None and greeting is not None and greeting.code == 220:
-                ehlo = await s.command(f"EHLO {self.config.probe_helo}")
-                offered = ehlo.code == 250 and any(
-                    line.split()[:1] == ["STARTTLS"] for line in (x.upper() for x in ehlo.lines[1:])
-                )
-                if offered and not s.closed:
-                    tls = await s.starttls(host, tls_client_context())
-                    if tls.established:
-                        after = await s.command(f"EHLO {self.config.probe_helo}")
-                        tls = _with_ehlo(tls, after)
-            if s is not None:
-                await s.quit()
-        log.note("a fresh session for HELO and an unknown command")
-        helo = unknown = noop = None
-        helo_error = ""
-        async with self._slot(ip):
-            s2, g2, err2 = await self._open(ip, port, log)
-            if err2 or s2 is None or g2 is None or g2.code != 220:
-                helo_error = err2 or (g2.reply if g2 is not None else "no greeting")
-            else:
+        log, log2 = _Transcript(), _Transcript()
+
+        async def main() -> tuple[str, Exchange | None, Exchange | None, TlsInfo | None]:
+            ehlo = tls = None
+            async with self._slot(ip):
+                s, greeting, connect_error = await self._open(ip, port, log)
+                if connect_error:
+                    return connect_error, None, None, None
+                if s is not None and greeting is not None and greeting.code == 220:
+                    ehlo = await s.command(f"EHLO {self.config.probe_helo}")
+                    offered = ehlo.code == 250 and any(
+                        line.split()[:1] == ["STARTTLS"] for line in (x.upper() for x in ehlo.lines[1:])
+                    )
+                    if offered and not s.closed:
+                        tls = await s.starttls(host, tls_client_context())
+                        if tls.established:
+                            after = await s.command(f"EHLO {self.config.probe_helo}")
+                            tls = _with_ehlo(tls, after)
+                if s is not None:
+                    await s.quit()
+            return "", greeting, ehlo, tls
+
+        async def fresh() -> tuple[str, Exchange | None, Exchange | None, Exchange | None]:
+            log2.note("a fresh session for HELO and an unknown command")
+            async with self._slot(ip):
+                s2, g2, err2 = await self._open(ip, port, log2)
+                if err2 or s2 is None or g2 is None or g2.code != 220:
+                    return err2 or (g2.reply if g2 is not None else "no greeting"), None, None, None
                 helo = await s2.command(f"HELO {self.config.probe_helo}")
+                unknown = noop = None
                 if not s2.closed:
                     unknown = await s2.command("XMAILSPEC")
                 if not s2.closed:
                     noop = await s2.command("NOOP")
                 await s2.quit()
+            return "", helo, unknown, noop
+
+        (connect_error, greeting, ehlo, tls), (helo_error, helo, unknown, noop) = await asyncio.gather(
+            main(), fresh()
+        )
+        if connect_error:
+            return SmtpSession(host, ip, port, connect_error=connect_error, elapsed=time.monotonic() - start)
         raw = greeting.malformed if greeting is not None else ""
         return SmtpSession(
             host, ip, port, greeting=greeting, greeting_raw=raw[:RAW_KEPT], ehlo=ehlo, tls=tls, helo=helo,
-            unknown=unknown, noop=noop, helo_error=helo_error, transcript=tuple(log.lines),
+            unknown=unknown, noop=noop, helo_error=helo_error, transcript=tuple(log.lines + log2.lines),
             elapsed=time.monotonic() - start,
+            round_trips=(sum(log.round_trips), sum(log2.round_trips)),
         )  # fmt: skip
 
     # -- the envelope probes (L2) -----------------------------------------------------------------
@@ -467,6 +534,7 @@ class SmtpProber:
         return SmtpEnvelope(
             domain, host, ip, port, null_mail=null_mail, rcpts=rcpts, vrfy_unknown=vrfy_u,
             vrfy_postmaster=vrfy_p, expn_postmaster=expn_p, keywords=keywords, transcript=tuple(log.lines),
+            round_trips=(sum(log.round_trips),),
         )  # fmt: skip
 
     async def _transaction(
@@ -494,20 +562,31 @@ class SmtpProber:
 
     # -- the intrusive probes (L3) ----------------------------------------------------------------
     async def intrusive(self, host: str, ip: str, port: int, domain: str, tls_offered: bool) -> SmtpIntrusive:
-        log = _Transcript()
-        early, early_verdict = await self._early_talker(ip, port, log)
-        pipelining, pipe_verdict = await self._pipelining(ip, port, domain, log)
+        logs = [_Transcript() for _ in range(5)]
+        # independent of each other: run side by side, two connections at a time (the host's slot)
+        early_part = self._early_talker(ip, port, logs[0])
+        pipe_part = self._pipelining(ip, port, domain, logs[1])
         injection: tuple[str, ...] = ()
         inj_verdict = "untestable"
         legacy: list[LegacyTls] = []
         if tls_offered:
-            injection, inj_verdict = await self._injection(host, ip, port, log)
-            for version in ("TLSv1.1", "TLSv1"):
-                legacy.append(await self._legacy(host, ip, port, version, log))
+            parts = await asyncio.gather(
+                early_part,
+                pipe_part,
+                self._injection(host, ip, port, logs[2]),
+                self._legacy(host, ip, port, "TLSv1.1", logs[3]),
+                self._legacy(host, ip, port, "TLSv1", logs[4]),
+            )
+            (early, early_verdict), (pipelining, pipe_verdict), (injection, inj_verdict) = parts[:3]
+            legacy = [parts[3], parts[4]]
+        else:
+            (early, early_verdict), (pipelining, pipe_verdict) = await asyncio.gather(early_part, pipe_part)
+        log = _Transcript([line for part in logs for line in part.lines])
+        trips = tuple(sum(part.round_trips) for part in logs if part.round_trips)
         return SmtpIntrusive(
             host, ip, port, early=early, early_verdict=early_verdict, pipelining=pipelining,
             pipelining_verdict=pipe_verdict, injection=injection, injection_verdict=inj_verdict,
-            legacy=tuple(legacy), transcript=tuple(log.lines),
+            legacy=tuple(legacy), transcript=tuple(log.lines), round_trips=trips,
         )  # fmt: skip
 
     async def _raw(
@@ -554,9 +633,17 @@ class SmtpProber:
             return Exchange("", error=os_reason(exc))
 
     @staticmethod
-    async def _close(writer: asyncio.StreamWriter) -> None:
+    async def _close(writer: asyncio.StreamWriter, reader: asyncio.StreamReader | None = None) -> None:
+        """QUIT, and (given the reader) wait briefly for the server to close its side first."""
         with contextlib.suppress(Exception):
             writer.write(_checked("QUIT"))
+        if reader is not None:
+            with contextlib.suppress(Exception):
+                deadline = asyncio.get_running_loop().time() + CLOSE_WAIT
+                while await asyncio.wait_for(
+                    reader.read(4096), max(0.01, deadline - asyncio.get_running_loop().time())
+                ):
+                    pass
         with contextlib.suppress(Exception):
             writer.close()
             await asyncio.wait_for(writer.wait_closed(), 2)
@@ -596,7 +683,7 @@ class SmtpProber:
                         return tuple(out), "rejected"
                     out.append(f"accepted: 220 then {r.code}")
                 finally:
-                    await self._close(writer)
+                    await self._close(writer, reader)
         return tuple(out), "accepted"
 
     async def _pipelining(
@@ -636,7 +723,7 @@ class SmtpProber:
                         return tuple(x.reply for x in replies), "rejected"
                 return tuple(x.reply for x in replies), "accepted"
             finally:
-                await self._close(writer)
+                await self._close(writer, reader)
 
     async def _injection(
         self, host: str, ip: str, port: int, log: _Transcript
@@ -651,10 +738,12 @@ class SmtpProber:
                 return (f"connection failed: {exc}",), "untestable"
             try:
                 g = await self._reply(reader)
+                log.add(g)
                 if g.code != 220:
                     return (f"no greeting: {g.reply}",), "untestable"
                 writer.write(_checked(f"EHLO {self.config.probe_helo}"))
                 e = await self._reply(reader)
+                log.add(Exchange(f"EHLO {self.config.probe_helo}", e.code, e.lines, e.error))
                 if e.code != 250:
                     return (f"EHLO got {e.reply}",), "untestable"
                 writer.write(_checked("STARTTLS") + _checked("NOOP"))
@@ -668,21 +757,28 @@ class SmtpProber:
                     )
                 except (ssl.SSLError, OSError, TimeoutError) as exc:
                     return (f"TLS handshake failed: {_error_text(exc, self.config.timeout)}",), "untestable"
-                # a correct server discarded the NOOP: nothing arrives until the client speaks
-                try:
-                    early = await asyncio.wait_for(reader.readline(), min(2.0, self.config.timeout))
-                except TimeoutError:
-                    log.note("nothing arrived before the client spoke: the injected NOOP was discarded")
-                    return ("nothing before the client spoke",), "safe"
-                except (ssl.SSLError, OSError, ValueError) as exc:
-                    return (f"session ended after the handshake: {exc}",), "safe"
-                text = early.decode("utf-8", "replace").rstrip("\r\n")
-                if not text:
-                    return ("the server closed the session after the handshake",), "safe"
-                log.note(f"S: {text}  (arrived before the client spoke after TLS)")
-                return (f"before the client spoke: {text}",), "vulnerable"
+                log.handshake()
+                # a correct server discarded the injected NOOP. Ask NOOP, then QUIT: a safe server
+                # answers 250, then 221; one that kept the NOOP answers it first, so its reply to our
+                # QUIT is our NOOP's 250 (no waiting for something that may not come)
+                writer.write(_checked("NOOP"))
+                first = await self._reply(reader)
+                writer.write(_checked("QUIT"))
+                second = await self._reply(reader)
+                log.add(Exchange("NOOP (after the handshake)", first.code, first.lines, first.error))
+                log.add(Exchange("QUIT", second.code, second.lines, second.error))
+                if second.code == 221 or (first.code == 221 and not second.replied):
+                    log.note("the injected NOOP was discarded: NOOP got its own reply, QUIT got 221")
+                    return (f"NOOP got {first.reply}, QUIT got {second.reply}",), "safe"
+                if first.kind == 2 and second.kind == 2:
+                    log.note("QUIT got a 2yz that is not 221: the reply to a NOOP injected before TLS")
+                    return (f"NOOP got {first.reply}, QUIT got {second.reply} (the injected NOOP's answer "
+                            "came first)",), "vulnerable"  # fmt: skip
+                if not first.replied:
+                    return (f"the session ended after the handshake ({first.error})",), "safe"
+                return (f"NOOP got {first.reply}, QUIT got {second.reply}",), "untestable"
             finally:
-                await self._close(writer)
+                await self._close(writer, reader)
 
     async def _legacy(self, host: str, ip: str, port: int, version: str, log: _Transcript) -> LegacyTls:
         try:

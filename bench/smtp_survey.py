@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""Benchmark: the SMTP half against the embedded lab, with 20 ms added to every packet.
+
+Prints, for 1 domain (the lab's well-configured one, two MX hosts) and for 200 domains that share 4
+MX hosts: the wall time of the whole shipped suite at ``--mail-probe=intrusive`` (pytest, from an
+empty folder, as a CI user runs it), pytest's start-up, the critical path, and the connections each
+SMTP server received.
+
+Latency: the lab's DNS answers wait 2 x the packet delay (a question and its answer); SMTP goes
+through a proxy (a process of its own) that holds every chunk 20 ms in each direction and waits
+2 x 20 ms before it connects on (the TCP handshake), so a round trip costs 40 ms.
+
+The critical path is the longest chain of round trips that must follow one another, given what
+mailspec must respect: at most two connections to a server at once, and the intrusive probes after
+every other probe of that server. Each probe counts its own round trips (a connection and its
+greeting are two, a command one, a TLS handshake one; ``round_trips`` in the facts); per server, the
+read-only session's two connections and the envelope connections of every domain are scheduled on two
+slots as tightly as possible, then the intrusive probes likewise; the chain adds the two DNS rounds
+that must come first (the MX, then the MX hosts' addresses). Nothing here is a timed test.
+
+    python bench/smtp_survey.py [--delay-ms 20] [--runs 3] [--domains 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mailspec.facts import DomainDns
+from mailspec.facts.smtp import SmtpEnvelope, SmtpIntrusive, SmtpSession, endpoint_key
+from mailspec.survey import DnsEndpoint, SmtpConfig, Survey
+from mailspec.testing import LabProcess
+
+SHARED = "shared-mx.test"
+SHARED_IPS = ["127.0.3.10", "127.0.3.11", "127.0.3.12", "127.0.3.13"]
+
+
+# ------------------------------------------------------------------------------------------ the proxy
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+    """Copy one direction, each chunk ``delay`` seconds after it arrived, in order."""
+    queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+
+    async def deliver() -> None:
+        while True:
+            due, chunk = await queue.get()
+            if not chunk:
+                break
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            writer.write(chunk)
+            await writer.drain()
+        writer.close()
+
+    sender = asyncio.ensure_future(deliver())
+    try:
+        while chunk := await reader.read(65536):
+            queue.put_nowait((loop.time() + delay, chunk))
+    except OSError:
+        pass
+    queue.put_nowait((loop.time() + delay, b""))
+    await sender
+
+
+async def _proxy(ips: list[str], port: int, target: int, delay: float) -> None:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ip = writer.get_extra_info("sockname")[0]
+        await asyncio.sleep(2 * delay)  # the TCP handshake's round trip
+        try:
+            up_reader, up_writer = await asyncio.open_connection(ip, target)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(_pump(reader, up_writer, delay), _pump(up_reader, writer, delay),
+                             return_exceptions=True)  # fmt: skip
+
+    servers = [await asyncio.start_server(handle, ip, port) for ip in ips]
+    print("ready", flush=True)
+    await asyncio.gather(*(s.serve_forever() for s in servers))
+
+
+def start_proxy(ips: list[str], target: int, delay: float) -> tuple[subprocess.Popen[str], int]:
+    import socket
+
+    with socket.socket() as s:  # a port free on the first address (the others are alike on loopback)
+        s.bind((ips[0], 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--proxy", ",".join(ips), str(port), str(target), str(delay)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        raise SystemExit("the delay proxy did not start")
+    return proc, port
+
+
+# ------------------------------------------------------------------------------------------- scenarios
+def shared_scenario() -> str:
+    mtas = "".join(f'\n[[mta]]\nip = "{ip}"\nhostname = "mx{i + 1}.{SHARED}"\n' for i, ip in enumerate(SHARED_IPS))
+    ptr = "".join(f'"{ip}" = "mx{i + 1}.{SHARED}"\n' for i, ip in enumerate(SHARED_IPS))
+    records = "".join(f"mx{i + 1} A {ip}\n" for i, ip in enumerate(SHARED_IPS))
+    return f'''domain = "{SHARED}"
+[zone]
+records = """
+@ MX 10 mx1
+{records}"""
+[[zone.nameserver]]
+host = "ns1"
+ip = "127.0.3.1"
+[ptr]
+{ptr}{mtas}'''
+
+
+def domain_scenario(n: int) -> str:
+    base = 4 * 256 + n  # 127.0.4.0 and up: one name server address each
+    ns = f"127.0.{base // 256}.{base % 256}"
+    mx = "".join(f"@ MX {10 if i < 2 else 20} mx{i + 1}.{SHARED}.\n" for i in range(4))
+    return f'''domain = "bench-smtp-{n:03d}.test"
+[zone]
+records = """
+{mx}@ TXT "v=spf1 mx -all"
+"""
+[[zone.nameserver]]
+host = "ns1"
+ip = "{ns}"
+'''
+
+
+# ------------------------------------------------------------------------------------ the critical path
+def makespan(jobs: Sequence[int], slots: int = 2) -> int:
+    """The shortest time ``jobs`` (round trips each) take on ``slots`` parallel connections."""
+    jobs = sorted(jobs, reverse=True)
+    if len(jobs) > 14:  # (many domains' envelopes: the longest-first rule, within 1.17x of the best)
+        loads = [0] * slots
+        for j in jobs:
+            loads[loads.index(min(loads))] += j
+        return max(loads)
+    best = sum(jobs)
+    for assign in itertools.product(range(slots), repeat=len(jobs)):
+        loads = [0] * slots
+        for j, a in zip(jobs, assign, strict=True):
+            loads[a] += j
+        best = min(best, max(loads))
+    return best
+
+
+def critical_path(lab: LabProcess, domains: list[str], smtp_port: int, timeout: float) -> tuple[int, dict[str, int]]:
+    """Round trips of the longest chain, surveyed once here without latency (the counts do not
+    depend on it), and each server's share."""
+    host, _, port = lab.resolver.rpartition(":")
+    config = SmtpConfig(timeout=timeout, probe_helo="probe.lab.test", retry_delay=0.5,
+                        relay_rcpt="relay@probe.lab.test", ident_port=lab.ident_port or 113)  # fmt: skip
+    with Survey([DnsEndpoint(host, int(port))], timeout=timeout, dns_port=lab.dns_port, smtp=config) as s:
+        s.prefetch((DomainDns, d) for d in domains)
+        endpoints: dict[str, list[str]] = {}
+        for d in domains:
+            for t in s.get(DomainDns, d).mx_targets:
+                for ip in t.ips:
+                    endpoints.setdefault(endpoint_key(t.name, ip, smtp_port), []).append(d)
+        wanted: list[tuple[type, str]] = []
+        for key, ds in endpoints.items():
+            wanted.append((SmtpSession, key))
+            wanted += [(SmtpEnvelope, f"{d}|{key}") for d in ds]
+            wanted.append((SmtpIntrusive, f"{ds[0]}|{key}"))
+        s.prefetch(wanted)
+        per_server: dict[str, int] = {}
+        for key, ds in endpoints.items():
+            first = list(s.get(SmtpSession, key).round_trips)
+            first += [t for d in ds for t in s.get(SmtpEnvelope, f"{d}|{key}").round_trips]
+            then = list(s.get(SmtpIntrusive, f"{ds[0]}|{key}").round_trips)
+            per_server[key] = makespan(first) + makespan(then)
+    return 2 + max(per_server.values()), per_server
+
+
+# -------------------------------------------------------------------------------------------- the runs
+def pytest_once(lab: LabProcess, domains: list[str], port: int, timeout: float) -> tuple[float, dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "r.json"
+        args = [
+            sys.executable, "-m", "pytest", "--pyargs", "mailspec.checks", *[f"--mail-domain={d}" for d in domains],
+            f"--mail-resolver={lab.resolver}", f"--mail-dns-port={lab.dns_port}", f"--mail-smtp-port={port}",
+            *([f"--mail-ident-port={lab.ident_port}"] if lab.ident_port else []), f"--mail-ca={lab.ca_path}", "--mail-dnsbl=dnsbl.test",
+            "--mail-probe=intrusive", "--mail-probe-helo=probe.lab.test", f"--mail-timeout={timeout}",
+            "--mail-smtp-retry=0.5", f"--mail-report={report}", "-q", "-p", "no:cacheprovider",
+        ]  # fmt: skip
+        t0 = time.perf_counter()
+        proc = subprocess.run(args, cwd=tmp, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - t0
+        if not report.exists():
+            print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
+            raise SystemExit(f"pytest exited {proc.returncode} without a report")
+        return elapsed, json.loads(report.read_text(encoding="utf-8"))
+
+
+def startup_once() -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--co"], cwd=tmp,
+                       capture_output=True, check=False)  # fmt: skip
+        return time.perf_counter() - t0
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} s ({min(values):.2f}-{max(values):.2f})"
+
+
+def run_case(name: str, lab: LabProcess, domains: list[str], opts: argparse.Namespace) -> None:
+    delay = opts.delay_ms / 1000
+    rtt = 2 * delay
+    ips = sorted(lab.smtp_stats())
+    proxy, port = start_proxy(ips, lab.smtp_port, delay)
+    try:
+        chain, per_server = critical_path(lab, domains, lab.smtp_port, opts.timeout)
+        walls, opened = [], []
+        for _ in range(opts.runs):
+            before = {ip: s["connections"] for ip, s in lab.smtp_stats().items()}
+            wall, data = pytest_once(lab, domains, port, opts.timeout)
+            walls.append(wall)
+            after = lab.smtp_stats()
+            opened.append({ip: after[ip]["connections"] - before.get(ip, 0) for ip in after})
+            most = max(s["max_open"] for s in after.values())
+        start = [startup_once() for _ in range(opts.runs)]
+        conns = sorted(n for n in opened[-1].values() if n)
+        print(f"{name}: {len(domains)} domain(s), {len(per_server)} SMTP endpoint(s), results {data['summary']}")
+        print(f"  wall (pytest, --mail-probe=intrusive): {spread(walls)} over {opts.runs} runs")
+        print(f"  pytest start-up: {spread(start)}")
+        print(f"  critical path: {chain} round trips x {rtt * 1000:.0f} ms = {chain * rtt:.2f} s"
+              f"  (per server: {sorted(per_server.values())})")  # fmt: skip
+        target = 1.5 * chain * rtt + statistics.median(start)
+        print(f"  target 1.5 x critical path + start-up = {target:.2f} s: "
+              f"{'met' if statistics.median(walls) <= target else 'NOT met'} (median)")  # fmt: skip
+        print(f"  connections per SMTP server in one run: {conns}; most open at once at any server: {most}")
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait(10)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--proxy":
+        ips, port, target, delay = sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+        asyncio.run(_proxy(ips, port, target, delay))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--delay-ms", type=float, default=20.0, help="added to every packet, each way")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--domains", type=int, default=200)
+    parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--case", choices=["1", "many", "both"], default="both")
+    opts = parser.parse_args()
+    dns_latency = 2 * opts.delay_ms / 1000
+    if opts.case in ("1", "both"):
+        with LabProcess(["good"], latency=dns_latency) as lab:
+            run_case("1 domain", lab, list(lab.domains), opts)
+    if opts.case in ("many", "both"):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            (folder / "shared.toml").write_text(shared_scenario(), encoding="utf-8")
+            for n in range(opts.domains):
+                (folder / f"d{n:03d}.toml").write_text(domain_scenario(n), encoding="utf-8")
+            files = sorted(folder.glob("*.toml"))
+            with LabProcess(files=files, latency=dns_latency) as lab:
+                domains = [d for d in lab.domains if d != SHARED]
+                run_case(f"{len(domains)} domains sharing 4 MX hosts", lab, domains, opts)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    main()
