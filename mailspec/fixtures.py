@@ -378,15 +378,19 @@ def helo_names(request: pytest.FixtureRequest, outbound_ip: OutboundIp) -> list[
     names = list(settings.helo_names)
     if not names:
         if PROBE_LEVELS["connect"] > settings.probe:
-            pytest.skip("no HELO name known: pass --mail-helo-name, or let mailspec read the MX banner "
-                        f"(--mail-probe=connect or above; this run: --mail-probe={settings.probe})")  # fmt: skip
+            pytest.skip(
+                "no HELO name known: pass --mail-helo-name, or let mailspec read the MX banner "
+                f"(--mail-probe=connect or above; this run: --mail-probe={settings.probe})"
+            )
         host = outbound_ip.host or outbound_ip.ip
         session = fact(config, SmtpSession, endpoint_key(host, outbound_ip.ip, outbound_ip.smtp_port))
         _blocked(config, session)
         names = list(dict.fromkeys(n for n in _banner_names(session) if n))
         if not names:
-            raise Indeterminate(f"could not test: no banner or EHLO name from {session.endpoint} "
-                                f"({session.connect_error or 'no greeting'}); pass --mail-helo-name")  # fmt: skip
+            raise Indeterminate(
+                f"could not test: no banner or EHLO name from {session.endpoint} "
+                f"({session.connect_error or 'no greeting'}); pass --mail-helo-name"
+            )
     survey = survey_of(config)
     survey.prefetch((HostAddresses, n) for n in names if "." in n and not n.startswith("["))
     return [(n, fact(config, HostAddresses, n)) for n in names]

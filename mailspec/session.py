@@ -168,12 +168,15 @@ def survey_of(config: pytest.Config) -> Survey:
     survey = config.stash.get(SURVEY, None)
     if survey is None:
         s = settings_of(config)
+        handover = config.stash.get(HANDOVER, None)
         smtp = SmtpConfig(
             timeout=s.timeout,
             probe_helo=s.probe_name,
             retry_delay=s.smtp_retry,
             relay_rcpt=s.relay_recipient,
             ident_port=s.ident_port,
+            # xdist's workers share the hand-over's folder: two connections per server in all of them
+            lock_dir=str(handover.path.parent) if handover is not None else None,
         )
         survey = Survey(
             list(s.resolvers), timeout=s.timeout, dns_port=s.dns_port, consent=_consent(s), smtp=smtp
@@ -298,8 +301,8 @@ def probe_ceiling(items: list[pytest.Item], settings: Settings) -> None:
         entry = CATALOG.get(info.id) if info is not None else None
         need = PROBE_LEVELS.get(entry.probe) if entry is not None else None
         if need is not None and need > settings.probe:
-            item.add_marker(pytest.mark.skip(reason=f"needs --mail-probe={need} or above "
-                                                    f"(this run: --mail-probe={settings.probe})"))  # fmt: skip
+            why = f"needs --mail-probe={need} or above (this run: --mail-probe={settings.probe})"
+            item.add_marker(pytest.mark.skip(reason=why))
 
 
 def prefetch(config: pytest.Config, wanted: list[tuple[type, str]]) -> None:

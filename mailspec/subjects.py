@@ -38,6 +38,8 @@ class Subject:
     tag: str = ""
     #: an outbound address (or HELO name) mailspec assumes (the MX's), as no --mail-outbound was given
     assumed: bool = False
+    #: given by --mail-server (its port is part of its name), not found in the MX records
+    server: bool = False
 
     @property
     def label(self) -> str:
@@ -46,12 +48,13 @@ class Subject:
             return self.domain
         if self.kind == "outbound":
             return f"{self.ip or self.name} (assumed)" if self.assumed else self.ip or self.name
-        if self.kind == "smtp" and not self.name and self.ip:  # a --mail-server given by address
+        if self.kind == "smtp" and not self.name and self.ip and self.server:  # a --mail-server by address
             where = f"[{self.ip}]" if ":" in self.ip else self.ip
             return f"{where}:{self.port}" if self.port and self.port != 25 else self.ip
         host = self.name or self.domain
         text = f"{host}@{self.ip}" if self.ip else host
-        if self.port and self.port != 25 and self.kind == "smtp":  # the port only when not SMTP's own
+        if self.port and self.port != 25 and self.kind == "smtp" and self.server:  # (a run-wide port of
+            # the MX hosts is no part of their names: test ids stay the same whatever the port)
             addr = self.ip or host
             where = f"[{addr}]:{self.port}" if ":" in addr else f"{addr}:{self.port}"
             return f"{host}@{where}" if self.ip else where
@@ -179,13 +182,13 @@ def _smtp(settings: Settings, domain: str, d: DomainDns | None, lookup: Lookup) 
         out: list[Subject] = []
         for host, port in settings.servers:
             if _is_ip(host):
-                out.append(Subject("smtp", domain, "", host, port=port))
+                out.append(Subject("smtp", domain, "", host, port=port, server=True))
                 continue
             ips = lookup(host)
             if not ips:
-                out.append(Subject("smtp", domain, host, port=port,
-                                   error=f"could not test: {host} (--mail-server) has no address"))  # fmt: skip
-            out += [Subject("smtp", domain, host, ip, port=port) for ip in ips]
+                why = f"could not test: {host} (--mail-server) has no address"
+                out.append(Subject("smtp", domain, host, port=port, server=True, error=why))
+            out += [Subject("smtp", domain, host, ip, port=port, server=True) for ip in ips]
         return out
     assert d is not None
     return [
@@ -206,8 +209,8 @@ def _outbound(settings: Settings, domain: str, d: DomainDns | None, lookup: Look
                 continue
             ips = lookup(entry)
             if not ips:
-                out.append(Subject("outbound", domain, entry,
-                                   error=f"could not test: {entry} (--mail-outbound) has no address"))  # fmt: skip
+                why = f"could not test: {entry} (--mail-outbound) has no address"
+                out.append(Subject("outbound", domain, entry, error=why))
             out += [Subject("outbound", domain, entry, ip) for ip in ips]
         return out
     seen: set[str] = set()

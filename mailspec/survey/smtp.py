@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
 import secrets
 import socket
 import ssl
@@ -83,6 +84,9 @@ class SmtpConfig:
     #: the recipient of the relay test: a mailbox in a live domain the target does not serve
     relay_rcpt: str = ""
     ident_port: int = 113
+    #: a folder shared by every process of the run (pytest-xdist's workers): the two connections per
+    #: server are then counted across processes, with a lock file per slot
+    lock_dir: str | None = None
     #: cap on the ident wait (RFC 1413 clients wait 30 s or more; the catalog gives 10 s)
     ident_timeout: float = 10.0
 
@@ -314,11 +318,32 @@ class SmtpProber:
     @contextlib.asynccontextmanager
     async def _slot(self, ip: str) -> AsyncIterator[None]:
         async with self.engine.host(ip).slot("smtp", PER_HOST):
+            lock = await self._process_slot(ip) if self.config.lock_dir else None
             self.in_flight += 1
             try:
                 yield
             finally:
                 self.in_flight -= 1
+                if lock is not None:
+                    lock.close()  # (closing the file releases its lock)
+
+    async def _process_slot(self, ip: str) -> Any:
+        """One of the server's :data:`PER_HOST` slots across every process of the run: an exclusive
+        lock on one of its slot files (polled, so that the loop never blocks on it)."""
+        import fcntl
+
+        assert self.config.lock_dir is not None
+        name = ip.replace(":", "_")
+        while True:
+            for n in range(PER_HOST):
+                f = open(os.path.join(self.config.lock_dir, f"smtp-{name}-{n}.lock"), "a")  # noqa: SIM115
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    f.close()
+                    continue
+                return f
+            await asyncio.sleep(0.02)
 
     async def _tcp(self, ip: str, port: int) -> socket.socket:
         """A connected TCP socket (the operating system's reason on failure, as OSError)."""
