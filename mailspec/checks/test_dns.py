@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import pytest
 
 from mailspec.catalog import check
 from mailspec.checks.common import existing_zone
-from mailspec.errors import Indeterminate
+from mailspec.checks.test_smtp import FactSource, null_sender_refused, probe
+from mailspec.errors import Indeterminate, MailspecError
 from mailspec.facts import PER_NAME, PER_ZONE, DnsAnswer, DomainDns, NameServer, NsAddress, ZoneProbe, need
+from mailspec.facts.smtp import Rcpt, SmtpEndpoint, SmtpEnvelope
 from mailspec.outcome import evidence, note, warn
 from mailspec.records.addresses import is_public_address
 from mailspec.records.hostname import is_ldh_label, underscore_labels
+
+if TYPE_CHECKING:  # (the settings module loads the survey, which a check never does)
+    from mailspec.settings import Settings
 
 __all__ = [
     "test_dns_apex_no_cname",
@@ -313,11 +319,19 @@ def test_dns_soa_timers(dns_facts: DomainDns) -> None:
     refs=["RFC 1912 §2.2", "Zonemaster SYNTAX05", "Zonemaster SYNTAX06"],
     fix="Write the SOA RNAME as a mailbox with its '@' replaced by a dot, e.g. hostmaster.example.com.",
 )
-def test_dns_soa_rname(dns_facts: DomainDns) -> None:
+def test_dns_soa_rname(
+    dns_facts: DomainDns,
+    mx_endpoints: list[SmtpEndpoint],
+    mail_survey: FactSource,
+    mailspec_settings: Settings,
+) -> None:
     """The SOA RNAME is a well-formed mailbox name.
 
-    Every label LDH and no '@' (the catalog's rule). Whether the mailbox accepts mail at RCPT is the
-    catalog's L2 part; it needs the SMTP probes, which arrive in a later release.
+    Every label LDH and no '@' (the catalog's rule). With --mail-probe=envelope or above, a mailbox in
+    the domain itself is also asked at RCPT (``MAIL FROM:<>``, never DATA) at every MX address: a 5yz
+    there warns (the severity is may); a 2yz or a 4yz passes. A mailbox in another domain is not asked
+    here (that domain's own MX would be the one to ask): a note says so. When no MX could be asked the
+    RCPT part is noted as untested, not an error: the DNS part was determined.
     """
     zone = existing_zone(dns_facts)
     soa = dns_facts.zone_soa
@@ -340,8 +354,77 @@ def test_dns_soa_rname(dns_facts: DomainDns) -> None:
             "letters-digits-hyphens label, so it is not a usable mailbox (RFC 1912 §2.2, Zonemaster "
             "SYNTAX05/06). Use e.g. hostmaster." + zone + "."
         )
-    mailbox = local + "@" + ".".join(labels[1:])
-    note(f"SOA RNAME mailbox: {mailbox} (whether it accepts mail is checked with the SMTP probes)")
+    mailbox = soa.mailbox or local + "@" + ".".join(labels[1:])
+    _rname_at_rcpt(dns_facts, mailbox, mx_endpoints, mail_survey, mailspec_settings)
+
+
+#: the --mail-probe levels, lowest first (compared by name: the settings module loads the survey)
+_PROBE_ORDER = ("dns", "connect", "envelope", "intrusive")
+
+
+def _rname_probe(env: SmtpEnvelope, mailbox: str) -> Rcpt | None:
+    """The envelope probe that asked the mailbox with the null sender (the survey asks it once: as
+    ``rname``, or as the role probe it equals, hostmaster@ most often)."""
+    names = ["rname", *(n for n in env.rcpts if n != "rname")]
+    for name in names:
+        r = env.rcpts.get(name)
+        if r is None or name.endswith("@tls") or r.sender:
+            continue
+        if r.mailbox.lower() == mailbox.lower():
+            return probe(env, name)
+    return None
+
+
+def _rname_at_rcpt(
+    d: DomainDns, mailbox: str, endpoints: list[SmtpEndpoint], survey: FactSource, settings: Settings
+) -> None:
+    """dns.soa.rname's L2 part: the mailbox asked at RCPT at every MX address of the domain."""
+    if mailbox.rpartition("@")[2].lower() != d.domain.lower():
+        note(
+            f"SOA RNAME mailbox: {mailbox}; it is not in {d.domain}, so it is not checked at RCPT here "
+            "(run mailspec on its own domain to ask that domain's MX)"
+        )
+        return
+    if _PROBE_ORDER.index(str(settings.probe)) < _PROBE_ORDER.index("envelope"):
+        note(
+            f"SOA RNAME mailbox: {mailbox}; whether it accepts mail at RCPT needs --mail-probe=envelope "
+            f"(this run: --mail-probe={settings.probe})"
+        )
+        return
+    if not endpoints:
+        note(f"SOA RNAME mailbox: {mailbox}; {d.domain} has no MX address to ask it at")
+        return
+    try:
+        survey.prefetch((SmtpEnvelope, e.envelope_key) for e in endpoints)
+        envelopes = [(e, survey.get(SmtpEnvelope, e.envelope_key)) for e in endpoints]
+    except MailspecError as exc:  # (the survey's EngineError: a wait ran out)
+        note(f"SOA RNAME mailbox: {mailbox}; it could not be asked at RCPT ({exc})")
+        return
+    refused: list[str] = []
+    accepted: list[str] = []
+    untested: list[str] = []
+    for e, env in envelopes:
+        r = _rname_probe(env, mailbox) if env.definite and not env.refused else None
+        if r is None or r.rcpt is None or not r.rcpt.code:
+            why = env.refused or env.error or (r.describe() if r is not None else "not asked")
+            untested.append(f"{e}: {why}")
+            continue
+        evidence(f"{e}: {r.describe()}")
+        if r.kind == 5 and (why := null_sender_refused(env)):
+            untested.append(f"{e}: {why}")
+            continue
+        (refused if r.kind == 5 else accepted).append(f"{e} ({r.rcpt.reply})")
+    if refused:
+        warn(
+            f"the SOA RNAME mailbox of {d.zone or d.domain}, {mailbox}, is refused at RCPT by "
+            f"{', '.join(refused)}: the zone's published contact cannot be reached (RFC 1912 §2.2, "
+            f"Zonemaster SYNTAX05/06). Create the mailbox (an alias to the DNS administrator), or point "
+            "the SOA RNAME at one that exists (e.g. hostmaster)."
+        )
+    if accepted:
+        note(f"SOA RNAME mailbox: {mailbox}; accepted at RCPT by {', '.join(accepted)}")
+    if untested:
+        note(f"SOA RNAME mailbox: {mailbox}; not tested at RCPT at {'; '.join(untested)}")
 
 
 @check(
