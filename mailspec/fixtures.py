@@ -40,7 +40,7 @@ from mailspec.session import (
     survey_of,
 )
 from mailspec.settings import Settings
-from mailspec.subjects import BY_NAME, Subject
+from mailspec.subjects import BY_NAME, Subject, probe_refusal
 from mailspec.survey import Survey
 
 if TYPE_CHECKING:
@@ -382,6 +382,8 @@ def helo_names(request: pytest.FixtureRequest, outbound_ip: OutboundIp) -> list[
                 "no HELO name known: pass --mail-helo-name, or let mailspec read the MX banner "
                 f"(--mail-probe=connect or above; this run: --mail-probe={settings.probe})"
             )
+        if why := probe_refusal(settings, outbound_ip.domain, outbound_ip.host, outbound_ip.ip):
+            pytest.skip(f"no HELO name known: the MX banner is not read ({why}); pass --mail-helo-name")
         host = outbound_ip.host or outbound_ip.ip
         session = fact(config, SmtpSession, endpoint_key(host, outbound_ip.ip, outbound_ip.smtp_port))
         _blocked(config, session)
@@ -406,11 +408,19 @@ def _banner_names(session: SmtpSession) -> list[str]:
 
 
 @pytest.fixture
-@reads(IdentProbe, lambda s, _: [s.ip])
+@reads(
+    IdentProbe,
+    lambda s, settings: [] if s.assumed and probe_refusal(settings, s.domain, s.name, s.ip) else [s.ip],
+)
 def ident_probe(request: pytest.FixtureRequest, outbound_ip: OutboundIp) -> IdentProbe:
     """A TCP connection to port 113 of the outbound address (:class:`mailspec.facts.IdentProbe`):
     open, refused or unanswered. Needs --mail-probe=connect or above."""
-    _need_probe(settings_of(request.config), "connect", "the IDENT probe")
+    settings = settings_of(request.config)
+    _need_probe(settings, "connect", "the IDENT probe")
+    if outbound_ip.assumed and (
+        why := probe_refusal(settings, outbound_ip.domain, outbound_ip.host, outbound_ip.ip)
+    ):
+        pytest.skip(why)
     return fact(request.config, IdentProbe, outbound_ip.ip)
 
 

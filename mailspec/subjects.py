@@ -191,11 +191,44 @@ def _smtp(settings: Settings, domain: str, d: DomainDns | None, lookup: Lookup) 
             out += [Subject("smtp", domain, host, ip, port=port, server=True) for ip in ips]
         return out
     assert d is not None
-    return [
-        Subject("smtp", s.domain, s.name, s.ip, port=settings.smtp_port if not s.skip and not s.error else 0,
-                skip=s.skip, error=s.error)
-        for s in _mx("mx_ip", d)
-    ]  # fmt: skip
+    out = []
+    for s in _mx("mx_ip", d):
+        skip = s.skip
+        if skip is None and s.error is None and s.ip:
+            skip = probe_refusal(settings, s.domain, s.name, s.ip)
+        port = settings.smtp_port if not s.skip and not s.error else 0
+        out.append(Subject("smtp", s.domain, s.name, s.ip, port=port, skip=skip, error=s.error))
+    return out
+
+
+#: the check whose waiver is the user's consent to connecting to a non-public MX address
+MX_PUBLIC_CHECK = "mx.target.public-address"
+
+
+def probe_refusal(settings: Settings, domain: str, name: str, ip: str) -> str | None:
+    """Why mailspec does not connect to an MX address (None if it may).
+
+    An address that is not public (loopback, private, documentation, ...) is connected to only with
+    the user's consent: a waiver of ``mx.target.public-address`` that covers it (the lab waives it for
+    its loopback servers). A zone cannot aim mailspec's probes at the machine it runs on or at the
+    network around it. Some addresses are no server at all, whatever the consent.
+    """
+    from mailspec.records.addresses import is_public_address, never_asked
+
+    if why := never_asked(ip):
+        return why.replace("never asked", "not probed", 1)
+    if is_public_address(ip):
+        return None
+    for w in settings.waivers:
+        if w.check == MX_PUBLIC_CHECK and any(
+            w.matches(MX_PUBLIC_CHECK, domain, n) for n in (name, ip, domain)
+        ):
+            return None
+    return (
+        f"not probed: {ip} is not a public address (mx.target.public-address); mailspec connects to a "
+        f"non-public MX address only when that check is waived for it ("
+        f"--mail-waive={MX_PUBLIC_CHECK}@{ip}=...)"
+    )
 
 
 def _outbound(settings: Settings, domain: str, d: DomainDns | None, lookup: Lookup) -> list[Subject]:
@@ -216,9 +249,9 @@ def _outbound(settings: Settings, domain: str, d: DomainDns | None, lookup: Look
     seen: set[str] = set()
     out = []
     for s in _smtp(settings, domain, d, lookup):
-        if s.skip is not None or s.error is not None:
+        if (s.skip is not None and not s.ip) or s.error is not None:
             out.append(Subject("outbound", domain, skip=s.skip, error=s.error))
-        elif s.ip not in seen:
+        elif s.ip not in seen:  # (an address not probed over SMTP is still looked up in the DNS)
             seen.add(s.ip)
             out.append(Subject("outbound", domain, s.name, s.ip, port=s.port, assumed=True))
     return out
