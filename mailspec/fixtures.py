@@ -10,8 +10,8 @@ facts the collected tests will read, and none that they will not.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -42,6 +42,7 @@ from mailspec.session import (
 from mailspec.settings import Settings
 from mailspec.subjects import BY_NAME, Subject, probe_refusal
 from mailspec.survey import Survey
+from mailspec.survey.smtp import SmtpConnector
 
 if TYPE_CHECKING:
     from mailspec.testing.fixtures import LabFactory
@@ -318,36 +319,19 @@ def mail_trust_store(pytestconfig: pytest.Config) -> bytes:
 
 
 @pytest.fixture
-async def smtp_connect(
-    request: pytest.FixtureRequest, smtp_endpoint: SmtpEndpoint
-) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
-    """An async factory of aiosmtplib connections to the endpoint under test, for dialogues of your
-    own in pytest-asyncio tests: ``smtp = await smtp_connect()`` gives a connected
-    :class:`aiosmtplib.SMTP` (greeted; EHLO is yours to send). The same safety as the survey's:
-    every operation bounded by --mail-timeout, DATA and BDAT refused before they are sent, and
-    every connection closed at teardown."""
-    from mailspec.survey.smtp import safe_client
-
+def smtp_connect(request: pytest.FixtureRequest, smtp_endpoint: SmtpEndpoint) -> Iterator[SmtpConnector]:
+    """Connections to the endpoint under test for dialogues of your own, in async tests
+    (pytest-asyncio): ``async with smtp_connect() as smtp:`` gives a greeted :class:`aiosmtplib.SMTP`
+    (EHLO is yours to send) and sends QUIT at the end. The survey's safety holds: every operation is
+    bounded by --mail-timeout, DATA, BDAT and sending a message raise before anything is sent, and a
+    connection still open when the test ends is closed. Needs --mail-probe=connect or above."""
     settings = settings_of(request.config)
     _need_probe(settings, "connect", "smtp_connect")
-    opened: list[Any] = []
-
-    async def connect(**options: Any) -> Any:
-        client = safe_client(
-            smtp_endpoint.ip, smtp_endpoint.port, settings.timeout, settings.probe_name, **options
-        )
-        await client.connect()
-        opened.append(client)
-        return client
-
-    try:
-        yield connect
-    finally:
-        for client in opened:
-            try:
-                await client.quit()
-            except Exception:  # (a server that already closed)
-                client.close()
+    if not smtp_endpoint.ip:
+        raise Indeterminate(f"could not test: {smtp_endpoint.host} has no address")
+    connector = SmtpConnector(smtp_endpoint.ip, smtp_endpoint.port, settings.timeout, settings.probe_name)
+    yield connector
+    connector.close_all()
 
 
 # --------------------------------------------------------------------------------- outbound identity

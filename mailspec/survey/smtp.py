@@ -42,7 +42,15 @@ from mailspec.facts.smtp import (
 from mailspec.survey.dns import os_reason
 from mailspec.survey.engine import Engine
 
-__all__ = ["ALLOWED_VERBS", "PER_HOST", "SmtpConfig", "SmtpProber", "UnsafeCommand", "safe_client"]
+__all__ = [
+    "ALLOWED_VERBS",
+    "PER_HOST",
+    "SmtpConfig",
+    "SmtpConnector",
+    "SmtpProber",
+    "UnsafeCommand",
+    "safe_client",
+]
 
 #: connections to one address at once, at most, across every fact of the run
 PER_HOST = 2
@@ -282,6 +290,34 @@ def safe_client(ip: str, port: int, timeout: float, helo: str, **options: Any) -
     options.setdefault("start_tls", False)
     options.setdefault("validate_certs", False)
     return _SafeSMTP(hostname=ip, port=port, timeout=timeout, local_hostname=helo, **options)
+
+
+class SmtpConnector:
+    """Safe aiosmtplib connections to one endpoint, for users' own dialogues (the ``smtp_connect``
+    fixture): ``async with connector() as smtp:`` connects, reads the greeting and sends QUIT at the
+    end; :meth:`close_all` closes whatever is still open (at the test's teardown)."""
+
+    def __init__(self, ip: str, port: int, timeout: float, helo: str) -> None:
+        self.ip, self.port, self.timeout, self.helo = ip, port, timeout, helo
+        self.opened: list[aiosmtplib.SMTP] = []
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, **options: Any) -> AsyncIterator[aiosmtplib.SMTP]:
+        client = safe_client(self.ip, self.port, self.timeout, self.helo, **options)
+        self.opened.append(client)
+        await asyncio.wait_for(client.connect(), self.timeout + 1)
+        try:
+            yield client
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.quit(), self.timeout)
+            client.close()
+
+    def close_all(self) -> None:
+        for client in self.opened:
+            with contextlib.suppress(Exception):
+                client.close()
+        self.opened.clear()
 
 
 def tls_client_context(*, legacy: str = "") -> ssl.SSLContext:

@@ -96,3 +96,32 @@ def test_odd(mx_hosts):
     result = pytester.runpytest("test_mine.py", "--mail-lab", "-p", "no:cacheprovider", "-rx")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*XFAIL*test_odd*warning (may): something odd*"])
+
+
+def test_smtp_dialogue_example(pytester: pytest.Pytester) -> None:
+    """A custom SMTP check with smtp_connect: one test per MX endpoint, DATA refused before it is sent."""
+    import json
+
+    shutil.copy(EXAMPLES / "test_smtp_dialogue.py", pytester.path)
+    out = pytester.path / "r.json"
+    result = pytester.runpytest(
+        "test_smtp_dialogue.py",
+        "--mail-lab",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "asyncio",
+        f"--mail-report={out}",
+    )
+    result.assert_outcomes(passed=6)
+    rows = [r for r in json.loads(out.read_text())["results"] if r["check"] == "acme.smtp.size"]
+    assert sorted(r["subject"] for r in rows) == ["mx1.good.test@127.0.2.10", "mx2.good.test@127.0.2.11"]
+    assert {r["outcome"] for r in rows} == {"passed"}
+
+
+def test_smtp_dialogue_example_skips_below_connect(pytester: pytest.Pytester) -> None:
+    shutil.copy(EXAMPLES / "test_smtp_dialogue.py", pytester.path)
+    result = pytester.runpytest(
+        "test_smtp_dialogue.py", "--mail-lab", "--mail-probe=dns", "-p", "no:cacheprovider", "-p", "asyncio"
+    )
+    result.assert_outcomes(skipped=6)
