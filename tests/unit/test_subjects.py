@@ -70,7 +70,7 @@ def test_without_mail_servers_the_smtp_endpoints_are_the_mx_addresses() -> None:
         "mx1.example.com",
         "192.0.2.1",
         2525,
-        "mx1.example.com@192.0.2.1:2525",
+        "mx1.example.com@192.0.2.1",  # the run-wide port is no part of an MX host's name: ids stay put
     )
 
 
