@@ -181,7 +181,6 @@ def survey_of(config: pytest.Config) -> Survey:
         survey = Survey(
             list(s.resolvers), timeout=s.timeout, dns_port=s.dns_port, consent=_consent(s), smtp=smtp
         )
-        survey._smtp_config_port = s.smtp_port
         config.stash[SURVEY] = survey
         if not hasattr(config, "workerinput"):  # (an xdist worker's output is not shown)
             survey.progress = _progress(config)

@@ -86,7 +86,10 @@ class OutboundIp:
     smtp_port: int = 25
 
     def __str__(self) -> str:
-        return f"{self.ip} (assumed: the address of MX {self.host})" if self.assumed else self.ip
+        if not self.assumed:
+            return self.ip
+        what = f"MX {self.host}" if self.host and self.host != self.ip else "the SMTP server under test"
+        return f"{self.ip} (assumed: the address of {what})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -323,11 +323,8 @@ class Survey:
         cause = merged.cause
         if cause == "timeout":
             cause = f"no TCP answer within {self.timeout:g} s"
-        port = self._smtp_config_port
-        return f"outbound port {port} looks blocked from here: no SMTP server took a connection ({cause})"
-
-    #: the SMTP port the probes use (for the message of :meth:`smtp_blocked`)
-    _smtp_config_port = 25
+        ports = ", ".join(str(p) for p in sorted(self._smtp.ports)) or "25"
+        return f"outbound port {ports} looks blocked from here: no SMTP server took a connection ({cause})"
 
     @property
     def queries_sent(self) -> int:

@@ -348,6 +348,7 @@ class SmtpProber:
         self.engine = engine
         self.config = config
         self.opened: dict[str, int] = {}  #: connections opened per address (for benchmarks and tests)
+        self.ports: set[int] = set()  #: the ports connected to
         self.in_flight = 0
 
     # -- connections ------------------------------------------------------------------------------
@@ -390,6 +391,7 @@ class SmtpProber:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
         self.opened[ip] = self.opened.get(ip, 0) + 1
+        self.ports.add(port)
         try:
             await asyncio.wait_for(
                 asyncio.get_running_loop().sock_connect(sock, (ip, port)), self.config.timeout
