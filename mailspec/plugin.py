@@ -41,11 +41,11 @@ from mailspec.session import (
     apply_settings_handover,
     asks_for_shipped_suite,
     facts_wanted,
-    nothing_reachable,
     once_per_check,
     own_domain,
     prefetch,
     probe_ceiling,
+    said_once,
     settings_of,
     start_lab,
     subjects_for,
@@ -278,10 +278,9 @@ def pytest_runtest_makereport(
         info, raised, message, fail_on=settings.fail_on, profile=settings.profile,
         waiver=waiver.reason if waiver else None,
     )  # fmt: skip
-    unreachable = raised is Raised.INDETERMINATE and nothing_reachable(item.config)
+    short = said_once(item.config, message) if raised is Raised.INDETERMINATE else None
     if raised is Raised.INDETERMINATE:  # (nothing reachable at all: the summary says why, once)
-        as_error(report, "could not test: no resolver answered (see the mailspec summary)" if unreachable
-                 else decision.reason)  # fmt: skip
+        as_error(report, short or decision.reason)
     elif raised in (Raised.VIOLATION, Raised.FINDING):
         if decision.outcome is Outcome.FAILED:
             report.outcome, report.longrepr = "failed", decision.reason
@@ -296,5 +295,5 @@ def pytest_runtest_makereport(
         title=item.name, matched=tuple(map(str, matching)),
     )  # fmt: skip
     report.mailspec = record  # type: ignore[attr-defined]
-    add_output(item, report, record, shown=not unreachable)
+    add_output(item, report, record, shown=short is None)
     return report

@@ -106,6 +106,18 @@ def nothing_reachable(config: pytest.Config) -> str | None:
     return survey.unreachable() if survey is not None else None
 
 
+def said_once(config: pytest.Config, message: str) -> str | None:
+    """The short message of a check that could not test because nothing could be reached at all
+    (every resolver unanswered, or no SMTP server took a connection): the summary says why, once."""
+    from mailspec.report.terminal import BLOCKED
+
+    if nothing_reachable(config):
+        return "could not test: no resolver answered (see the mailspec summary)"
+    if BLOCKED in message:
+        return "could not test: no SMTP server took a connection (see the mailspec summary)"
+    return None
+
+
 def uses_mailspec(item: pytest.Item) -> bool:
     """Whether a test that is no shipped check takes mailspec's fixtures (a user's own mail test)."""
     return not MAIL_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))

@@ -331,7 +331,9 @@ def test_dns_soa_rname(
     the domain itself is also asked at RCPT (``MAIL FROM:<>``, never DATA) at every MX address: a 5yz
     there warns (the severity is may); a 2yz or a 4yz passes. A mailbox in another domain is not asked
     here (that domain's own MX would be the one to ask): a note says so. When no MX could be asked the
-    RCPT part is noted as untested, not an error: the DNS part was determined.
+    RCPT part is noted as untested, not an error: the DNS part was determined. The mailbox is read
+    off the envelope probes that the run's SMTP checks (role.*, smtp.*) make anyway: this check opens
+    no connection of its own, so a DNS-only selection (``-k dns.``) stays one.
     """
     zone = existing_zone(dns_facts)
     soa = dns_facts.zone_soa
@@ -394,8 +396,16 @@ def _rname_at_rcpt(
     if not endpoints:
         note(f"SOA RNAME mailbox: {mailbox}; {d.domain} has no MX address to ask it at")
         return
+    # only the envelopes the run fetches anyway (for the role and smtp checks): this DNS check opens no
+    # SMTP connection of its own, so that `-k dns.` stays a DNS-only run
+    endpoints = [e for e in endpoints if survey.wanted(SmtpEnvelope, e.envelope_key)]
+    if not endpoints:
+        note(
+            f"SOA RNAME mailbox: {mailbox}; not asked at RCPT in this run: the envelope probes run with the "
+            "SMTP checks (role.*, smtp.*), which were not selected"
+        )
+        return
     try:
-        survey.prefetch((SmtpEnvelope, e.envelope_key) for e in endpoints)
         envelopes = [(e, survey.get(SmtpEnvelope, e.envelope_key)) for e in endpoints]
     except MailspecError as exc:  # (the survey's EngineError: a wait ran out)
         note(f"SOA RNAME mailbox: {mailbox}; it could not be asked at RCPT ({exc})")

@@ -60,6 +60,8 @@ class FactSource(Protocol):
 
     def get(self, kind: type[F], key: str) -> F: ...
 
+    def wanted(self, kind: type, key: str) -> bool: ...
+
 
 #: what the operating system says when this machine has no route to an address (no IPv6, typically)
 NO_ROUTE = ("network unreachable", "address family not supported", "address not available")

@@ -94,6 +94,10 @@ class Facts:
     def prefetch(self, wanted: Any) -> None:
         self.prefetched += list(wanted)
 
+    def wanted(self, kind: type, key: str) -> bool:
+        """Every fact it holds was wanted by the run (the SMTP checks were selected)."""
+        return self.broken or (kind, key) in self.facts
+
     def get(self, kind: type[F], key: str) -> F:
         if self.broken:
             raise MailspecError("the survey did not finish within 30 s")
@@ -310,3 +314,9 @@ def test_rname_untested_at_rcpt_is_noted_not_an_error() -> None:
 
 def test_rname_syntax_warnings_come_first() -> None:
     warns(_rname, domain(MX1, rname="host_master.example.com."), Facts({}, broken=True), match="not a")
+
+
+def test_rname_is_not_asked_when_no_smtp_check_was_selected() -> None:
+    """dns.soa.rname opens no SMTP connection of its own: without the envelopes the run fetches for
+    the SMTP checks, the RCPT part is only noted."""
+    assert any("not asked at RCPT in this run" in n for n in passes(_rname, TWO, Facts({})))

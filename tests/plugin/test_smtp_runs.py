@@ -1,0 +1,71 @@
+"""The SMTP half as a CI user meets it: the probe ceiling, runs that open no SMTP connection, and a
+network where port 25 is blocked (said once, every SMTP check an error, never a failure)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailspec.catalog import CATALOG
+from mailspec.testing import LabProcess
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest("-p", "no:cacheprovider", "--mail-timeout=3", *args)
+
+
+def results(path: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["results"]
+    return rows
+
+
+def test_blocked_port_25_is_said_once_and_every_smtp_check_is_an_error(pytester: pytest.Pytester) -> None:
+    out = pytester.path / "r.json"
+    # a closed port on loopback: the operating system refuses every connection
+    result = run(pytester, "--pyargs", "mailspec.checks", "--mail-lab", "--mail-server=127.0.0.1:9",
+                 f"--mail-report={out}")  # fmt: skip
+    said = [line for line in result.stdout.lines if "looks blocked from here" in line]
+    assert said == [
+        "mailspec: no SMTP check could be tested: outbound port 9 looks blocked from here: no SMTP server "
+        "took a connection (connection refused)"
+    ]
+    smtp = [r for r in results(out) if CATALOG[r["check"]].probe != "dns" and r["check"] != "ident.port113"]
+    assert smtp
+    assert {r["outcome"] for r in smtp} <= {"error", "skipped"}
+    assert any(r["outcome"] == "error" for r in smtp)
+
+
+@pytest.mark.parametrize(
+    ("args", "opens"),
+    [
+        (("--mail-probe=dns",), False),
+        (("-k", "dns. or mx."), False),
+        (("--mail-probe=connect",), True),
+    ],
+)
+def test_a_run_that_needs_no_smtp_fact_opens_no_smtp_connection(
+    pytester: pytest.Pytester, args: tuple[str, ...], opens: bool
+) -> None:
+    with LabProcess(["good"]) as lab:
+        common = (
+            "--pyargs", "mailspec.checks", "--mail-domain=good.test", f"--mail-resolver={lab.resolver}",
+            f"--mail-dns-port={lab.dns_port}", f"--mail-smtp-port={lab.smtp_port}",
+            "--mail-waive=mx.target.public-address=lab", "--mail-waive=dns.ns.public-address=lab",
+        )  # fmt: skip
+        run(pytester, *common, *args)
+        connections = sum(s["connections"] for s in lab.smtp_stats().values())
+    assert (connections > 0) is opens, connections
+
+
+def test_checks_above_the_probe_ceiling_skip_naming_the_option(pytester: pytest.Pytester) -> None:
+    out = pytester.path / "r.json"
+    run(pytester, "--pyargs", "mailspec.checks", "--mail-lab", "--mail-probe=connect", f"--mail-report={out}")
+    rows = {r["check"]: r for r in results(out)}
+    for check in ("role.postmaster", "smtp.relay.denied", "smtp.early-talker", "tls.starttls.no-injection"):
+        assert rows[check]["outcome"] == "skipped"
+        assert "--mail-probe=" in rows[check]["message"], rows[check]
+    assert rows["smtp.banner.no-underscore"]["outcome"] == "passed"
+    assert rows["tls.starttls.offered"]["outcome"] == "passed"
