@@ -103,6 +103,18 @@ async def _fetch_session(s: Survey, key: str) -> SmtpSession:
 
 async def _fetch_envelope(s: Survey, key: str) -> SmtpEnvelope:
     domain, host, ip, port = _split(key)
+    # after the read-only session: a server that took no connection or sent no greeting then costs
+    # one timeout, not two (and a 554 greeting says the probe is refused before another is opened)
+    session = await s.fact(SmtpSession, f"{host}|{ip}|{port}")
+    g = session.greeting
+    if session.connect_error or g is None or not g.replied:
+        why = session.connect_error or (g.error if g is not None else "no greeting")
+        return SmtpEnvelope(
+            domain, host, ip, port, error=f"could not connect: {why}", transcript=session.transcript
+        )
+    if g.code == 554:
+        why = f"the server greets this probe with {g.reply}: it refuses this vantage point"
+        return SmtpEnvelope(domain, host, ip, port, refused=why, transcript=session.transcript)
     d = await s.fact(DomainDns, domain)
     soa = d.zone_soa
     rname = soa.mailbox if soa is not None else ""
