@@ -70,9 +70,9 @@ class SmtpEndpoint:
         return f"{self.domain}|{self.key}"
 
     def __str__(self) -> str:
+        # (the run-wide --mail-smtp-port is no part of the name: messages read the same on any port)
         where = f"[{self.ip}]" if ":" in self.ip else self.ip
-        port = f":{self.port}" if self.port != 25 else ""
-        return f"{self.host} ({where}{port})" if self.host != self.ip else f"{where}{port}"
+        return f"{self.host} ({where})" if self.host != self.ip else where
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +208,8 @@ class SmtpSession:
 
     @property
     def endpoint(self) -> str:
-        where = f"[{self.ip}]" if ":" in self.ip else self.ip
-        return f"{self.host} [{where}:{self.port}]" if self.host != self.ip else f"{where}:{self.port}"
+        """The server as messages name it (its port is in the evidence)."""
+        return f"{self.host} [{self.ip}]" if self.host != self.ip else f"[{self.ip}]"
 
     @property
     def connected(self) -> bool:
@@ -238,7 +238,7 @@ class SmtpSession:
         return "STARTTLS" in self.keywords
 
     def evidence(self) -> list[str]:
-        head = f"SMTP session with {self.endpoint}"
+        head = f"SMTP session with {self.endpoint} port {self.port}"
         if self.connect_error:
             return [f"{head}: connect failed: {self.connect_error}"]
         return [f"{head}:", *self.transcript]
