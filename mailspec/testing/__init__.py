@@ -1,4 +1,4 @@
-"""mailspec's lab: mail-domain scenarios served by real DNS servers on loopback.
+"""mailspec's lab: mail-domain scenarios served by real DNS and SMTP servers on loopback.
 
 Importable without pytest (the fixtures live in :mod:`mailspec.testing.fixtures`). The lab shares
 no code with mailspec's survey, so that a bug in one cannot hide the same bug in the other.
@@ -9,10 +9,14 @@ own (``python -m mailspec.testing.serve``), where the survey it answers cannot s
 from __future__ import annotations
 
 from .dns_server import LabDnsServer
+from .ident import LabIdent
 from .lab import Lab, LabError, select_scenarios
+from .mta import LabMtas, LabSmtp
+from .pki import LabCA
 from .process import LabProcess
 from .scenario import (
     Expectations,
+    MtaSpec,
     NameServerSpec,
     ResolverKnobs,
     Scenario,
@@ -25,18 +29,38 @@ from .scenario import (
     parse_scenario,
     scenario_names,
 )
-from .zones import REGISTRY_IP, REGISTRY_NAME, RESOLVER_IP, LabPlan, ServerPlan, build_lab
+from .zones import (
+    DNSBL_BADANSWER,
+    DNSBL_REFUSING,
+    DNSBL_WILD,
+    DNSBL_ZONE,
+    REGISTRY_IP,
+    REGISTRY_NAME,
+    RESOLVER_IP,
+    LabPlan,
+    ServerPlan,
+    build_lab,
+)
 
 __all__ = [
+    "DNSBL_BADANSWER",
+    "DNSBL_REFUSING",
+    "DNSBL_WILD",
+    "DNSBL_ZONE",
     "REGISTRY_IP",
     "REGISTRY_NAME",
     "RESOLVER_IP",
     "Expectations",
     "Lab",
+    "LabCA",
     "LabDnsServer",
     "LabError",
+    "LabIdent",
+    "LabMtas",
     "LabPlan",
     "LabProcess",
+    "LabSmtp",
+    "MtaSpec",
     "NameServerSpec",
     "ResolverKnobs",
     "Scenario",

@@ -18,7 +18,9 @@ __all__ = ["LabFactory", "lab_factory", "mailspec_lab", "make_mailspec_lab", "se
 
 
 class LabFactory(Protocol):
-    def __call__(self, scenarios: Iterable[str | Scenario] | None = None, *, latency: float = 0.0) -> Lab: ...
+    def __call__(
+        self, scenarios: Iterable[str | Scenario] | None = None, *, latency: float = 0.0, mtas: bool = True
+    ) -> Lab: ...
 
 
 def session_lab() -> Iterator[Lab]:
@@ -31,7 +33,9 @@ def lab_factory() -> Iterator[LabFactory]:
     """A factory of started labs, each stopped when the generator ends."""
     labs: list[Lab] = []
 
-    def make(scenarios: Iterable[str | Scenario] | None = None, *, latency: float = 0.0) -> Lab:
+    def make(
+        scenarios: Iterable[str | Scenario] | None = None, *, latency: float = 0.0, mtas: bool = True
+    ) -> Lab:
         chosen: list[Scenario] | None = None
         if scenarios is not None:
             items = list(scenarios)
@@ -39,7 +43,7 @@ def lab_factory() -> Iterator[LabFactory]:
             chosen = [s for s in items if isinstance(s, Scenario)]
             if names:
                 chosen += select_scenarios(names)
-        lab = Lab(chosen, latency=latency)
+        lab = Lab(chosen, latency=latency, mtas=mtas)
         labs.append(lab)
         return lab.start()
 

@@ -1,10 +1,13 @@
-"""The embedded lab: scenarios served by :class:`LabDnsServer` in a background thread.
+"""The embedded lab: scenarios served by :class:`LabDnsServer`, the MTAs of :mod:`.mta` and the ident
+responders of :mod:`.ident`, in a background thread.
 
-The server runs in its own event loop on a daemon thread, so a lab works beside any other loop
+The servers run in one event loop on a daemon thread, so a lab works beside any other loop
 (pytest-asyncio's, the survey's) and from plain synchronous code::
 
     with Lab.from_names(["good"]) as lab:
         dns.query.udp(query, "127.0.0.153", port=lab.dns_port)
+        smtplib.SMTP("127.0.2.10", lab.smtp_port)           # mx1.good.test
+        ssl.create_default_context(cafile=lab.ca_path)      # trusts its STARTTLS certificates
 """
 
 from __future__ import annotations
@@ -12,12 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from .dns_server import LabDnsServer
+from .ident import LabIdent
+from .mta import LabMtas
+from .pki import LabCA
 from .scenario import Scenario, check_together, load_scenario, load_scenarios
 from .zones import LabPlan, build_lab
 
@@ -47,6 +56,25 @@ class LabView:
         raise NotImplementedError
 
     @property
+    def smtp_port(self) -> int:
+        """The TCP port every MTA address listens on (0 while stopped, or without MTAs)."""
+        raise NotImplementedError
+
+    @property
+    def ident_port(self) -> int:
+        """The TCP port the ident responders listen on, the lab's port 113 (0 when there are none)."""
+        raise NotImplementedError
+
+    @property
+    def ca_path(self) -> str:
+        """The lab CA's certificate (PEM), as ``--mail-ca`` takes it ("" while stopped)."""
+        raise NotImplementedError
+
+    def smtp_stats(self) -> dict[str, dict[str, Any]]:
+        """MTA address -> what it saw: connections, max_open, open, peers, data_commands, verbs."""
+        raise NotImplementedError
+
+    @property
     def resolver(self) -> str:
         """``IP:PORT`` of the lab's recursive resolver, as ``--mail-resolver`` takes it."""
         return f"{self.resolver_ip}:{self.dns_port}"
@@ -71,11 +99,19 @@ class LabView:
 
 
 class Lab(LabView):
-    """DNS scenarios on loopback: a resolver at 127.0.0.153, a registry and each scenario's servers,
-    all on one UDP/TCP port (:attr:`dns_port`): *port*, or (0, the default) a free one."""
+    """Scenarios on loopback: a resolver at 127.0.0.153, a registry and each scenario's name servers,
+    all on one UDP/TCP port (:attr:`dns_port`): *port*, or (0, the default) a free one; the
+    scenarios' MTAs on another port (:attr:`smtp_port`) and their ident responders on a third
+    (:attr:`ident_port`), both free ones. With ``mtas=False`` no MTA or ident responder is started
+    (a tier that runs real Postfix there instead), but the lab CA is still made (:attr:`ca`)."""
 
     def __init__(
-        self, scenarios: Sequence[Scenario] | None = None, *, latency: float = 0.0, port: int = 0
+        self,
+        scenarios: Sequence[Scenario] | None = None,
+        *,
+        latency: float = 0.0,
+        port: int = 0,
+        mtas: bool = True,
     ) -> None:
         self._scenarios = list(scenarios) if scenarios is not None else load_scenarios()
         if latency < 0:
@@ -83,57 +119,111 @@ class Lab(LabView):
         if not 0 <= port <= 65535:
             raise LabError(f"port must be 0 (a free one) to 65535, got {port}")
         self._port = port
+        self._with_mtas = mtas
         self.plan: LabPlan = build_lab(self._scenarios)
         self._server = LabDnsServer(self.plan, latency=latency)
+        self._mtas: LabMtas | None = None
+        self._ident: LabIdent | None = None
+        self._ca: LabCA | None = None
+        self._workdir: str | None = None
+        self._stats: dict[str, dict[str, Any]] = {}
+        self._errors: list[str] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def from_names(cls, names: Iterable[str] | str, *, latency: float = 0.0) -> Lab:
+    def from_names(cls, names: Iterable[str] | str, *, latency: float = 0.0, mtas: bool = True) -> Lab:
         """A lab of the packaged scenarios named by file stem or domain; ``all`` means every one."""
-        return cls(select_scenarios(names), latency=latency)
+        return cls(select_scenarios(names), latency=latency, mtas=mtas)
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, timeout: float = START_TIMEOUT) -> Lab:
-        """Bind every address and serve; raises :class:`LabError` with the reason on failure."""
+        """Bind every address and serve; raises :class:`LabError` with the reason on failure.
+
+        *timeout* bounds the binding; the CA and the certificates are made before it starts.
+        """
         with self._lock:
             if self._thread is not None:
                 raise LabError("the lab is already running")
-            ready = threading.Event()
-            failure: list[BaseException] = []
-            loops: list[asyncio.AbstractEventLoop] = []
-
-            def run() -> None:
-                # asyncio.Runner: on close it cancels whatever is left (a connection accepted while
-                # stopping, say) and closes the loop, like asyncio.run().
-                with asyncio.Runner() as runner:
-                    loops.append(runner.get_loop())
-                    try:
-                        runner.run(self._server.start(self._port))
-                    except BaseException as exc:  # reported to start()'s caller, not lost in the thread
-                        failure.append(exc)
-                        with contextlib.suppress(BaseException):
-                            runner.run(self._server.stop())  # sockets bound so far
-                        return
-                    finally:
-                        ready.set()
-                    runner.get_loop().run_forever()
-                    runner.run(self._server.stop())
-
-            thread = threading.Thread(target=run, name="mailspec-lab-dns", daemon=True)
-            thread.start()
-            if not ready.wait(timeout):
-                if loops:
-                    loops[0].call_soon_threadsafe(loops[0].stop)
-                thread.join(STOP_TIMEOUT)
-                raise LabError(f"the lab's DNS server did not start within {timeout:g} s")
-            if failure:
-                thread.join(STOP_TIMEOUT)
-                raise LabError(f"the lab's DNS server could not start: {failure[0]}") from failure[0]
-            self._thread, self._loop = thread, loops[0]
+            self._prepare()
+            try:
+                self._start(timeout)
+            except BaseException:
+                self._discard()
+                raise
         return self
+
+    def _prepare(self) -> None:
+        """The CA in a folder of its own, and the MTAs' certificates and TLS contexts."""
+        self._workdir = tempfile.mkdtemp(prefix="mailspec-lab-")
+        self._ca = LabCA(Path(self._workdir))
+        if not self._with_mtas:
+            return
+        pairs = [(spec, sc.served_domains) for sc in self._scenarios for spec in sc.mtas]
+        try:
+            self._mtas = LabMtas(pairs, self._ca)
+            self._ident = LabIdent([(spec.ip, spec.ident) for spec, _ in pairs])
+        except (ValueError, OSError) as exc:
+            raise LabError(f"the lab's MTAs could not be set up: {exc}") from exc
+
+    def _discard(self) -> None:
+        self._mtas = self._ident = self._ca = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    async def _serve_all(self) -> None:
+        await self._server.start(self._port)
+        if self._mtas is not None:
+            await self._mtas.start()
+        if self._ident is not None:
+            await self._ident.start()
+
+    async def _stop_all(self) -> None:
+        for stop in (
+            self._ident.stop if self._ident is not None else None,
+            self._mtas.stop if self._mtas is not None else None,
+            self._server.stop,
+        ):
+            if stop is not None:
+                with contextlib.suppress(Exception):  # each one's sockets are closed all the same
+                    await stop()
+
+    def _start(self, timeout: float) -> None:
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loops: list[asyncio.AbstractEventLoop] = []
+
+        def run() -> None:
+            # asyncio.Runner: on close it cancels whatever is left (a connection accepted while
+            # stopping, say) and closes the loop, like asyncio.run().
+            with asyncio.Runner() as runner:
+                loops.append(runner.get_loop())
+                try:
+                    runner.run(self._serve_all())
+                except BaseException as exc:  # reported to start()'s caller, not lost in the thread
+                    failure.append(exc)
+                    with contextlib.suppress(BaseException):
+                        runner.run(self._stop_all())  # sockets bound so far
+                    return
+                finally:
+                    ready.set()
+                runner.get_loop().run_forever()
+                runner.run(self._stop_all())
+
+        thread = threading.Thread(target=run, name="mailspec-lab-dns", daemon=True)
+        thread.start()
+        if not ready.wait(timeout):
+            if loops:
+                loops[0].call_soon_threadsafe(loops[0].stop)
+            thread.join(STOP_TIMEOUT)
+            raise LabError(f"the lab's servers did not start within {timeout:g} s")
+        if failure:
+            thread.join(STOP_TIMEOUT)
+            raise LabError(f"the lab's servers could not start: {failure[0]}") from failure[0]
+        self._thread, self._loop = thread, loops[0]
 
     def stop(self) -> None:
         """Close every socket and end the thread; a stopped lab can be started again."""
@@ -145,8 +235,12 @@ class Lab(LabView):
             if not loop.is_closed():
                 loop.call_soon_threadsafe(loop.stop)
             thread.join(STOP_TIMEOUT)
-            if thread.is_alive():
-                raise LabError(f"the lab's DNS server did not stop within {STOP_TIMEOUT:g} s")
+            alive = thread.is_alive()
+            self._stats = self._mtas.stats() if self._mtas is not None else {}
+            self._errors = self.mta_errors
+            self._discard()
+            if alive:
+                raise LabError(f"the lab's servers did not stop within {STOP_TIMEOUT:g} s")
 
     def __enter__(self) -> Lab:
         return self.start()
@@ -166,6 +260,37 @@ class Lab(LabView):
     def dns_port(self) -> int:
         """The UDP and TCP port every lab address listens on (0 while stopped)."""
         return self._server.port
+
+    @property
+    def smtp_port(self) -> int:
+        return self._mtas.port if self._mtas is not None else 0
+
+    @property
+    def ident_port(self) -> int:
+        return self._ident.port if self._ident is not None else 0
+
+    @property
+    def ca_path(self) -> str:
+        return str(self._ca.ca_path) if self._ca is not None else ""
+
+    @property
+    def ca(self) -> LabCA | None:
+        """The lab's CA while it runs (also with ``mtas=False``: a Postfix tier issues from it)."""
+        return self._ca
+
+    def smtp_stats(self) -> dict[str, dict[str, Any]]:
+        """MTA address -> what it saw (JSON-ready); after stop(), what it had seen by then."""
+        return self._mtas.stats() if self._mtas is not None else dict(self._stats)
+
+    @property
+    def mta_errors(self) -> list[str]:
+        """Unexpected exceptions in MTA sessions (each cost its session); tests assert there are none."""
+        return self._mtas.internal_errors if self._mtas is not None else list(self._errors)
+
+    @property
+    def mtas(self) -> LabMtas | None:
+        """The MTAs while the lab runs (None with ``mtas=False``)."""
+        return self._mtas
 
     @property
     def resolver_ip(self) -> str:

@@ -7,6 +7,7 @@ from its first line::
 
     with LabProcess.from_names(["good"]) as lab:
         dns.query.udp(query, lab.resolver_ip, port=lab.dns_port)
+        smtplib.SMTP("127.0.2.10", lab.smtp_port)
 
 The child serves until its stdin reaches its end, so it ends with its parent, however the parent ends.
 """
@@ -62,6 +63,7 @@ class LabProcess(LabView):
         files: Iterable[str | os.PathLike[str]] = (),
         latency: float = 0.0,
         port: int = 0,
+        mtas: bool = True,
     ) -> None:
         self._names = [] if names is None else [names] if isinstance(names, str) else list(names)
         self._files = [os.path.abspath(f) for f in files]
@@ -74,6 +76,7 @@ class LabProcess(LabView):
         self._scenarios = choose_scenarios(self._names, self._files)
         self._latency = float(latency)
         self._port = port
+        self._mtas = mtas
         self._lock = threading.RLock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
@@ -84,12 +87,12 @@ class LabProcess(LabView):
         self._returncode: int | None = None
 
     @classmethod
-    def from_names(cls, names: Iterable[str] | str, *, latency: float = 0.0) -> LabProcess:
+    def from_names(cls, names: Iterable[str] | str, *, latency: float = 0.0, mtas: bool = True) -> LabProcess:
         """A lab process of the packaged scenarios named by file stem or domain; ``all`` means every one."""
         listed = [names] if isinstance(names, str) else list(names)
         if not listed:
             raise LabError("name at least one lab scenario (or 'all')")
-        return cls(listed, latency=latency)
+        return cls(listed, latency=latency, mtas=mtas)
 
     @property
     def command(self) -> list[str]:
@@ -103,6 +106,8 @@ class LabProcess(LabView):
             cmd.append(f"--latency={self._latency!r}")
         if self._port:
             cmd.append(f"--port={self._port}")
+        if not self._mtas:
+            cmd.append("--no-mtas")
         return cmd
 
     # ------------------------------------------------------------------ lifecycle
@@ -208,22 +213,50 @@ class LabProcess(LabView):
         return self._latency
 
     @property
+    def smtp_port(self) -> int:
+        """The TCP port every MTA address listens on (0 while stopped, or without MTAs)."""
+        return int(self._info.get("smtp_port", 0))
+
+    @property
+    def ident_port(self) -> int:
+        """The TCP port of the ident responders (0 while stopped, or when there are none)."""
+        return int(self._info.get("ident_port", 0))
+
+    @property
+    def ca_path(self) -> str:
+        """The child's lab CA (PEM), removed when it stops ("" while stopped)."""
+        return str(self._info.get("ca_path", ""))
+
+    @property
     def queries_answered(self) -> int:
         """DNS queries the child has answered since it started (asks it: the ``stats`` command)."""
+        reply = self._ask("stats")
+        if not isinstance(reply.get("queries_answered"), int):
+            raise LabError(f"the lab process answered 'stats' with {reply}")
+        return int(reply["queries_answered"])
+
+    def smtp_stats(self) -> dict[str, dict[str, Any]]:
+        """What each MTA address saw since the child started (asks it: the ``smtp-stats`` command)."""
+        reply = self._ask("smtp-stats")
+        stats = reply.get("smtp_stats")
+        if not isinstance(stats, dict):
+            raise LabError(f"the lab process answered 'smtp-stats' with {str(reply)[:500]}")
+        return stats
+
+    def _ask(self, command: str) -> dict[str, Any]:
+        """Send one command to the child and read its answer."""
         with self._lock:
             proc = self._proc
             if proc is None or proc.stdin is None or not self._info:
                 raise LabError("the lab process is not running")
             try:
-                proc.stdin.write(b"stats\n")
-                reply = self._reply(REPLY_TIMEOUT, "the lab process did not answer 'stats' within {:g} s")
+                proc.stdin.write(command.encode() + b"\n")
+                late = f"the lab process did not answer {command!r} within {{:g}} s"
+                return self._reply(REPLY_TIMEOUT, late)
             except BrokenPipeError:
                 raise LabError(f"the lab process is gone{self._stderr_text()}") from None
             except LabError as exc:
                 raise LabError(f"{exc}{self._stderr_text()}") from None
-            if not isinstance(reply.get("queries_answered"), int):
-                raise LabError(f"the lab process answered 'stats' with {reply}")
-            return int(reply["queries_answered"])
 
     def __repr__(self) -> str:
         state = f"resolver {self.resolver}, pid {self.pid}" if self.running else "stopped"
@@ -272,6 +305,12 @@ class LabProcess(LabView):
             raise LabError(f"the lab process serves {str(info)[:500]}, not {str(expected)[:500]}")
         if resolver.rpartition(":")[2] != str(port) or not 0 < port <= 65535:
             raise LabError(f"the lab process reported resolver {resolver!r} and port {port!r}")
+        others = {key: info.get(key) for key in ("smtp_port", "ident_port", "ca_path")}
+        if not (
+            all(isinstance(info.get(k), int) and 0 <= info[k] <= 65535 for k in ("smtp_port", "ident_port"))
+            and isinstance(info.get("ca_path"), str)
+        ):
+            raise LabError(f"the lab process reported {others}")
         return info
 
     def _end(self, *, timeout: float = PROCESS_STOP_TIMEOUT, keep_stderr: bool = False) -> None:

@@ -9,8 +9,8 @@ plus knobs of the embedded lab::
     description = "prose"
     waive = ["ID=REASON", ...]           # applied by --mail-lab as ID@<domain>=REASON
     mailspec_args = ["--mail-..."]       # kept for the runner
-    [expect]                             # flag / pass / not_passed / skip / error: lists of check ids;
-                                         # clean: bool; max_seconds: float
+    [expect]                             # flag / pass / not_passed / skip / error / warn: lists of
+                                         # check ids; clean: bool; max_seconds: float
     [zone]                               # absent: the domain does not exist (NXDOMAIN)
     name = "good.test"                   # default: the domain
     serial = 2026112801                  # default 2026010101
@@ -32,29 +32,51 @@ plus knobs of the embedded lab::
     truncate = false                     # UDP answers: TC=1 and no records (forces TCP)
     silent = false                       # never answers
     servfail = false                     # answers SERVFAIL
-    [ptr]                                # reverse DNS: "127.0.2.10" = "mx1.good.test"
-    [[mta]]                              # kept as raw tables for the SMTP side of the lab
+    [ptr]                                # reverse DNS: "127.0.2.10" = "mx1.good.test" (or a list
+                                         # of names: several PTR records)
+    [dnsbl]
+    listed = ["127.0.2.10"]              # listed in dnsbl.test (A 127.0.0.2 plus a TXT)
+    [[mta]]                              # one server on <ip>:<the lab's SMTP port>, see MtaSpec
+    ip = "127.0.2.10"                    # the scenario range, or "::1"
+    hostname = "mx1.good.test"           # required; the EHLO name ('_' allowed)
+    kind = "postfix"                     # postfix | fake | silent | garbage | tarpit | babbler
+                                         # | binary | badcode
+    banner = "mx1.good.test ESMTP"       # and the acceptance lab's other knobs: role, accept, relay,
+                                         # pipelining, tls, cert_names, ident, postfix
+    vrfy = "honest"                      # and the fake's own (FAKE_CHOICES, greeting_delay,
+                                         # ehlo_name, extensions, ehlo_extra_keywords,
+                                         # case_sensitive, tls_gated, max_connections)
+
+Beyond the acceptance lab's format: ``[expect] warn`` (results exist, some warned, none failed),
+``error``, a list of names in ``[ptr]``, the fake-only MTA knobs and ``ident = "blackhole"``.
+
+The expectations are those of the acceptance lab's canonical run (``--mail-probe=intrusive
+--mail-timeout=3``, plus the scenario's ``mailspec_args``): at a lower probe level the intrusive
+checks skip instead.
 
 Standard library only, so scenarios can be validated anywhere.
 """
 
 from __future__ import annotations
 
-import copy
 import ipaddress
+import math
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Literal, TypeVar, cast
 
 __all__ = [
+    "DEFAULT_ACCEPT",
+    "DEFAULT_EXTENSIONS",
     "DEFAULT_SERIAL",
+    "MTA_KINDS",
     "Expectations",
+    "MtaSpec",
     "NameServerSpec",
     "ResolverKnobs",
     "Scenario",
@@ -75,11 +97,61 @@ AxfrMode = Literal["refused", "open"]
 NAMESERVER_MODES: tuple[NameserverMode, ...] = ("current", "stale", "refused", "silent", "recursive")
 DEFAULT_SERIAL = 2026010101
 
+MtaKind = Literal["postfix", "fake", "silent", "garbage", "tarpit", "babbler", "binary", "badcode"]
+MtaRole = Literal["final", "backup", "unlisted"]
+IdentMode = Literal["closed", "open", "drop", "blackhole"]
+GreetingMode = Literal["normal", "multiline", "421", "554"]
+HeloReply = Literal["normal", "ehlo-style"]
+VrfyMode = Literal["honest", "disabled", "lies", "always252"]
+ExpnMode = Literal["unrecognised", "unadvertised", "advertised"]
+NullSenderMode = Literal["accept", "reject", "reject-rcpt"]
+GreylistMode = Literal["none", "once", "always"]
+UnknownCommandMode = Literal["tolerate", "disconnect"]
+StarttlsMode = Literal["normal", "readvertise", "injectable", "refuse", "broken"]
+TlsVersions = Literal["modern", "legacy"]
+
+MTA_KINDS: tuple[MtaKind, ...] = (
+    "postfix", "fake", "silent", "garbage", "tarpit", "babbler", "binary", "badcode"
+)  # fmt: skip
+#: Kinds that hold an SMTP dialogue (the others misbehave from the first byte on).
+DIALOGUE_KINDS = ("postfix", "fake")
+#: Keys the misbehaving kinds take; every other knob belongs to a dialogue.
+HOSTILE_KEYS = ("ip", "hostname", "kind", "ident")
+#: RFC 2142 role mailboxes plus the report mailboxes the scenarios' DMARC and TLS-RPT records use.
+DEFAULT_ACCEPT = ("postmaster", "abuse", "hostmaster", "dmarc", "tlsrpt")
+#: What Postfix 3.x advertises in EHLO (STARTTLS, when offered, goes after ETRN, as Postfix puts it).
+DEFAULT_EXTENSIONS = (
+    "PIPELINING", "SIZE 10240000", "VRFY", "ETRN", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8",
+    "CHUNKING",
+)  # fmt: skip
+TLS_FLAWS = ("expired", "self-signed", "wrong-name")
+TLS_MODES = ("lab", "none", *TLS_FLAWS)
+#: The knobs only the fake MTA plays, with their allowed values; the first is the default, which is
+#: what Postfix does (a knob left at it can be played by real Postfix too).
+FAKE_CHOICES: dict[str, tuple[str, ...]] = {
+    "greeting": ("normal", "multiline", "421", "554"),
+    "helo_reply": ("normal", "ehlo-style"),
+    "vrfy": ("honest", "disabled", "lies", "always252"),
+    "expn": ("unrecognised", "unadvertised", "advertised"),
+    "null_sender": ("accept", "reject", "reject-rcpt"),
+    "unqualified_postmaster": ("accept", "reject"),
+    "greylist": ("none", "once", "always"),
+    "unknown_command": ("tolerate", "disconnect"),
+    "starttls": ("normal", "readvertise", "injectable", "refuse", "broken"),
+    "tls_versions": ("modern", "legacy"),
+}
+MAX_GREETING_DELAY = 300.0
+MAX_EXTRA_KEYWORDS = 100_000
+MAX_CONNECTIONS = 1000
+
 #: Addresses a scenario may give its servers. 127.0.0.0/24 and 127.0.1.0/24 belong to the lab
 #: itself (resolver, registry), so a scenario can never shadow them.
 SCENARIO_FIRST = ipaddress.IPv4Address("127.0.2.0")
 SCENARIO_LAST = ipaddress.IPv4Address("127.0.9.255")
 IPV6_LOOPBACK = ipaddress.IPv6Address("::1")
+
+#: Zones below test. that the lab serves itself (the registry's host, the blocklists).
+LAB_ZONES = ("nic.test", "dnsbl.test")
 
 _CHECK_ID = re.compile(r"^[a-z0-9]+(?:\.[a-z0-9-]+)+(?:@\S+)?$")
 #: DNS allows nearly any label; scenarios model broken names ('_', leading '-') on purpose, so
@@ -166,13 +238,117 @@ class Expectations:
     not_passed: tuple[str, ...] = ()  #: results exist, none passed
     skipped: tuple[str, ...] = ()  #: [skip] results exist, all skipped
     error: tuple[str, ...] = ()  #: results exist, indeterminate (error), never failed
+    #: [warn] results exist, some warned, none failed (a heuristic or transient finding, never a failure)
+    warned: tuple[str, ...] = ()
     clean: bool = False  #: no failed, warned or error result
     max_seconds: float | None = None
 
     @property
     def count(self) -> int:
-        ids = self.flag + self.passed + self.not_passed + self.skipped + self.error
+        ids = self.flag + self.passed + self.not_passed + self.skipped + self.error + self.warned
         return len(ids) + int(self.clean)
+
+
+@dataclass(frozen=True)
+class MtaSpec:
+    """One ``[[mta]]`` table: an SMTP server of the scenario and how it behaves.
+
+    ``kind`` says who plays it: ``postfix`` (a normal MTA; the fake MTA plays it in the embedded lab,
+    real Postfix in the acceptance lab) and ``fake`` hold an SMTP dialogue shaped by the knobs below;
+    ``silent`` accepts TCP and never sends a byte, ``garbage`` sends junk and then endless ``220-``
+    lines, ``tarpit`` sends a valid greeting one byte a second, ``babbler`` a 1 MiB greeting line
+    without CRLF and more, ``binary`` random non-ASCII bytes, ``badcode`` a ``666`` greeting.
+    """
+
+    ip: str
+    hostname: str  #: the EHLO name (lower case, '_' allowed)
+    kind: MtaKind = "postfix"
+    banner: str = ""  #: text after "220 "; empty: "<hostname> ESMTP"
+    # ---- what real Postfix plays too (the shared lab's README, "Scenario files")
+    role: MtaRole = "final"  #: final (mailbox domain) | backup (relays it) | unlisted (relay denied)
+    accept: tuple[str, ...] = DEFAULT_ACCEPT  #: local parts accepted; "*" accepts any
+    relay: Literal["denied", "open"] = "denied"
+    #: strict: pipelining without PIPELINING negotiated, and talking before the greeting, get
+    #: "554 5.5.0 Error: SMTP protocol synchronization" (smtpd_forbid_unauth_pipelining = yes)
+    pipelining: Literal["strict", "lax"] = "strict"
+    tls: tuple[str, ...] = ("lab",)  #: "none", or "lab" and/or flaws (sorted)
+    cert_names: tuple[str, ...] = ()  #: SAN names of the certificate; empty: the hostname
+    ident: IdentMode = "closed"  #: port 113 on the same address
+    postfix: tuple[tuple[str, str], ...] = ()  #: raw main.cf overrides (the Postfix tier's)
+    # ---- what only the fake plays (FAKE_CHOICES; the defaults are Postfix's behaviour)
+    greeting: GreetingMode = "normal"
+    greeting_delay: float = 0.0  #: seconds before the (last line of the) greeting
+    ehlo_name: str = ""  #: empty: the hostname
+    extensions: tuple[str, ...] | None = None  #: EHLO keywords; None: DEFAULT_EXTENSIONS (+STARTTLS)
+    ehlo_extra_keywords: int = 0  #: that many junk keywords more in EHLO
+    helo_reply: HeloReply = "normal"
+    vrfy: VrfyMode = "honest"
+    expn: ExpnMode = "unrecognised"
+    null_sender: NullSenderMode = "accept"
+    case_sensitive: bool = False
+    unqualified_postmaster: Literal["accept", "reject"] = "accept"
+    tls_gated: bool = False
+    greylist: GreylistMode = "none"
+    unknown_command: UnknownCommandMode = "tolerate"
+    starttls: StarttlsMode = "normal"
+    tls_versions: TlsVersions = "modern"
+    max_connections: int = 10
+
+    @property
+    def dialogue(self) -> bool:
+        """It holds an SMTP dialogue (kind postfix or fake)."""
+        return self.kind in DIALOGUE_KINDS
+
+    @property
+    def greeting_text(self) -> str:
+        """What follows the reply code of the greeting."""
+        return self.banner or f"{self.hostname} ESMTP"
+
+    @property
+    def ehlo_hostname(self) -> str:
+        return self.ehlo_name or self.hostname
+
+    @property
+    def offers_tls(self) -> bool:
+        return self.dialogue and "none" not in self.tls
+
+    @property
+    def tls_flaws(self) -> frozenset[str]:
+        return frozenset(self.tls) & frozenset(TLS_FLAWS)
+
+    @property
+    def certificate_names(self) -> tuple[str, ...]:
+        return self.cert_names or (self.hostname,)
+
+    @property
+    def catch_all(self) -> bool:
+        return "*" in self.accept
+
+    @property
+    def fake_knobs(self) -> tuple[str, ...]:
+        """The fake-only knobs set away from their defaults: what real Postfix cannot play."""
+        defaults = MtaSpec(ip=self.ip, hostname=self.hostname)
+        names = [*FAKE_CHOICES, "greeting_delay", "ehlo_name", "extensions", "ehlo_extra_keywords"]
+        names += ["case_sensitive", "tls_gated", "max_connections"]
+        return tuple(n for n in names if getattr(self, n) != getattr(defaults, n))
+
+    def ehlo_keywords(self, *, after_tls: bool = False) -> list[str]:
+        """The keyword lines of the EHLO reply, before (or after) a STARTTLS handshake."""
+        if self.extensions is not None:
+            words = list(self.extensions)  # a given list replaces everything, STARTTLS included
+        else:
+            words = [w for w in DEFAULT_EXTENSIONS if not (w == "VRFY" and self.vrfy == "disabled")]
+            if self.offers_tls:
+                words.insert(words.index("ETRN") + 1 if "ETRN" in words else len(words), "STARTTLS")
+        if self.expn == "advertised" and "EXPN" not in words:
+            words.append("EXPN")
+        if after_tls:
+            # RFC 3207 section 4.2: not again after the handshake, unless the scenario breaks that.
+            words = [w for w in words if w.upper() != "STARTTLS"]
+            if self.starttls == "readvertise":
+                words.append("STARTTLS")
+        words += [f"X-MAILSPEC-JUNK-{i:06d}" for i in range(self.ehlo_extra_keywords)]
+        return words
 
 
 @dataclass(frozen=True)
@@ -188,8 +364,8 @@ class Scenario:
     registry_records: str = ""  #: lines added to the test. zone (relative to test.)
     resolver: ResolverKnobs = field(default_factory=ResolverKnobs)
     ptr: tuple[tuple[str, str], ...] = ()  #: (address, host name)
-    #: raw [[mta]] tables, validated by the SMTP side of the lab
-    mtas: tuple[Mapping[str, Any], ...] = field(default=(), hash=False, compare=False)
+    mtas: tuple[MtaSpec, ...] = ()
+    dnsbl_listed: tuple[str, ...] = ()  #: addresses listed in the lab's dnsbl.test
     mailspec_args: tuple[str, ...] = ()
 
     @property
@@ -210,8 +386,14 @@ class Scenario:
         """Every address the scenario owns: its name servers, PTR entries and MTAs."""
         ips = {ns.ip for zone in self.zones for ns in zone.nameservers}
         ips |= {ip for ip, _ in self.ptr}
-        ips |= {str(mta["ip"]) for mta in self.mtas if isinstance(mta.get("ip"), str)}
+        ips |= {mta.ip for mta in self.mtas}
         return frozenset(ips)
+
+    @property
+    def served_domains(self) -> tuple[str, ...]:
+        """The mail domains the scenario's MTAs take mail for: its domain, each of its zones, and the
+        names below them (so that the SOA RNAME and report mailboxes of every zone are local)."""
+        return tuple(dict.fromkeys((self.domain, *(z.name for z in self.zones))))
 
 
 # --------------------------------------------------------------------------- loading
@@ -341,6 +523,18 @@ class _Table:
             raise ScenarioError(f"{self.at(key)}: expected a list of strings")
         return tuple(value)
 
+    def string_or_strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """A string (one item) or a list of strings."""
+        self._seen.add(key)
+        if key not in self.data:
+            return default
+        if isinstance(self.data[key], str):
+            return (self.data[key],)
+        return self.strings(key)
+
+    def given(self) -> set[str]:
+        return set(self.data)
+
     def tables(self, key: str) -> list[_Table]:
         value = self.get(key, list, [])
         return [_Table(item, f"{self.at(key)}[{i}]") for i, item in enumerate(value)]
@@ -402,6 +596,9 @@ def _scenario(data: dict[str, Any], name: str, source: str) -> Scenario:
     domain = _hostname(top.require("domain", str), "domain")
     if not _below(domain, "test") or domain == "test":
         raise ScenarioError(f"domain: {domain} must be below test.")
+    for lab_zone in LAB_ZONES:
+        if _below(domain, lab_zone):
+            raise ScenarioError(f"domain: {domain} is in {lab_zone}, which belongs to the lab")
     description = top.get("description", str, "").strip()
     waive = tuple(_waiver(w) for w in top.strings("waive"))
     mailspec_args = top.strings("mailspec_args")
@@ -427,13 +624,25 @@ def _scenario(data: dict[str, Any], name: str, source: str) -> Scenario:
 
     ptr_t = top.get("ptr", dict, {})
     ptr = []
-    for ip, host in ptr_t.items():
-        if not isinstance(host, str):
-            raise ScenarioError(f"ptr.{ip}: expected a host name, got {host!r}")
-        ptr.append((_ptr_ip(ip, f"ptr.{ip}"), _hostname(host, f"ptr.{ip}")))
+    for ip, hosts in ptr_t.items():
+        # A list gives the address several PTR records (beyond the acceptance lab's format).
+        names = [hosts] if isinstance(hosts, str) else hosts
+        if not isinstance(names, list) or not names or not all(isinstance(h, str) for h in names):
+            raise ScenarioError(f"ptr.{ip}: expected a host name or a list of them, got {hosts!r}")
+        ptr += [(_ptr_ip(ip, f"ptr.{ip}"), _hostname(host, f"ptr.{ip}")) for host in names]
 
-    mtas = tuple(MappingProxyType(copy.deepcopy(t.data)) for t in top.tables("mta"))
+    mtas = tuple(_mta(t) for t in top.tables("mta"))
+    dnsbl_t = _Table(top.get("dnsbl", dict, {}), "dnsbl")
+    listed = tuple(_ptr_ip(ip, "dnsbl.listed") for ip in dnsbl_t.strings("listed"))
+    dnsbl_t.done()
     top.done()
+
+    if mtas and zone is None:
+        raise ScenarioError("mta: MTAs need a [zone]; leave them out to model a domain that does not exist")
+    ips = [m.ip for m in mtas]
+    twice = sorted({ip for ip in ips if ips.count(ip) > 1})
+    if twice:
+        raise ScenarioError(f"mta: {', '.join(twice)} has more than one MTA")
 
     if zone is not None and not _below(domain, zone.name) and not registry_records.strip():
         raise ScenarioError(
@@ -455,6 +664,7 @@ def _scenario(data: dict[str, Any], name: str, source: str) -> Scenario:
         resolver=knobs,
         ptr=tuple(ptr),
         mtas=mtas,
+        dnsbl_listed=tuple(dict.fromkeys(listed)),
         mailspec_args=mailspec_args,
     )
 
@@ -467,17 +677,17 @@ def _waiver(entry: str) -> str:
 
 
 def _expectations(t: _Table) -> Expectations:
-    lists = {key: t.strings(key) for key in ("flag", "pass", "not_passed", "skip", "error")}
+    lists = {key: t.strings(key) for key in ("flag", "pass", "not_passed", "skip", "error", "warn")}
     for key, ids in lists.items():
         for check_id in ids:
             if not _CHECK_ID.match(check_id):
                 raise ScenarioError(f"expect.{key}: {check_id!r} is not a check id (like 'mx.no-cname')")
-    judged = set(lists["flag"] + lists["pass"] + lists["not_passed"] + lists["error"])
+    judged = set(lists["flag"] + lists["pass"] + lists["not_passed"] + lists["error"] + lists["warn"])
     both = sorted(set(lists["skip"]) & judged)
     if both:
         raise ScenarioError(f"expect: {', '.join(both)} cannot be both skipped and judged")
     clean = t.get("clean", bool, False)
-    if clean and (lists["flag"] or lists["not_passed"] or lists["error"]):
+    if clean and (lists["flag"] or lists["not_passed"] or lists["error"] or lists["warn"]):
         raise ScenarioError("expect: a clean scenario cannot also flag checks or expect errors")
     max_seconds = t.optional("max_seconds", float)
     if max_seconds is not None and max_seconds <= 0:
@@ -489,12 +699,13 @@ def _expectations(t: _Table) -> Expectations:
         not_passed=lists["not_passed"],
         skipped=lists["skip"],
         error=lists["error"],
+        warned=lists["warn"],
         clean=clean,
         max_seconds=max_seconds,
     )
     if expect.count == 0:
         raise ScenarioError(
-            "expect: give at least one of flag, pass, not_passed, skip, error or clean = true"
+            "expect: give at least one of flag, pass, not_passed, skip, error, warn or clean = true"
         )
     return expect
 
@@ -508,7 +719,7 @@ def _zone(t: _Table, domain: str, *, extra: bool) -> Zone:
     top_level = len(labels) == 1
     if not top_level and not (len(labels) == 2 and labels[1] == "test"):
         raise ScenarioError(f"{t.where}.name: {name}: a zone sits directly below test. (or is top level)")
-    if name in ("test", "arpa", "nic.test"):
+    if name in ("test", "arpa", *LAB_ZONES):
         raise ScenarioError(f"{t.where}.name: {name} belongs to the lab")
     if top_level and not extra:
         raise ScenarioError(f"{t.where}.name: the scenario's own zone must be below test.")
@@ -582,3 +793,114 @@ def _zone(t: _Table, domain: str, *, extra: bool) -> Zone:
     )
     t.done()
     return zone
+
+
+# --------------------------------------------------------------------------- [[mta]]
+
+
+def _text(value: str, where: str, *, empty: bool = True) -> str:
+    """One line of protocol text: no CR or LF, which would end the line where the scenario did not."""
+    if "\r" in value or "\n" in value or (not empty and not value.strip()):
+        raise ScenarioError(f"{where}: {value!r} must be one line of text")
+    return value
+
+
+def _number(t: _Table, key: str, default: float, low: float, high: float) -> float:
+    value = t.get(key, float, default)
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ScenarioError(f"{t.at(key)}: expected {low:g} to {high:g}, got {value!r}")
+    return value
+
+
+def _count(t: _Table, key: str, default: int, low: int, high: int) -> int:
+    value = t.get(key, int, default)
+    if not low <= value <= high:
+        raise ScenarioError(f"{t.at(key)}: expected {low} to {high}, got {value!r}")
+    return value
+
+
+def _mta(t: _Table) -> MtaSpec:
+    kind = cast("MtaKind", _choice(t.get("kind", str, "postfix"), MTA_KINDS, t.at("kind")))
+    ip = _ptr_ip(t.require("ip", str), t.at("ip"))
+    hostname = _hostname(t.require("hostname", str), t.at("hostname"))
+    banner = _text(t.get("banner", str, ""), t.at("banner"))
+
+    def choice(key: str, allowed: Sequence[str]) -> Any:
+        return _choice(t.get(key, str, allowed[0]), allowed, t.at(key))
+
+    tls = tuple(sorted(set(t.string_or_strings("tls", ("lab",)))))
+    unknown_tls = sorted(set(tls) - set(TLS_MODES))
+    if unknown_tls or not tls:
+        raise ScenarioError(f"{t.at('tls')}: expected {', '.join(TLS_MODES)} or a list of them, got {tls!r}")
+    if "none" in tls and len(tls) > 1:
+        raise ScenarioError(f"{t.at('tls')}: 'none' cannot be combined with other modes")
+    if set(tls) & set(TLS_FLAWS):
+        tls = tuple(m for m in tls if m != "lab")  # a flawed certificate is still the lab CA's (or not)
+
+    accept = t.string_or_strings("accept", DEFAULT_ACCEPT)
+    if not accept:
+        raise ScenarioError(f"{t.at('accept')}: name at least one local part, or '*' for any")
+    for local in accept:
+        if not local or "@" in local or any(c.isspace() for c in local):
+            raise ScenarioError(f"{t.at('accept')}: {local!r} is not a local part")
+
+    overrides = t.get("postfix", dict, {})
+    for key, value in overrides.items():
+        if not isinstance(value, str):
+            raise ScenarioError(f"{t.at('postfix')}.{key}: main.cf values are strings, got {value!r}")
+
+    extensions: tuple[str, ...] | None = None
+    if "extensions" in t.data:
+        extensions = tuple(_text(w, t.at("extensions"), empty=False) for w in t.strings("extensions"))
+    else:
+        t.strings("extensions")  # marks the key as known
+    ehlo_name = t.get("ehlo_name", str, "")
+
+    spec = MtaSpec(
+        ip=ip,
+        hostname=hostname,
+        kind=kind,
+        banner=banner,
+        role=choice("role", ("final", "backup", "unlisted")),
+        accept=accept,
+        relay=choice("relay", ("denied", "open")),
+        pipelining=choice("pipelining", ("strict", "lax")),
+        tls=tls,
+        cert_names=tuple(_hostname(n, t.at("cert_names")) for n in t.strings("cert_names")),
+        ident=choice("ident", ("closed", "open", "drop", "blackhole")),
+        postfix=tuple(sorted(overrides.items())),
+        greeting=choice("greeting", FAKE_CHOICES["greeting"]),
+        greeting_delay=_number(t, "greeting_delay", 0.0, 0.0, MAX_GREETING_DELAY),
+        ehlo_name=_hostname(ehlo_name, t.at("ehlo_name")) if ehlo_name else "",
+        extensions=extensions,
+        ehlo_extra_keywords=_count(t, "ehlo_extra_keywords", 0, 0, MAX_EXTRA_KEYWORDS),
+        helo_reply=choice("helo_reply", FAKE_CHOICES["helo_reply"]),
+        vrfy=choice("vrfy", FAKE_CHOICES["vrfy"]),
+        expn=choice("expn", FAKE_CHOICES["expn"]),
+        null_sender=choice("null_sender", FAKE_CHOICES["null_sender"]),
+        case_sensitive=t.get("case_sensitive", bool, False),
+        unqualified_postmaster=choice("unqualified_postmaster", FAKE_CHOICES["unqualified_postmaster"]),
+        tls_gated=t.get("tls_gated", bool, False),
+        greylist=choice("greylist", FAKE_CHOICES["greylist"]),
+        unknown_command=choice("unknown_command", FAKE_CHOICES["unknown_command"]),
+        starttls=choice("starttls", FAKE_CHOICES["starttls"]),
+        tls_versions=choice("tls_versions", FAKE_CHOICES["tls_versions"]),
+        max_connections=_count(t, "max_connections", 10, 1, MAX_CONNECTIONS),
+    )
+    t.done()
+
+    if not spec.dialogue:
+        # The misbehaving kinds never reach a dialogue, so its knobs would be silently ignored.
+        allowed = {*HOSTILE_KEYS, *(("banner",) if kind in ("tarpit", "badcode") else ())}
+        extra = sorted(t.given() - allowed)
+        if extra:
+            raise ScenarioError(
+                f"{t.where}: {', '.join(extra)} only apply to kind = postfix or fake, not {kind!r}"
+            )
+    if ipaddress.ip_address(ip).version == 6 and spec.ident == "drop":
+        raise ScenarioError(f"{t.at('ident')}: 'drop' is only supported on IPv4 addresses")
+    if not spec.offers_tls and spec.dialogue:
+        needs_tls = [k for k in ("cert_names", "starttls", "tls_versions", "tls_gated") if k in t.data]
+        if needs_tls:
+            raise ScenarioError(f"{t.where}: {', '.join(needs_tls)} need TLS, but tls = 'none'")
+    return spec

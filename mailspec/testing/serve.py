@@ -35,21 +35,26 @@ BIND_TIMEOUT = 60.0
 EXIT_ERROR = 2
 
 DESCRIPTION = """\
-Serve mailspec lab scenarios over DNS (UDP and TCP) on loopback: a recursive resolver at
+Serve mailspec lab scenarios on loopback: over DNS (UDP and TCP) a recursive resolver at
 127.0.0.153, the registry of the "test." zone and each scenario's name servers (127.0.x.y), all on
-one port. Point mailspec at it with --mail-resolver=RESOLVER --mail-dns-port=DNS_PORT.
+one port; each scenario's MTAs (SMTP, STARTTLS with certificates of a lab CA made at start-up) on a
+second port, and their ident responders on a third. Point mailspec at it with
+--mail-resolver=RESOLVER --mail-dns-port=DNS_PORT --mail-smtp-port=SMTP_PORT --mail-ca=CA_PATH.
 
 Once every socket is bound, one JSON line goes to stdout:
 
-  {"resolver": "127.0.0.153:PORT", "dns_port": PORT, "domains": [...], "waivers": [...],
-   "scenarios": [...]}
+  {"resolver": "127.0.0.153:PORT", "dns_port": PORT, "smtp_port": PORT, "ident_port": PORT,
+   "ca_path": "/tmp/.../ca.pem", "domains": [...], "waivers": [...], "scenarios": [...]}
 
-(waivers in --mail-waive's form). The lab then serves until stdin reaches its end (so it ends with
-the process that started it) or until SIGTERM or SIGINT, and exits 0. With --serve-forever, stdin is
-ignored and only a signal stops it: use that where stdin is /dev/null, as in a container.
+(waivers in --mail-waive's form; a port is 0 where nothing listens). The lab then serves until stdin
+reaches its end (so it ends with the process that started it) or until SIGTERM or SIGINT, and exits
+0. With --serve-forever, stdin is ignored and only a signal stops it: use that where stdin is
+/dev/null, as in a container.
 
 While serving, each line read on stdin is a command, answered by one JSON line on stdout:
-  stats    {"queries_answered": N}
+  stats        {"queries_answered": N}
+  smtp-stats   {"smtp_stats": {MTA address: {"connections": N, "max_open": N, "open": N,
+                "peers": [...], "data_commands": N, "verbs": [...], "verbs_dropped": N}}}
 Blank lines are ignored; an unknown command is answered {"error": "..."}.
 
 Errors (an unknown scenario, a bad scenario file, an address that cannot be bound) print one line
@@ -60,7 +65,8 @@ examples:
   python -m mailspec.testing.serve                              # every packaged scenario
   python -m mailspec.testing.serve --scenario good,mx-cname --latency 0.02
   python -m mailspec.testing.serve --scenario-file my.toml --scenario-file more/
-  python -m mailspec.testing.serve --scenario all --port 53 --serve-forever    # a container"""
+  python -m mailspec.testing.serve --scenario all --port 53 --serve-forever    # a container
+  python -m mailspec.testing.serve --no-mtas                    # DNS only (real MTAs elsewhere)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="UDP and TCP port of every lab address (default: 0, a free unprivileged port)",
     )
     parser.add_argument(
+        "--no-mtas",
+        action="store_true",
+        help="serve DNS only: start no MTA and no ident responder (the lab CA is still made)",
+    )
+    parser.add_argument(
         "--serve-forever",
         action="store_true",
         help="ignore stdin; serve until SIGTERM or SIGINT",
@@ -140,6 +151,9 @@ def announcement(lab: Lab) -> dict[str, Any]:
     return {
         "resolver": lab.resolver,
         "dns_port": lab.dns_port,
+        "smtp_port": lab.smtp_port,
+        "ident_port": lab.ident_port,
+        "ca_path": lab.ca_path,
         "domains": lab.domains,
         "waivers": lab.waivers,
         "scenarios": [sc.name for sc in lab.scenarios],
@@ -156,7 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _stop_signals() as (wakeup, received):
         try:
             lab = Lab(
-                choose_scenarios(opts.scenario, opts.scenario_file), latency=opts.latency, port=opts.port
+                choose_scenarios(opts.scenario, opts.scenario_file),
+                latency=opts.latency,
+                port=opts.port,
+                mtas=not opts.no_mtas,
             )
             lab.start(timeout=BIND_TIMEOUT)
         except (LabError, ScenarioError, OSError) as exc:
@@ -216,7 +233,9 @@ def _command(lab: Lab, command: str) -> bool:
         return True
     if command == "stats":
         return _emit({"queries_answered": lab.server.queries_answered})
-    return _emit({"error": f"unknown command {command!r}; known: stats"})
+    if command == "smtp-stats":
+        return _emit({"smtp_stats": lab.smtp_stats()})
+    return _emit({"error": f"unknown command {command!r}; known: stats, smtp-stats"})
 
 
 def _emit(obj: dict[str, Any]) -> bool:

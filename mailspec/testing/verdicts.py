@@ -65,13 +65,17 @@ def judge(scenario: Scenario, results: Iterable[Mapping[str, Any]], *, exact: bo
             problems.append(
                 f"error {cid}: expected an error (could not test) and no failure, got {_describe(got)}"
             )
+    for cid in exp.warned:
+        got = rows(cid)
+        if not any(r["outcome"] == "warned" for r in got) or any(r["outcome"] == "failed" for r in got):
+            problems.append(f"warn {cid}: expected a warning and no failure, got {_describe(got)}")
     if exp.clean:
         alarms = [r for r in mine if r["outcome"] in _ALARM]
         problems += [
             f"clean: false alarm {r['check']} {r['outcome']}: {r.get('message', '')}" for r in alarms
         ]
     if exact and not exp.clean:
-        named = {c.partition("@")[0] for c in exp.flag + exp.not_passed + exp.error}
+        named = {c.partition("@")[0] for c in exp.flag + exp.not_passed + exp.error + exp.warned}
         for r in mine:
             if r["outcome"] in _ALARM and r["check"] not in named:
                 problems.append(

@@ -9,7 +9,12 @@ embedded asyncio server (``dns_server.py``) as well as real NSD and Unbound inst
 * each scenario name server address is one :class:`ServerPlan`; a ``stale`` one carries the zone
   rendered with its older serial, a ``refused`` or ``silent`` one carries no zone;
 * the resolver (127.0.0.153) is listed with every zone in its current version. A runner built on
-  Unbound skips that entry and makes one stub zone per :attr:`LabPlan.stub_zones` entry instead.
+  Unbound skips that entry and makes one stub zone per :attr:`LabPlan.stub_zones` entry instead;
+* the registry also serves the lab's blocklists: ``dnsbl.test`` (RFC 5782 section 5 test entries and
+  every address a scenario's ``[dnsbl]`` lists) and three broken lists below it for the "could not
+  test" cases: ``refusing.dnsbl.test`` answers 127.255.255.254 for everything (Spamhaus' refusal of
+  public resolvers), ``wild.dnsbl.test`` lists everything (a dead, wildcarded list) and
+  ``badanswer.dnsbl.test`` answers 10.0.0.1, outside 127/8.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ from .scenario import (
 )
 
 __all__ = [
+    "DNSBL_BADANSWER",
+    "DNSBL_REFUSING",
+    "DNSBL_WILD",
+    "DNSBL_ZONE",
     "REGISTRY_IP",
     "REGISTRY_NAME",
     "RESOLVER_IP",
@@ -54,6 +63,23 @@ REGISTRY_IP = "127.0.1.1"
 REGISTRY_NAME = "nic.test"
 REVERSE_V4 = "127.in-addr.arpa"
 LAB_SOA = Soa(serial=DEFAULT_SERIAL)
+
+#: The lab's blocklist, and its three broken siblings (each a zone of its own, so a survey can be
+#: pointed at one with ``--mail-dnsbl``).
+DNSBL_ZONE = "dnsbl.test"
+DNSBL_REFUSING = "refusing.dnsbl.test"
+DNSBL_WILD = "wild.dnsbl.test"
+DNSBL_BADANSWER = "badanswer.dnsbl.test"
+#: RFC 5782 section 5: every IPv4 list lists 127.0.0.2 and never 127.0.0.1; IPv6 lists ::FFFF:7F00:2.
+DNSBL_TEST_V4 = "127.0.0.2"
+DNSBL_TEST_V6 = "::ffff:7f00:2"
+DNSBL_LISTED_TXT = "listed by the mailspec lab"
+#: what each broken list answers for every name
+_BROKEN_LISTS = {
+    DNSBL_REFUSING: ("127.255.255.254", "mailspec lab: queries through public resolvers are refused"),
+    DNSBL_WILD: ("127.0.0.2", "mailspec lab: this list lists everything"),
+    DNSBL_BADANSWER: ("10.0.0.1", "mailspec lab: this list answers outside 127/8"),
+}
 
 ServerMode = Literal["resolver", "authoritative", "refused", "silent", "recursive"]
 #: how a scenario name server's mode maps to what its address does
@@ -166,6 +192,13 @@ def _join(lines: Iterable[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def dnsbl_name(ip: str, zone: str = DNSBL_ZONE) -> str:
+    """RFC 5782 sections 2.1 and 2.4: reversed octets (IPv4) or nibbles (IPv6) under *zone*."""
+    address = ipaddress.ip_address(ip)
+    labels = str(address).split(".") if address.version == 4 else list(address.exploded.replace(":", ""))
+    return ".".join(reversed(labels)) + f".{zone}"
+
+
 @dataclass
 class _ServerAcc:
     mode: ServerMode
@@ -194,6 +227,7 @@ class _Builder:
         for sc in self.scenarios:
             self._nameserver_hosts(sc)
             self._registry_records(sc)
+        self._dnsbl_zones()
         self._add("", "test", self._test_zone())
         self.registry_zones.insert(0, "test")
         self._reverse_zones()
@@ -352,6 +386,28 @@ class _Builder:
                     f"{sc.name}: [registry] record {owner} would be hidden by zone {inside[0]}"
                 )
         self.registry_blocks += block
+
+    # ------------------------------------------------------------------ the blocklists
+
+    def _dnsbl_zones(self) -> None:
+        def entry(ip: str, txt: str) -> list[str]:
+            name = dnsbl_name(ip)
+            return [f"{name}. IN A 127.0.0.2", f'{name}. IN TXT "{txt}"']
+
+        lines = _header(DNSBL_ZONE, LAB_SOA, 300, [REGISTRY_NAME])
+        lines += entry(DNSBL_TEST_V4, "RFC 5782 test entry") + entry(DNSBL_TEST_V6, "RFC 5782 test entry")
+        for sc in self.scenarios:
+            for ip in sc.dnsbl_listed:
+                lines += entry(ip, f"{DNSBL_LISTED_TXT} ({sc.name})")
+        # The broken lists are zones of their own, delegated from dnsbl.test to the registry.
+        lines += [f"{zone}. IN NS {REGISTRY_NAME}." for zone in _BROKEN_LISTS]
+        self._add("", DNSBL_ZONE, _join(dict.fromkeys(lines)))
+        self.registry_zones.append(DNSBL_ZONE)
+        self.delegations += [f"; {DNSBL_ZONE} (the lab's)", f"dnsbl IN NS {REGISTRY_NAME}."]
+        for zone, (address, txt) in _BROKEN_LISTS.items():
+            body = [f"@ IN A {address}", f'@ IN TXT "{txt}"', f"* IN A {address}", f'* IN TXT "{txt}"']
+            self._add("", zone, _join(_header(zone, LAB_SOA, 300, [REGISTRY_NAME]) + body))
+            self.registry_zones.append(zone)
 
     # ------------------------------------------------------------------ the registry's zones
 

@@ -147,6 +147,23 @@ def test_resolver_serves_ptr_tlsa_and_any(ask: Ask, qask: Ask) -> None:
     assert ask("127.0.4.10.", "A").answer[0][0].to_text() == "127.0.4.10"
 
 
+def test_resolver_answers_the_blocklists(ask: Ask) -> None:
+    def a(name: str) -> tuple[str, set[str]]:
+        reply = ask(name, "A")
+        return dns.rcode.to_text(reply.rcode()), {rd.to_text() for rr in reply.answer for rd in rr}
+
+    assert a("2.0.0.127.dnsbl.test") == ("NOERROR", {"127.0.0.2"})
+    assert a("1.0.0.127.dnsbl.test")[0] == "NXDOMAIN"
+    [listed] = [sc for sc in load_scenarios() if sc.name == "dnsbl-listed"]
+    reversed_ip = ".".join(reversed(listed.dnsbl_listed[0].split(".")))
+    assert a(f"{reversed_ip}.dnsbl.test") == ("NOERROR", {"127.0.0.2"})
+    txt = ask(f"{reversed_ip}.dnsbl.test", "TXT")
+    assert "listed by the mailspec lab" in txt.answer[0].to_text()
+    assert a("2.0.0.127.refusing.dnsbl.test") == ("NOERROR", {"127.255.255.254"})
+    assert a("1.0.0.127.wild.dnsbl.test") == ("NOERROR", {"127.0.0.2"})  # a dead, wildcarded list
+    assert a("2.0.0.127.badanswer.dnsbl.test") == ("NOERROR", {"10.0.0.1"})
+
+
 def test_large_answers_truncate_over_udp_unless_edns_allows_them(qask: Ask) -> None:
     plain = qask("big.quirks.test", "TXT")
     assert "TC" in _flags(plain) and plain.answer == []

@@ -11,6 +11,7 @@ import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -258,7 +259,15 @@ def test_the_child_ends_when_its_parent_dies() -> None:
 def test_serve_help_describes_the_entry_point() -> None:
     proc = subprocess.run([*SERVE, "--help"], capture_output=True, text=True, timeout=WAIT, check=False)
     assert proc.returncode == 0, proc.stderr
-    for word in ("--scenario", "--scenario-file", "--latency", "--port", "--serve-forever", "stdin"):
+    for word in (
+        "--scenario",
+        "--scenario-file",
+        "--latency",
+        "--port",
+        "--serve-forever",
+        "--no-mtas",
+        "stdin",
+    ):
         assert word in proc.stdout
 
 
@@ -290,10 +299,14 @@ def test_serve_stops_at_the_end_of_stdin(served: Serve) -> None:
     assert ready == {
         "resolver": f"127.0.0.153:{ready['dns_port']}",
         "dns_port": ready["dns_port"],
+        "smtp_port": ready["smtp_port"],
+        "ident_port": 0,  # good.test keeps port 113 closed: nothing listens
+        "ca_path": ready["ca_path"],
         "domains": ["good.test"],
         "waivers": list(GOOD.waivers),
         "scenarios": ["good"],
     }
+    assert 0 < ready["smtp_port"] <= 65535 and Path(ready["ca_path"]).is_file()
     assert _mx("127.0.0.153", ready["dns_port"]) == GOOD_MX
     proc.stdin.write(b"stats\n\nnonsense\n")
     proc.stdin.flush()
@@ -302,6 +315,7 @@ def test_serve_stops_at_the_end_of_stdin(served: Serve) -> None:
     proc.stdin.close()
     assert proc.wait(WAIT) == 0
     assert proc.stdout.read() == b"" and proc.stderr.read() == b""
+    assert not Path(ready["ca_path"]).exists()  # the CA's folder went with the lab
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -330,3 +344,56 @@ def test_the_lab_imports_nothing_of_the_survey() -> None:
                 assert not name.startswith(("mailspec.survey", "mailspec.records")), (path.name, name)
                 if path.name != "fixtures.py":
                     assert name.split(".")[0] not in ("pytest", "_pytest"), (path.name, name)
+
+
+# ---------------------------------------------------------------------------- the MTAs of a lab process
+
+
+def _converse(ip: str, port: int, lines: list[bytes]) -> list[bytes]:
+    """Greeting, then each line and its reply (one line each here), with plain sockets."""
+    with socket.create_connection((ip, port), timeout=WAIT) as sock:
+        reader = sock.makefile("rb")
+        replies = [reader.readline()]
+        for line in lines:
+            sock.sendall(line + b"\r\n")
+            replies.append(reader.readline())
+        return replies
+
+
+def test_a_lab_process_serves_mtas_and_reports_what_they_saw() -> None:
+    with LabProcess(["good"]) as lab:
+        assert 0 < lab.smtp_port <= 65535 and lab.ident_port == 0
+        ca = Path(lab.ca_path)
+        assert ca.is_file() and "BEGIN CERTIFICATE" in ca.read_text()
+        replies = _converse("127.0.2.10", lab.smtp_port, [b"HELO probe.lab.test", b"DATA", b"QUIT"])
+        assert [r[:4] for r in replies] == [b"220 ", b"250 ", b"554 ", b"221 "]
+        stats = lab.smtp_stats()
+        assert set(stats) == {"127.0.2.10", "127.0.2.11"}
+        mx1 = stats["127.0.2.10"]
+        assert (mx1["connections"], mx1["data_commands"], mx1["verbs"]) == (1, 1, ["HELO", "DATA", "QUIT"])
+        assert mx1["peers"] == ["127.0.0.1"] and stats["127.0.2.11"]["connections"] == 0
+    assert not ca.exists() and lab.smtp_port == 0 and lab.ca_path == ""
+    with pytest.raises(LabError, match="not running"):
+        lab.smtp_stats()
+
+
+def test_a_lab_process_without_mtas() -> None:
+    lab = LabProcess(["good"], mtas=False)
+    assert "--no-mtas" in lab.command
+    with lab:
+        assert lab.smtp_port == 0 and Path(lab.ca_path).is_file()
+        assert lab.smtp_stats() == {}
+        assert _mx(lab.resolver_ip, lab.dns_port) == GOOD_MX
+
+
+def test_serve_answers_smtp_stats(served: Serve) -> None:
+    proc = served("--scenario", "good")
+    assert proc.stdin is not None
+    ready = _line(proc)
+    _converse("127.0.2.11", ready["smtp_port"], [b"QUIT"])
+    proc.stdin.write(b"smtp-stats\n")
+    proc.stdin.flush()
+    stats = _line(proc)["smtp_stats"]
+    assert stats["127.0.2.11"]["verbs"] == ["QUIT"] and stats["127.0.2.10"]["connections"] == 0
+    proc.stdin.close()
+    assert proc.wait(WAIT) == 0

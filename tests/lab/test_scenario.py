@@ -151,7 +151,7 @@ tls = ["expired"]
     sc = parse_scenario(text, "m")
     assert sc.mailspec_args == ("--mail-probe=dns",)
     assert sc.ptr == (("127.0.9.10", "mx1.mini.test"), ("::1", "mx6.mini.test"))
-    assert sc.mtas[0]["hostname"] == "mx1.mini.test" and sc.mtas[0]["tls"] == ["expired"]
+    assert sc.mtas[0].hostname == "mx1.mini.test" and sc.mtas[0].tls == ("expired",)
     assert "127.0.9.10" in sc.addresses and "::1" in sc.addresses
     plan = build_lab([sc])
     assert "10.9.0.127.in-addr.arpa. IN PTR mx1.mini.test." in plan.zones["127.in-addr.arpa"]
@@ -265,3 +265,226 @@ def test_from_names_picks_by_stem_or_domain_and_lists_the_known_ones() -> None:
     assert Lab.from_names("good").domains == ["good.test"]  # one name, not its letters
     with pytest.raises(LabError, match="at least one"):
         Lab.from_names([])
+
+
+# --------------------------------------------------------------------------- [[mta]] tables
+
+WITH_MTA = (
+    MINIMAL
+    + """
+[[mta]]
+ip = "127.0.9.10"
+hostname = "mx1.mini.test"
+"""
+)
+
+
+def _mta(extra: str = "", kind: str = "") -> str:
+    return WITH_MTA + (f'kind = "{kind}"\n' if kind else "") + extra
+
+
+def test_an_mta_has_postfix_defaults() -> None:
+    [mta] = parse_scenario(WITH_MTA, "m").mtas
+    assert (mta.ip, mta.hostname, mta.kind, mta.role, mta.relay, mta.pipelining) == (
+        "127.0.9.10", "mx1.mini.test", "postfix", "final", "denied", "strict"
+    )  # fmt: skip
+    assert mta.accept == ("postmaster", "abuse", "hostmaster", "dmarc", "tlsrpt")
+    assert (mta.tls, mta.offers_tls, mta.tls_flaws, mta.certificate_names) == (
+        ("lab",), True, frozenset(), ("mx1.mini.test",)
+    )  # fmt: skip
+    assert (mta.greeting_text, mta.ehlo_hostname, mta.ident, mta.max_connections) == (
+        "mx1.mini.test ESMTP", "mx1.mini.test", "closed", 10
+    )  # fmt: skip
+    assert mta.fake_knobs == () and mta.dialogue
+    assert mta.ehlo_keywords() == [
+        "PIPELINING", "SIZE 10240000", "VRFY", "ETRN", "STARTTLS", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN",
+        "SMTPUTF8", "CHUNKING",
+    ]  # fmt: skip
+    assert "STARTTLS" not in mta.ehlo_keywords(after_tls=True)
+
+
+def test_mta_knobs_are_read() -> None:
+    text = _mta(
+        'banner = "hello there"\nrole = "backup"\naccept = ["*"]\nrelay = "open"\npipelining = "lax"\n'
+        'tls = ["expired", "lab", "wrong-name"]\ncert_names = ["A.mini.test"]\nident = "blackhole"\n'
+        'postfix = { smtpd_helo_required = "yes" }\ngreeting = "multiline"\ngreeting_delay = 2\n'
+        'ehlo_name = "ehlo.mini.test"\nextensions = ["PIPELINING"]\nehlo_extra_keywords = 2\n'
+        'helo_reply = "ehlo-style"\nvrfy = "lies"\nexpn = "advertised"\nnull_sender = "reject-rcpt"\n'
+        'case_sensitive = true\nunqualified_postmaster = "reject"\ntls_gated = true\ngreylist = "once"\n'
+        'unknown_command = "disconnect"\nstarttls = "readvertise"\ntls_versions = "legacy"\n'
+        "max_connections = 3\n",
+        kind="fake",
+    )
+    [mta] = parse_scenario(text, "m").mtas
+    assert mta.tls == ("expired", "wrong-name") and mta.tls_flaws == {"expired", "wrong-name"}
+    assert mta.cert_names == ("a.mini.test",) and mta.catch_all and mta.greeting_delay == 2.0
+    assert mta.postfix == (("smtpd_helo_required", "yes"),) and mta.greeting_text == "hello there"
+    assert mta.ehlo_keywords() == ["PIPELINING", "EXPN", "X-MAILSPEC-JUNK-000000", "X-MAILSPEC-JUNK-000001"]
+    assert mta.ehlo_keywords(after_tls=True)[:3] == ["PIPELINING", "EXPN", "STARTTLS"]  # readvertised
+    assert set(mta.fake_knobs) >= {"greeting", "vrfy", "starttls", "max_connections", "extensions"}
+
+
+def test_a_disabled_vrfy_is_not_advertised() -> None:
+    [mta] = parse_scenario(_mta('vrfy = "disabled"\ntls = "none"', kind="fake"), "m").mtas
+    assert "VRFY" not in mta.ehlo_keywords() and "STARTTLS" not in mta.ehlo_keywords()
+
+
+@pytest.mark.parametrize(
+    ("extra", "kind", "message"),
+    [
+        ('colour = "blue"', "", r"^m\.toml: unknown key\(s\) mta\[0\]\.colour$"),
+        ('role = "primary"', "", r"mta\[0\]\.role: expected one of final, backup, unlisted"),
+        ('vrfy = "maybe"', "", r"mta\[0\]\.vrfy: expected one of honest"),
+        ('tls = ["none", "lab"]', "", "'none' cannot be combined"),
+        ('tls = "revoked"', "", r"mta\[0\]\.tls: expected lab, none"),
+        ('tls = "none"\ncert_names = ["x.mini.test"]', "", "cert_names need TLS"),
+        ('tls = "none"\nstarttls = "broken"', "fake", "starttls need TLS"),
+        ("accept = []", "", "name at least one local part"),
+        ('accept = ["a@b"]', "", "is not a local part"),
+        ("greeting_delay = -1", "fake", "expected 0 to 300"),
+        ("max_connections = 0", "fake", "expected 1 to 1000"),
+        ('banner = "two\\nlines"', "", "must be one line"),
+        ('extensions = ["OK", ""]', "fake", "must be one line"),
+        ("postfix = { x = 1 }", "", "main.cf values are strings"),
+        ('role = "backup"', "silent", r"mta\[0\]: role only apply to kind = postfix or fake, not 'silent'"),
+        ('banner = "x"', "garbage", r"banner only apply to kind = postfix or fake"),
+    ],
+)
+def test_mta_mistakes_are_named(extra: str, kind: str, message: str) -> None:
+    with pytest.raises(ScenarioError, match=message):
+        parse_scenario(_mta(extra, kind=kind), "m")
+
+
+def test_mta_addresses_and_where_they_may_be() -> None:
+    with pytest.raises(ScenarioError, match="outside the scenario range"):
+        parse_scenario(WITH_MTA.replace('ip = "127.0.9.10"\nhostname', 'ip = "127.0.0.1"\nhostname'), "m")
+    with pytest.raises(ScenarioError, match=r"127\.0\.9\.10 has more than one MTA"):
+        parse_scenario(WITH_MTA + '[[mta]]\nip = "127.0.9.10"\nhostname = "mx2.mini.test"\n', "m")
+    no_zone = 'domain = "gone.test"\n[expect]\nclean = true\n'
+    no_zone += '[[mta]]\nip = "127.0.9.10"\nhostname = "mx.gone.test"\n'
+    with pytest.raises(ScenarioError, match="MTAs need a"):
+        parse_scenario(no_zone, "m")
+    six = parse_scenario(WITH_MTA.replace('ip = "127.0.9.10"\nhostname', 'ip = "::1"\nhostname'), "m")
+    assert six.mtas[0].ip == "::1" and "::1" in six.addresses
+    underscored = WITH_MTA.replace('hostname = "mx1.mini.test"', 'hostname = "mail_gw.mini.test"')
+    under = parse_scenario(underscored, "m")
+    assert under.mtas[0].hostname == "mail_gw.mini.test"  # '_' is what some scenarios are about
+    for kind in ("silent", "garbage", "tarpit", "babbler", "binary", "badcode"):
+        [hostile] = parse_scenario(_mta(kind=kind), "m").mtas
+        assert not hostile.dialogue and not hostile.offers_tls
+    assert parse_scenario(_mta('banner = "slow"', kind="tarpit"), "m").mtas[0].greeting_text == "slow"
+
+
+def test_the_served_domains_are_the_domain_and_its_zones() -> None:
+    text = WITH_MTA + '[[extra_zone]]\nname = "mini-mail.test"\n'
+    assert parse_scenario(text, "m").served_domains == ("mini.test", "mini-mail.test")
+
+
+def test_warn_expectations_dnsbl_tables_and_ptr_lists() -> None:
+    text = MINIMAL.replace("clean = true", 'warn = ["role.postmaster"]') + (
+        '[ptr]\n"127.0.9.10" = ["mx1.mini.test", "mail.mini.test"]\n[dnsbl]\nlisted = ["127.0.9.10", "::1"]\n'
+    )
+    sc = parse_scenario(text, "w")
+    assert sc.expect.warned == ("role.postmaster",) and sc.expect.count == 1
+    assert sc.ptr == (("127.0.9.10", "mx1.mini.test"), ("127.0.9.10", "mail.mini.test"))
+    assert sc.dnsbl_listed == ("127.0.9.10", "::1")
+    with pytest.raises(ScenarioError, match="clean scenario cannot also"):
+        parse_scenario(MINIMAL.replace("clean = true", 'clean = true\nwarn = ["role.abuse"]'), "w")
+    with pytest.raises(ScenarioError, match=r"unknown key\(s\) dnsbl\.zone"):
+        parse_scenario(MINIMAL + '[dnsbl]\nzone = "x"\n', "w")
+    with pytest.raises(ScenarioError, match="not an IP address"):
+        parse_scenario(MINIMAL + '[dnsbl]\nlisted = ["mx1"]\n', "w")
+    with pytest.raises(ScenarioError, match="belongs to the lab"):
+        parse_scenario(MINIMAL.replace('domain = "mini.test"', 'domain = "x.dnsbl.test"'), "w")
+
+
+def test_judge_reads_warn_expectations() -> None:
+    from mailspec.testing.verdicts import judge
+
+    sc = parse_scenario(MINIMAL.replace("clean = true", 'warn = ["role.postmaster"]'), "w")
+
+    def result(outcome: str, subject: str = "mx1") -> dict[str, str]:
+        return {"check": "role.postmaster", "domain": "mini.test", "subject": subject, "outcome": outcome}
+
+    assert judge(sc, [result("warned"), result("passed", "mx2")]) == []
+    assert judge(sc, [result("warned"), result("failed", "mx2")])[0].startswith("warn role.postmaster")
+    assert judge(sc, [result("passed")])[0].startswith("warn role.postmaster")
+    assert judge(sc, [result("warned")], exact=True) == []
+
+
+# --------------------------------------------------------------------------- the packaged MTAs
+
+
+def test_every_packaged_mta_has_its_address_in_dns() -> None:
+    """Each MTA listens where some zone of its scenario (or ::1's) points, and its PTR is served."""
+    for sc in load_scenarios():
+        texts = "\n".join(z.records for z in sc.zones)
+        for mta in sc.mtas:
+            assert mta.ip in texts, f"{sc.name}: no record points at MTA {mta.ip}"
+
+
+def test_packaged_scenarios_keep_to_their_own_blocks() -> None:
+    """Each scenario's addresses lie in one /27 (the older ones) or /28 of its own; 127.0.9.0/25 is
+    left to scenarios of users (and of the lab's own tests)."""
+    import ipaddress
+
+    owner: dict[ipaddress.IPv4Network, str] = {}
+    for sc in load_scenarios():
+        v4 = [ipaddress.IPv4Address(ip) for ip in sc.addresses if ":" not in ip]
+        if not v4:
+            continue
+        for prefix in (28, 27):
+            nets = {ipaddress.IPv4Network(f"{ip}/{prefix}", strict=False) for ip in v4}
+            if len(nets) == 1:
+                break
+        assert len(nets) == 1, f"{sc.name} spans {sorted(map(str, nets))}"
+        [net] = nets
+        assert not net.overlaps(ipaddress.IPv4Network("127.0.9.0/25")), sc.name
+        for other, name in owner.items():
+            assert not net.overlaps(other), f"{sc.name} ({net}) and {name} ({other}) overlap"
+        owner[net] = sc.name
+
+
+def test_every_expected_check_id_is_in_the_catalog() -> None:
+    import json
+
+    path = Path(__file__).parents[2] / "mailspec" / "catalog.json"
+    catalog = {c["id"] for c in json.loads(path.read_text(encoding="utf-8"))}
+    for sc in load_scenarios():
+        e = sc.expect
+        for check_id in e.flag + e.passed + e.not_passed + e.skipped + e.error + e.warned:
+            assert check_id.partition("@")[0] in catalog, f"{sc.name}: {check_id}"
+
+
+def test_one_scenario_flags_each_smtp_check() -> None:
+    judged = {
+        c.partition("@")[0]
+        for sc in load_scenarios()
+        for c in sc.expect.flag + sc.expect.warned + sc.expect.not_passed + sc.expect.error
+    }
+    wanted = {
+        "smtp.connect", "smtp.banner.code", "smtp.banner.syntax", "smtp.banner.no-underscore",
+        "smtp.ehlo.ok", "smtp.ehlo.no-underscore", "smtp.helo.ok", "smtp.unknown-command.tolerated",
+        "smtp.null-sender.accepted",
+        "smtp.rcpt.unknown-rejected", "smtp.relay.denied", "smtp.vrfy.honest", "smtp.vrfy.implemented",
+        "smtp.expn.advertised", "smtp.early-talker", "smtp.pipelining.unauth", "role.postmaster",
+        "role.postmaster-unqualified", "role.postmaster-null-sender", "role.abuse", "role.case-insensitive",
+        "role.hostmaster", "role.not-tls-gated", "tls.starttls.offered", "tls.starttls.handshake",
+        "tls.starttls.no-readvertise", "tls.starttls.no-injection", "tls.version.legacy-refused",
+        "tls.cert.name", "tls.cert.validity", "tls.cert.chain", "mx2.all-reachable", "mx2.accepts-domain",
+        "mx2.policy-parity", "rdns.ptr-exists", "rdns.fcrdns", "rdns.ptr-target-not-cname", "rdns.single-ptr",
+        "dynip.rdns-generic", "helo.matches-ptr", "helo.resolves", "helo.no-underscore", "helo.fqdn",
+        "dnsbl.listed", "ident.port113", "dns.soa.rname",
+    }  # fmt: skip
+    assert wanted <= judged, sorted(wanted - judged)
+
+
+def test_packaged_postfix_mtas_use_only_what_postfix_plays() -> None:
+    """kind = "postfix" means real Postfix can play it (the Postfix tier does): the fake-only knobs
+    stay at their defaults there, and kind = "fake" is used where one is needed."""
+    for sc in load_scenarios():
+        for mta in sc.mtas:
+            if mta.kind == "postfix":
+                assert mta.fake_knobs == (), f"{sc.name}: {mta.hostname} sets {mta.fake_knobs}"
+            elif mta.kind == "fake":
+                assert mta.fake_knobs, f"{sc.name}: {mta.hostname} is a fake with nothing fake about it"

@@ -5,8 +5,16 @@ from __future__ import annotations
 import dns.name
 import dns.rdatatype
 import dns.zone
+import pytest
 
-from mailspec.testing import REGISTRY_IP, RESOLVER_IP, build_lab, load_scenarios, parse_scenario
+from mailspec.testing import (
+    REGISTRY_IP,
+    RESOLVER_IP,
+    ScenarioError,
+    build_lab,
+    load_scenarios,
+    parse_scenario,
+)
 from mailspec.testing.zones import LabPlan, parse_zone
 
 
@@ -106,3 +114,46 @@ def test_stub_zones_knobs_and_reverse_zones() -> None:
     reverse = parse_zone("127.in-addr.arpa", plan.zones["127.in-addr.arpa"])
     assert _rrset(reverse, "10.2.0.127.in-addr.arpa.", "PTR") == {"mx1.good.test."}
     assert plan.zone_scenarios["good.test"] == "good" and plan.zone_scenarios["test"] == ""
+
+
+def test_the_blocklists_are_zones_of_the_registry() -> None:
+    plan = _plan()
+    registry = plan.server(REGISTRY_IP)
+    for origin in ("dnsbl.test", "refusing.dnsbl.test", "wild.dnsbl.test", "badanswer.dnsbl.test"):
+        assert origin in registry.zones and origin in plan.zones
+    test = parse_zone("test", plan.zones["test"])
+    assert _rrset(test, "dnsbl.test.", "NS") == {"nic.test."}
+    dnsbl = parse_zone("dnsbl.test", plan.zones["dnsbl.test"])
+    assert _rrset(dnsbl, "2.0.0.127.dnsbl.test.", "A") == {"127.0.0.2"}
+    assert _rrset(dnsbl, "2.0.0.127.dnsbl.test.", "TXT") == {'"RFC 5782 test entry"'}
+    nibbles = "2.0.0.0.0.0.f.7.f.f.f.f" + ".0" * 20 + ".dnsbl.test."
+    assert _rrset(dnsbl, nibbles, "A") == {"127.0.0.2"}
+    assert dnsbl.get_node(dns.name.from_text("1.0.0.127.dnsbl.test.")) is None
+    # dnsbl-listed's MX address, with its reason
+    [listed] = [sc for sc in load_scenarios() if sc.name == "dnsbl-listed"]
+    [ip] = listed.dnsbl_listed
+    name = ".".join(reversed(ip.split("."))) + ".dnsbl.test."
+    assert _rrset(dnsbl, name, "A") == {"127.0.0.2"}
+    assert _rrset(dnsbl, name, "TXT") == {'"listed by the mailspec lab (dnsbl-listed)"'}
+    for origin, answer in [
+        ("refusing.dnsbl.test", "127.255.255.254"),
+        ("wild.dnsbl.test", "127.0.0.2"),
+        ("badanswer.dnsbl.test", "10.0.0.1"),
+    ]:
+        zone = parse_zone(origin, plan.zones[origin])
+        assert _rrset(zone, f"*.{origin}.", "A") == {answer}
+
+
+def test_a_scenario_cannot_take_a_blocklist_zone() -> None:
+    text = 'domain = "x.test"\n[expect]\nclean = true\n[[extra_zone]]\nname = "dnsbl.test"\n'
+    with pytest.raises(ScenarioError, match="belongs to the lab"):
+        parse_scenario(text, "x")
+
+
+def test_several_ptr_records_for_one_address() -> None:
+    plan = _plan()
+    reverse = parse_zone("127.in-addr.arpa", plan.zones["127.in-addr.arpa"])
+    [two] = [sc for sc in load_scenarios() if sc.name == "two-ptrs"]
+    ip = two.ptr[0][0]
+    name = ".".join(reversed(ip.split("."))) + ".in-addr.arpa."
+    assert _rrset(reverse, name, "PTR") == {"mx1.two-ptrs.test.", "mail.two-ptrs.test."}
