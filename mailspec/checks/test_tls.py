@@ -335,7 +335,9 @@ def test_tls_version_modern(smtp_session: SmtpSession) -> None:
 
     The probe offers TLS 1.2 and 1.3 only: a completed handshake names the version; a handshake that
     fails because the server alerts "protocol version" (or chooses an older one) means it supports
-    only older versions, which fails. Any other handshake failure is tls.starttls.handshake's to report.
+    only older versions, which fails. When it fails otherwise (a server that just closes), the survey
+    tries once more offering every version: a handshake in TLS 1.1 or older then fails this check too.
+    Any other handshake failure is tls.starttls.handshake's to report.
     """
     tls = _tls(smtp_session)
     where = smtp_session.endpoint
@@ -346,6 +348,12 @@ def test_tls_version_modern(smtp_session: SmtpSession) -> None:
             "MTA-STS senders require TLS 1.2 or later (RFC 8461 §7.2). Enable TLS 1.2 and 1.3 in the MTA."
         )
         return
+    if tls.fallback_version and tls.fallback_version not in MODERN:
+        pytest.fail(
+            f"{where} refuses a TLS handshake offering TLS 1.2 and 1.3 ({tls.handshake_error}) and "
+            f"completes one in {tls.fallback_version} when older versions are offered too: it speaks only "
+            "TLS versions that MUST NOT be used (RFC 8996 §4, §5; RFC 8461 §7.2). Enable TLS 1.2 and 1.3."
+        )
     if _version_refused(tls):
         pytest.fail(
             f"{where} refuses a TLS handshake offering TLS 1.2 and 1.3 ({tls.handshake_error}): it "

@@ -160,6 +160,10 @@ class TlsInfo:
     chain: tuple[str, ...] = ()
     #: EHLO again, after the handshake
     ehlo: Exchange | None = None
+    #: when the handshake failed: the version a second handshake agreed on that also offered every
+    #: older version ("TLSv1.1"), or why that failed too ("" when not tried)
+    fallback_version: str = ""
+    fallback_error: str = ""
 
     @property
     def established(self) -> bool:

@@ -135,6 +135,12 @@ def _reply_exchange(sent: str, code: int, message: str) -> Exchange:
 
 
 def _error_text(exc: BaseException, timeout: float) -> str:
+    # a TLS failure wrapped by aiosmtplib ("connection lost") keeps its reason in the chain
+    inner: BaseException | None = exc
+    for _ in range(5):
+        inner = inner.__cause__ or inner.__context__ if inner is not None else None
+        if isinstance(inner, ssl.SSLError):
+            return f"TLS error: {inner.reason or inner}"
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError, aiosmtplib.SMTPTimeoutError)):
         return f"timeout (no whole reply within {timeout:g} s)"
     if isinstance(exc, aiosmtplib.SMTPServerDisconnected):
@@ -327,7 +333,12 @@ def tls_client_context(*, legacy: str = "") -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    if legacy:
+    if legacy == "any":  # every version this machine's OpenSSL offers (the fallback handshake)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    elif legacy:
         version = ssl.TLSVersion.TLSv1 if legacy == "TLSv1" else ssl.TLSVersion.TLSv1_1
         # setting an old version warns (DeprecationWarning): the probe means to, and under
         # filterwarnings=error the warning would end the user's run
@@ -495,6 +506,8 @@ class SmtpProber:
         (connect_error, greeting, ehlo, tls), (helo_error, helo, unknown, noop) = await asyncio.gather(
             main(), fresh()
         )
+        if tls is not None and tls.starttls.code == 220 and tls.handshake_error:
+            tls = await self._fallback(host, ip, port, tls, log)
         if connect_error:
             return SmtpSession(host, ip, port, connect_error=connect_error, elapsed=time.monotonic() - start)
         raw = greeting.malformed if greeting is not None else ""
@@ -504,6 +517,25 @@ class SmtpProber:
             elapsed=time.monotonic() - start,
             round_trips=(sum(log.round_trips), sum(log2.round_trips)),
         )  # fmt: skip
+
+    async def _fallback(self, host: str, ip: str, port: int, tls: TlsInfo, log: _Transcript) -> TlsInfo:
+        """After a failed handshake, one more that offers every version this machine can: which one
+        the server speaks tells a server of old TLS versions only from a broken one."""
+        from dataclasses import replace
+
+        log.note("the handshake failed: once more, offering every TLS version, to learn which one it speaks")
+        async with self._slot(ip):
+            s, g, err = await self._open(ip, port, log)
+            if err or s is None or g is None or g.code != 220:
+                if s is not None:
+                    await s.quit()
+                return replace(tls, fallback_error=err or "no 220 greeting")
+            await s.command(f"EHLO {self.config.probe_helo}")
+            again = await s.starttls(host, tls_client_context(legacy="any"))
+            await s.quit()
+        if again.established:
+            return replace(tls, fallback_version=again.version)
+        return replace(tls, fallback_error=again.handshake_error or again.starttls.reply)
 
     # -- the envelope probes (L2) -----------------------------------------------------------------
     async def envelope(

@@ -80,9 +80,18 @@ _HIGH_BIT = bytes(b | 0x80 for b in range(256))
 
 
 def tls_context(certificate: tuple[Any, Any], versions: str = "modern") -> ssl.SSLContext:
-    """A server context for STARTTLS: TLS 1.2 and 1.3, or (``legacy``) also 1.0 and 1.1."""
+    """A server context for STARTTLS: TLS 1.2 and 1.3, or (``legacy``) also 1.0 and 1.1, or
+    (``old-only``) nothing newer than 1.1."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    if versions == "legacy":
+    if versions == "old-only":
+        import warnings
+
+        with warnings.catch_warnings():  # (the old versions are deprecated: that is the point here)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            context.maximum_version = ssl.TLSVersion.TLSv1_1
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    elif versions == "legacy":
         # MINIMUM_SUPPORTED, not TLSv1: the named old versions are deprecated in the ssl module, and
         # OpenSSL 3 needs security level 0 for their SHA-1 handshake signatures.
         context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED

@@ -108,7 +108,7 @@ NullSenderMode = Literal["accept", "reject", "reject-rcpt"]
 GreylistMode = Literal["none", "once", "always"]
 UnknownCommandMode = Literal["tolerate", "disconnect"]
 StarttlsMode = Literal["normal", "readvertise", "injectable", "refuse", "broken"]
-TlsVersions = Literal["modern", "legacy"]
+TlsVersions = Literal["modern", "legacy", "old-only"]
 
 MTA_KINDS: tuple[MtaKind, ...] = (
     "postfix", "fake", "silent", "garbage", "tarpit", "babbler", "binary", "badcode"
@@ -138,7 +138,7 @@ FAKE_CHOICES: dict[str, tuple[str, ...]] = {
     "greylist": ("none", "once", "always"),
     "unknown_command": ("tolerate", "disconnect"),
     "starttls": ("normal", "readvertise", "injectable", "refuse", "broken"),
-    "tls_versions": ("modern", "legacy"),
+    "tls_versions": ("modern", "legacy", "old-only"),
 }
 MAX_GREETING_DELAY = 300.0
 MAX_EXTRA_KEYWORDS = 100_000
