@@ -228,6 +228,7 @@ class LabSmtp(SMTP):
         self._from_injection = False  # the line being answered came with STARTTLS, in plaintext
         self._unknown = 0
         self._counted = False
+        self._uncounted = False
         self._over_limit = False
         self._peer = ""
         super().__init__(_NoHooks(), hostname=mta.spec.ehlo_hostname, timeout=SESSION_TIMEOUT, loop=loop)
@@ -252,8 +253,14 @@ class LabSmtp(SMTP):
 
     def connection_lost(self, error: Exception | None) -> None:
         super().connection_lost(error)
-        if self._counted and self in self._sessions:
-            self._sessions.discard(self)
+        self._uncount()
+        self._sessions.discard(self)
+
+    def _uncount(self) -> None:
+        """The connection is over for the count of open ones: at the client's EOF (it has gone) or at
+        the loss of the connection, whichever comes first (a TLS session's shutdown may come later)."""
+        if self._counted and not self._uncounted:
+            self._uncounted = True
             self._mta.stats.closed()
 
     def data_received(self, data: bytes) -> None:
@@ -265,6 +272,7 @@ class LabSmtp(SMTP):
         # aiosmtpd cancels the session at EOF, losing the replies to commands still buffered; let the
         # command loop read them and end at the EOF itself.
         keep_open = asyncio.StreamReaderProtocol.eof_received(self)
+        self._uncount()
         return False if self._tls else keep_open
 
     def abort(self) -> None:
@@ -671,7 +679,11 @@ class LabSmtp(SMTP):
         try:
             await waiter
         except (ssl.SSLError, ConnectionError, OSError, TimeoutError):
-            return False  # a failed handshake ends the session, as it does in Postfix
+            # a failed handshake ends the session, as it does in Postfix; asyncio's TLS layer then
+            # closes the connection without telling this protocol, so it is counted closed here
+            self._uncount()
+            self._original_transport.close()
+            return False
         self._tls = True
         self._pipelining_ok = False
         self._reset_envelope()

@@ -45,7 +45,7 @@ def run_lab(folder: Path, *extra: str, expect: int | None = pytest.ExitCode.TEST
     report = folder / "report.json"
     lab = [] if any(e.startswith("--mail-lab=") for e in extra) else ["--mail-lab=all"]
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--pyargs", "mailspec.checks", *lab, "--mail-timeout=3",
+        [sys.executable, "-m", "pytest", "--pyargs", "mailspec.checks", *lab, "--mail-timeout=5",
          "--mail-probe=intrusive", f"--mail-report={report}", "-p", "no:cacheprovider", "-q", *extra],
         cwd=folder, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
