@@ -112,6 +112,8 @@ def shared_scenario() -> str:
     ptr = "".join(f'"{ip}" = "mx{i + 1}.{SHARED}"\n' for i, ip in enumerate(SHARED_IPS))
     records = "".join(f"mx{i + 1} A {ip}\n" for i, ip in enumerate(SHARED_IPS))
     return f'''domain = "{SHARED}"
+[expect]
+pass = ["mx.present"]
 [zone]
 records = """
 @ MX 10 mx1
@@ -128,6 +130,8 @@ def domain_scenario(n: int) -> str:
     ns = f"127.0.{base // 256}.{base % 256}"
     mx = "".join(f"@ MX {10 if i < 2 else 20} mx{i + 1}.{SHARED}.\n" for i in range(4))
     return f'''domain = "bench-smtp-{n:03d}.test"
+[expect]
+pass = ["mx.present"]
 [zone]
 records = """
 {mx}@ TXT "v=spf1 mx -all"

@@ -120,12 +120,10 @@ async def _fetch_envelope(s: Survey, key: str) -> SmtpEnvelope:
     rname = soa.mailbox if soa is not None else ""
     if rname.rpartition("@")[2].lower() != domain.lower():
         rname = ""  # a mailbox of another domain is asked at that domain's own MX (dns.soa.rname)
-    return await s.bounded(
-        s.smtp.envelope(domain, host, ip, port, rname=rname),
-        24 + 4 * s.smtp.config.retry_delay / max(s.timeout, 0.1),
-        f"the envelope probes at {ip}:{port}",
-        lambda why: SmtpEnvelope(domain, host, ip, port, error=why),
-    )
+    # bounded from when its connection slot is taken (the queue for a shared MX is politeness, not
+    # the server's slowness): each of its ~20 operations within the timeout, and the 4yz retries
+    budget = 24 * s.timeout + 4 * s.smtp.config.retry_delay + 5.0
+    return await s.smtp.envelope(domain, host, ip, port, rname=rname, budget=budget)
 
 
 async def _fetch_intrusive(s: Survey, key: str) -> SmtpIntrusive:

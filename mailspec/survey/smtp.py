@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import os
 import secrets
 import socket
@@ -75,6 +76,10 @@ _DER = 2  # _ssl.ENCODING_DER (ENCODING_PEM is 1)
 TCP_FASTOPEN_CONNECT: int | None = getattr(
     socket, "TCP_FASTOPEN_CONNECT", 30 if sys.platform == "linux" else None
 )
+
+
+#: the sockets opened inside the current connection slot (closed when the slot is left)
+_SOCKETS: contextvars.ContextVar[list[socket.socket]] = contextvars.ContextVar("mailspec_smtp_sockets")
 
 
 class UnsafeCommand(RuntimeError):
@@ -372,12 +377,20 @@ class SmtpProber:
     # -- connections ------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def _slot(self, ip: str) -> AsyncIterator[None]:
+        """One of the server's connection slots; every socket opened in it is closed when it is left,
+        also when the work is cancelled (its budget ran out): no connection outlives its slot."""
         async with self.engine.host(ip).slot("smtp", PER_HOST):
             lock = await self._process_slot(ip) if self.config.lock_dir else None
             self.in_flight += 1
+            sockets: list[socket.socket] = []
+            token = _SOCKETS.set(sockets)
             try:
                 yield
             finally:
+                _SOCKETS.reset(token)
+                for sock in sockets:
+                    with contextlib.suppress(OSError):
+                        sock.close()
                 self.in_flight -= 1
                 if lock is not None:
                     lock.close()  # (closing the file releases its lock)
@@ -413,6 +426,9 @@ class SmtpProber:
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
+        held = _SOCKETS.get(None)
+        if held is not None:
+            held.append(sock)
         self.opened[ip] = self.opened.get(ip, 0) + 1
         self.ports.add(port)
         queued = False
@@ -561,10 +577,12 @@ class SmtpProber:
 
     # -- the envelope probes (L2) -----------------------------------------------------------------
     async def envelope(
-        self, domain: str, host: str, ip: str, port: int, *, rname: str = "", tls_known: bool = False
+        self, domain: str, host: str, ip: str, port: int, *, rname: str = "", budget: float = 0.0
     ) -> SmtpEnvelope:
+        """The envelope probes of one domain; ``budget`` (seconds) bounds them from the moment their
+        connection slot is taken, so that a provider's MX shared by hundreds of domains (their
+        envelopes queued two at a time) is not timed out by the queue."""
         log = _Transcript()
-        cfg = self.config
         unknown_local = f"mailspec-{secrets.token_hex(16)}"
         probes: dict[str, str] = {
             "postmaster": f"postmaster@{domain}",
@@ -577,77 +595,83 @@ class SmtpProber:
         if rname and rname.lower() not in {v.lower() for v in probes.values()}:
             probes["rname"] = rname
         async with self._slot(ip):
-            s, greeting, connect_error = await self._open(ip, port, log)
-            if greeting is not None and greeting.code == 421 and s is not None:
-                await s.quit()
-                log.note(f"421 at the greeting: one retry after {cfg.retry_delay:g} s")
-                await asyncio.sleep(cfg.retry_delay)
-                s, greeting, connect_error = await self._open(ip, port, log)
-            if connect_error or s is None or greeting is None:
-                why = connect_error or (greeting.error if greeting is not None else "no greeting")
-                return SmtpEnvelope(
-                    domain, host, ip, port, error=f"could not connect: {why}", transcript=tuple(log.lines)
-                )
-            if greeting.code != 220:
-                await s.quit()
-                if greeting.code == 554:
-                    why = f"the server greets this probe with {greeting.reply}: it refuses this vantage point"
-                    return SmtpEnvelope(domain, host, ip, port, refused=why, transcript=tuple(log.lines))
-                return SmtpEnvelope(
-                    domain,
-                    host,
-                    ip,
-                    port,
-                    error=f"no 220 greeting: {greeting.reply}",
-                    transcript=tuple(log.lines),
-                )
-            ehlo = await s.command(f"EHLO {cfg.probe_helo}")
-            if ehlo.code != 250 and not s.closed:
-                await s.command(f"HELO {cfg.probe_helo}")
-            keywords = (
-                tuple(line.split()[0].upper() for line in ehlo.lines[1:] if line.split())
-                if ehlo.code == 250
-                else ()
-            )
-            rcpts: dict[str, Rcpt] = {}
-            null_mail = await self._transaction(s, "", probes, rcpts, tls=False)
-            if not s.closed:
-                await s.command("RSET")
-            if not s.closed:
-                sender = f"mailspec@{cfg.probe_helo}"
-                more = {"postmaster-sender": f"postmaster@{domain}"}
-                if cfg.relay_rcpt:
-                    more = {"relay": cfg.relay_rcpt, **more}
-                await self._transaction(s, sender, more, rcpts, tls=False)
-                if not s.closed:
-                    await s.command("RSET")
-            vrfy_u = vrfy_p = expn_p = None
-            if not s.closed:
-                vrfy_u = await s.command(f"VRFY {unknown_local}@{domain}")
-            if not s.closed:
-                vrfy_p = await s.command("VRFY postmaster")
-            if not s.closed:
-                expn_p = await s.command("EXPN postmaster")
-            gated = [k for k, r in rcpts.items() if k in probes and _tls_required(r)]
-            if gated and "STARTTLS" in keywords and not s.closed:
-                log.note("recipients refused until STARTTLS: asked again inside TLS")
-                if not s.closed:
-                    await s.command("RSET")
-                tls = await s.starttls(host, tls_client_context())
-                if tls.established:
-                    await s.command(f"EHLO {cfg.probe_helo}")
-                    again = {f"{k}@tls": probes[k] for k in gated}
-                    await self._transaction(s, "", again, rcpts, tls=True)
+            try:
+                async with asyncio.timeout(budget or None):
+                    return await self._envelope(domain, host, ip, port, probes, unknown_local, log)
+            except TimeoutError:
+                why = f"not finished in time (survey timeout): the budget of {budget:g} s ran out"
+                return SmtpEnvelope(domain, host, ip, port, error=why, transcript=tuple(log.lines))
+
+    async def _envelope(
+        self, domain: str, host: str, ip: str, port: int, probes: dict[str, str], unknown_local: str,
+        log: _Transcript,
+    ) -> SmtpEnvelope:  # fmt: skip
+        cfg = self.config
+        s, greeting, connect_error = await self._open(ip, port, log)
+        if greeting is not None and greeting.code == 421 and s is not None:
             await s.quit()
-        if s.closed and not rcpts and null_mail is None:
+            log.note(f"421 at the greeting: one retry after {cfg.retry_delay:g} s")
+            await asyncio.sleep(cfg.retry_delay)
+            s, greeting, connect_error = await self._open(ip, port, log)
+        if connect_error or s is None or greeting is None:
+            why = connect_error or (greeting.error if greeting is not None else "no greeting")
+            return SmtpEnvelope(
+                domain, host, ip, port, error=f"could not connect: {why}", transcript=tuple(log.lines)
+            )
+        if greeting.code != 220:
+            await s.quit()
+            if greeting.code == 554:
+                why = f"the server greets this probe with {greeting.reply}: it refuses this vantage point"
+                return SmtpEnvelope(domain, host, ip, port, refused=why, transcript=tuple(log.lines))
             return SmtpEnvelope(
                 domain,
                 host,
                 ip,
                 port,
-                error="the session ended before the probes",
+                error=f"no 220 greeting: {greeting.reply}",
                 transcript=tuple(log.lines),
             )
+        ehlo = await s.command(f"EHLO {cfg.probe_helo}")
+        if ehlo.code != 250 and not s.closed:
+            await s.command(f"HELO {cfg.probe_helo}")
+        keywords = (
+            tuple(line.split()[0].upper() for line in ehlo.lines[1:] if line.split())
+            if ehlo.code == 250
+            else ()
+        )
+        rcpts: dict[str, Rcpt] = {}
+        null_mail = await self._transaction(s, "", probes, rcpts, tls=False)
+        if not s.closed:
+            await s.command("RSET")
+        if not s.closed:
+            sender = f"mailspec@{cfg.probe_helo}"
+            more = {"postmaster-sender": f"postmaster@{domain}"}
+            if cfg.relay_rcpt:
+                more = {"relay": cfg.relay_rcpt, **more}
+            await self._transaction(s, sender, more, rcpts, tls=False)
+            if not s.closed:
+                await s.command("RSET")
+        vrfy_u = vrfy_p = expn_p = None
+        if not s.closed:
+            vrfy_u = await s.command(f"VRFY {unknown_local}@{domain}")
+        if not s.closed:
+            vrfy_p = await s.command("VRFY postmaster")
+        if not s.closed:
+            expn_p = await s.command("EXPN postmaster")
+        gated = [k for k, r in rcpts.items() if k in probes and _tls_required(r)]
+        if gated and "STARTTLS" in keywords and not s.closed:
+            log.note("recipients refused until STARTTLS: asked again inside TLS")
+            if not s.closed:
+                await s.command("RSET")
+            tls = await s.starttls(host, tls_client_context())
+            if tls.established:
+                await s.command(f"EHLO {cfg.probe_helo}")
+                again = {f"{k}@tls": probes[k] for k in gated}
+                await self._transaction(s, "", again, rcpts, tls=True)
+        await s.quit()
+        if s.closed and not rcpts and null_mail is None:
+            why = "the session ended before the probes"
+            return SmtpEnvelope(domain, host, ip, port, error=why, transcript=tuple(log.lines))
         return SmtpEnvelope(
             domain, host, ip, port, null_mail=null_mail, rcpts=rcpts, vrfy_unknown=vrfy_u,
             vrfy_postmaster=vrfy_p, expn_postmaster=expn_p, keywords=keywords, transcript=tuple(log.lines),
