@@ -704,6 +704,11 @@ def test_smtp_relay_denied(smtp_session: SmtpSession, smtp_envelope: SmtpEnvelop
     where = s.endpoint
     if not x.code:
         raise Indeterminate(f"could not test: {r.describe()}")
+    if x.kind == 5 and "sender" in x.text.lower():  # (e.g. Postfix's reject_unknown_sender_domain)
+        raise Indeterminate(
+            f"could not test: {where} refuses the relay recipient because of the probe's sender ({x.reply}), "
+            "not for relaying: give --mail-probe-helo a name with an MX, A and PTR of yours"
+        )
     if x.kind == 4:
         note(f"{where} defers the relay recipient ({said(x)}): not relayed now")
     elif tls_required(x):

@@ -192,6 +192,38 @@ async def _fetch_dnsbl(s: Survey, key: str) -> DnsblListing:
     return DnsblListing(ip, zone, a, txt)
 
 
+def _contained(fetch: Callable[[Survey, str], Awaitable[Any]], failed: Callable[[str, str], Any]) -> Any:
+    """``fetch``, with nothing a server does escaping it: an exception becomes that fact's "could not
+    test" (``failed(key, why)``), as in the DNS client, so that one hostile server cannot end a run."""
+
+    async def guarded(s: Survey, key: str) -> Any:
+        try:
+            return await fetch(s, key)
+        except Exception as exc:  # (CancelledError is no Exception: a cancelled fetch stays cancelled)
+            return failed(key, f"could not test: the probe failed ({type(exc).__name__}: {exc})")
+
+    return guarded
+
+
+def _session_failed(key: str, why: str) -> SmtpSession:
+    host, ip, port = key.split("|")
+    return SmtpSession(host, ip, int(port), connect_error=why)
+
+
+def _envelope_failed(key: str, why: str) -> SmtpEnvelope:
+    domain, host, ip, port = _split(key)
+    return SmtpEnvelope(domain, host, ip, port, error=why)
+
+
+def _intrusive_failed(key: str, why: str) -> SmtpIntrusive:
+    _domain, host, ip, port = _split(key)
+    return SmtpIntrusive(host, ip, port, error=why)
+
+
+def _ident_failed(ip: str, why: str) -> IdentProbe:
+    return IdentProbe(ip, 0, "error", why)
+
+
 #: every fact kind the survey knows, by its type
 FACT_KINDS: dict[type, FactKind] = {
     k.fact: k
@@ -202,10 +234,17 @@ FACT_KINDS: dict[type, FactKind] = {
         FactKind("dns.rdns", ReverseDns, _fetch_rdns),
         FactKind("dnsbl.zone", DnsblZone, _fetch_dnsbl_zone),
         FactKind("dnsbl", DnsblListing, _fetch_dnsbl),
-        FactKind("smtp.session", SmtpSession, _fetch_session, probe="connect"),
-        FactKind("smtp.envelope", SmtpEnvelope, _fetch_envelope, probe="envelope"),
-        FactKind("smtp.intrusive", SmtpIntrusive, _fetch_intrusive, probe="intrusive"),
-        FactKind("ident", IdentProbe, _fetch_ident, probe="connect"),
+        FactKind("smtp.session", SmtpSession, _contained(_fetch_session, _session_failed), probe="connect"),
+        FactKind(
+            "smtp.envelope", SmtpEnvelope, _contained(_fetch_envelope, _envelope_failed), probe="envelope"
+        ),
+        FactKind(
+            "smtp.intrusive",
+            SmtpIntrusive,
+            _contained(_fetch_intrusive, _intrusive_failed),
+            probe="intrusive",
+        ),
+        FactKind("ident", IdentProbe, _contained(_fetch_ident, _ident_failed), probe="connect"),
     )
 }
 

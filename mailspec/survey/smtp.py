@@ -79,7 +79,16 @@ TCP_FASTOPEN_CONNECT: int | None = getattr(
 
 
 #: the sockets opened inside the current connection slot (closed when the slot is left)
-_SOCKETS: contextvars.ContextVar[list[socket.socket]] = contextvars.ContextVar("mailspec_smtp_sockets")
+_SOCKETS: contextvars.ContextVar[list[list[Any]]] = contextvars.ContextVar("mailspec_smtp_sockets")
+
+
+def _own(sock: socket.socket, closer: Callable[[], object]) -> None:
+    """The owner of ``sock`` now (an aiosmtplib client, a stream's transport): it is what closes it
+    when the slot is left (closing the socket under a live transport would leave the loop watching
+    a file descriptor number that the next socket reuses)."""
+    for entry in _SOCKETS.get([]):
+        if entry[0] is sock:
+            entry[1] = closer
 
 
 class UnsafeCommand(RuntimeError):
@@ -191,6 +200,15 @@ class _Session:
             x = _reply_exchange(command, r.code, r.message)
             if r.code == 421:
                 self.closed = True
+            if verb.upper() == b"EHLO" and r.code == 250:
+                # what aiosmtplib's own ehlo() records: its starttls() then sends no EHLO of its own
+                from aiosmtplib.esmtp import parse_esmtp_extensions
+
+                self.client.last_ehlo_response = r
+                self.client.esmtp_extensions, self.client.server_auth_methods = parse_esmtp_extensions(
+                    r.message
+                )
+                self.client.supports_esmtp = True
         except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:
             x = Exchange(command, error=_error_text(exc, self.timeout))
             self.closed = True
@@ -291,6 +309,8 @@ class _SafeSMTP(aiosmtplib.SMTP):
         verb = (args[0] if args else b"").split(b" ", 1)[0].decode("ascii", "replace").upper()
         if verb not in ALLOWED_VERBS:
             raise UnsafeCommand(f"mailspec never sends {verb}")
+        if any(c < 0x20 or c == 0x7F for arg in args for c in arg):  # (CR LF DATA smuggled in an address)
+            raise UnsafeCommand(f"mailspec never sends control characters in a command ({verb})")
         return await super().execute_command(*args, **kwargs)
 
     async def data(self, *args: Any, **kwargs: Any) -> Any:
@@ -382,15 +402,15 @@ class SmtpProber:
         async with self.engine.host(ip).slot("smtp", PER_HOST):
             lock = await self._process_slot(ip) if self.config.lock_dir else None
             self.in_flight += 1
-            sockets: list[socket.socket] = []
+            sockets: list[list[Any]] = []
             token = _SOCKETS.set(sockets)
             try:
                 yield
             finally:
                 _SOCKETS.reset(token)
-                for sock in sockets:
-                    with contextlib.suppress(OSError):
-                        sock.close()
+                for _sock, closer in sockets:
+                    with contextlib.suppress(Exception):
+                        closer()
                 self.in_flight -= 1
                 if lock is not None:
                     lock.close()  # (closing the file releases its lock)
@@ -428,7 +448,7 @@ class SmtpProber:
         sock.setblocking(False)
         held = _SOCKETS.get(None)
         if held is not None:
-            held.append(sock)
+            held.append([sock, sock.close])
         self.opened[ip] = self.opened.get(ip, 0) + 1
         self.ports.add(port)
         queued = False
@@ -470,13 +490,14 @@ class SmtpProber:
             return None, None, str(exc)
         except OSError as exc:
             return None, None, os_reason(exc)
-        client = aiosmtplib.SMTP(
+        client = _SafeSMTP(
             timeout=t,
             local_hostname=self.config.probe_helo,
             start_tls=False,
             use_tls=False,
             validate_certs=False,
         )
+        _own(sock, client.close)
         try:
             r = await asyncio.wait_for(client.connect(sock=sock, timeout=t), t + 1)
             greeting = _reply_exchange("", r.code, r.message)
@@ -735,6 +756,7 @@ class SmtpProber:
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         sock = await self._tcp(ip, port, first)
         reader, writer = await asyncio.open_connection(sock=sock, limit=MAX_LINE * 2)
+        _own(sock, writer.transport.abort)
         return reader, writer
 
     async def _reply(self, reader: asyncio.StreamReader) -> Exchange:
@@ -804,6 +826,9 @@ class SmtpProber:
                 try:
                     g = await self._reply(reader)
                     log.add(g)
+                    if not g.replied and g.error.startswith("timeout"):  # (slow is not "rejected")
+                        out.append(f"no greeting in time: {g.reply}")
+                        return tuple(out), "untestable"
                     if g.code != 220:
                         out.append(f"rejected: {g.reply}")
                         return tuple(out), "rejected"
@@ -855,6 +880,8 @@ class SmtpProber:
                     r = await self._reply(reader)
                     log.add(Exchange(cmd + " (pipelined)", r.code, r.lines, r.error))
                     replies.append(r)
+                    if not r.replied and r.error.startswith("timeout"):  # (slow is not "rejected")
+                        return tuple(x.reply for x in replies), "untestable"
                     if not r.replied:
                         return tuple(x.reply for x in replies), "rejected"
                     if r.kind != 2:

@@ -175,6 +175,10 @@ def mailspec(
         f"--mail-dns-port={server.port}",
         f"--mail-timeout={mail_timeout:g}",
         "--mail-probe=dns",
+        # the zone, NS and MX checks these servers are about (their resolver knows no reverse zone and
+        # no blocklist: the outbound-identity checks would only say "could not test" of them)
+        "-k",
+        "test_dns_ or test_mx_ or test_sender_",
         f"--mail-report={report}",
         f"--junitxml={junit}",
         *waivers,
