@@ -334,7 +334,9 @@ def test_nothing_reachable_is_said_once_with_the_os_reason(pytester: pytest.Pyte
     assert "could not test: no resolver answered (see the mailspec summary)" in text
     assert "(timeout)" not in text
     # every check could not test (the four intrusive ones skip: above the default probe level)
-    result.stdout.fnmatch_lines(["example.com: INCOMPLETE (73 error, 4 skipped)", "mailspec: verdict INCOMPLETE"])
+    result.stdout.fnmatch_lines(
+        ["example.com: INCOMPLETE (73 error, 4 skipped)", "mailspec: verdict INCOMPLETE"]
+    )
     data = report(out)
     assert data["verdict"] == "INCOMPLETE"
     assert data["summary"]["failed"] == 0
