@@ -424,6 +424,9 @@ def _rname_at_rcpt(
             untested.append(f"{e}: {why}")
             continue
         (refused if r.kind == 5 else accepted).append(f"{e} ({r.rcpt.reply})")
+    refused.sort()
+    accepted.sort()
+    untested.sort()
     if refused:
         warn(
             f"the SOA RNAME mailbox of {d.zone or d.domain}, {mailbox}, is refused at RCPT by "
