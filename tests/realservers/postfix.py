@@ -54,7 +54,7 @@ from mailspec.testing.lab import Lab
 from mailspec.testing.pki import LabCA
 from mailspec.testing.scenario import MtaSpec, Scenario
 
-from .servers import PORT_RANGE, READY_TIMEOUT, Process, ServerError, find_program
+from .servers import PORT_RANGE, Process, ServerError, find_program
 
 __all__ = [
     "APT_PACKAGES",
@@ -469,6 +469,11 @@ def _tail(path: Path, lines: int) -> str:
 
 def _family(ip: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
+#: seconds an instance may take to greet: dozens of Postfix masters spawn their smtpd at once, beside
+#: another test module, on a loaded 2-core machine (10 s was seen to be too short once)
+READY_TIMEOUT = 40.0
 
 
 class PostfixInstance:
