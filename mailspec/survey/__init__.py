@@ -13,6 +13,7 @@ did, why (as the operating system said it), so that a run that could test nothin
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from collections import Counter
@@ -122,7 +123,8 @@ async def _fetch_envelope(s: Survey, key: str) -> SmtpEnvelope:
         rname = ""  # a mailbox of another domain is asked at that domain's own MX (dns.soa.rname)
     # bounded from when its connection slot is taken (the queue for a shared MX is politeness, not
     # the server's slowness): each of its ~20 operations within the timeout, and the 4yz retries
-    budget = 24 * s.timeout + 4 * s.smtp.config.retry_delay + 5.0
+    # (two pauses a transaction at most, MAIL and its recipients: three transactions)
+    budget = 24 * s.timeout + 6 * s.smtp.config.retry_delay + 5.0
     return await s.smtp.envelope(domain, host, ip, port, rname=rname, budget=budget)
 
 
@@ -152,7 +154,20 @@ async def _fetch_intrusive(s: Survey, key: str) -> SmtpIntrusive:
 
 
 async def _fetch_ident(s: Survey, ip: str) -> IdentProbe:
-    return await s.smtp.ident(ip)
+    probe = await s.smtp.ident(ip)
+    if probe.state == "unreachable" and probe.detail == "host unreachable":
+        # an ICMP "host unreachable" (what iptables' --reject-with icmp-host-prohibited and
+        # icmp-admin-prohibited look like here) from a host that takes SMTP connections is no routing
+        # problem but a packet filter's REJECT: quick, as receivers need it (RFC 1413 §2's 30 s wait
+        # never starts)
+        keys = [k for _, k in s.wanted_keys(SmtpSession) if k.split("|")[1] == ip]
+        sessions = await asyncio.gather(*(s.fact(SmtpSession, k) for k in keys), return_exceptions=True)
+        if any(isinstance(x, SmtpSession) and x.greeting is not None for x in sessions):
+            detail = (
+                "rejected with an ICMP host-unreachable (the host takes SMTP connections: a packet filter)"
+            )
+            probe = dataclasses.replace(probe, state="refused", detail=detail)
+    return probe
 
 
 async def _fetch_host(s: Survey, name: str) -> HostAddresses:
