@@ -324,12 +324,19 @@ def smtp_connect(request: pytest.FixtureRequest, smtp_endpoint: SmtpEndpoint) ->
     (pytest-asyncio): ``async with smtp_connect() as smtp:`` gives a greeted :class:`aiosmtplib.SMTP`
     (EHLO is yours to send) and sends QUIT at the end. The survey's safety holds: every operation is
     bounded by --mail-timeout, DATA, BDAT and sending a message raise before anything is sent, and a
-    connection still open when the test ends is closed. Needs --mail-probe=connect or above."""
+    connection still open when the test ends is closed, and the two connections per server at once
+    count yours too (a connection waits for a free slot). Needs --mail-probe=connect or above."""
     settings = settings_of(request.config)
     _need_probe(settings, "connect", "smtp_connect")
     if not smtp_endpoint.ip:
         raise Indeterminate(f"could not test: {smtp_endpoint.host} has no address")
-    connector = SmtpConnector(smtp_endpoint.ip, smtp_endpoint.port, settings.timeout, settings.probe_name)
+    connector = SmtpConnector(
+        smtp_endpoint.ip,
+        smtp_endpoint.port,
+        settings.timeout,
+        settings.probe_name,
+        survey_of(request.config).smtp,  # (its slots: two connections at once, the survey's included)
+    )
     yield connector
     connector.close_all()
 

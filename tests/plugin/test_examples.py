@@ -125,3 +125,37 @@ def test_smtp_dialogue_example_skips_below_connect(pytester: pytest.Pytester) ->
         "test_smtp_dialogue.py", "--mail-lab", "--mail-probe=dns", "-p", "no:cacheprovider", "-p", "asyncio"
     )
     result.assert_outcomes(skipped=6)
+
+
+def test_smtp_connect_shares_the_two_connections_per_server(pytester: pytest.Pytester) -> None:
+    """A user's dialogues take the survey's connection slots: three at once never make three open."""
+    from mailspec.testing import LabProcess
+
+    path = pytester.makepyfile(
+        """
+        import asyncio
+
+        import pytest
+
+
+        @pytest.mark.asyncio
+        async def test_three_at_once(smtp_endpoint, smtp_connect):
+            async def one():
+                async with smtp_connect() as smtp:
+                    await smtp.ehlo()
+                    await asyncio.sleep(0.5)
+                    return (await smtp.noop()).code
+
+            assert await asyncio.gather(one(), one(), one()) == [250, 250, 250]
+        """
+    )
+    with LabProcess(["good"]) as lab:
+        result = pytester.runpytest(
+            path.name, "-p", "no:cacheprovider", "-p", "asyncio", "--mail-domain=good.test",
+            f"--mail-resolver={lab.resolver}", f"--mail-dns-port={lab.dns_port}",
+            f"--mail-smtp-port={lab.smtp_port}", "--mail-waive=mx.target.public-address=lab",
+        )  # fmt: skip
+        stats = lab.smtp_stats()
+    result.assert_outcomes(passed=2)
+    assert {ip: s["connections"] for ip, s in stats.items()} == {"127.0.2.10": 3, "127.0.2.11": 3}
+    assert max(s["max_open"] for s in stats.values()) == 2
