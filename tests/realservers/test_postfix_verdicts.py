@@ -45,7 +45,8 @@ from typing import Any
 import pytest
 
 from mailspec.catalog import CATALOG
-from mailspec.testing.lab import Lab, LabError
+from mailspec.testing.lab import LabError, LabView
+from mailspec.testing.process import LabProcess
 from mailspec.testing.scenario import MtaSpec, Scenario
 from mailspec.testing.verdicts import judge
 
@@ -154,10 +155,13 @@ def postfix_scenarios() -> list[Scenario]:
 
 
 @pytest.fixture(scope="module")
-def fake_lab(postfix_lab: PostfixLab) -> Iterator[Lab]:
-    """The embedded lab playing the same scenarios with its fake MTAs (on ports of its own)."""
+def fake_lab(postfix_lab: PostfixLab) -> Iterator[LabView]:
+    """The embedded lab playing the same scenarios with its fake MTAs (on ports of its own), in a
+    process of its own: in this one, its DNS and MTAs would answer late whenever the runs' output
+    kept this process busy (the fake MTA plays a ``kind = "postfix"`` MTA alike, so the packaged
+    scenarios are the ones Postfix plays)."""
+    lab = LabProcess([sc.domain for sc in postfix_lab.scenarios])
     try:
-        lab = Lab(postfix_lab.scenarios)
         lab.start()
     except (LabError, OSError) as exc:
         pytest.fail(f"the embedded lab did not start: {exc}", pytrace=False)
@@ -178,7 +182,7 @@ def postfix_options(lab: PostfixLab, scenarios: Sequence[Scenario], extra: Seque
     return [*lab_args, *COMMON_OPTIONS, *extra]
 
 
-def fake_options(options: Sequence[str], fake: Lab) -> list[str]:
+def fake_options(options: Sequence[str], fake: LabView) -> list[str]:
     """*options* (:func:`postfix_options`) pointed at the embedded lab *fake* instead."""
     where = {
         "--mail-resolver": fake.resolver,
@@ -203,7 +207,7 @@ class VerdictRuns:
 
 @pytest.fixture(scope="module")
 def verdict_runs(
-    postfix_lab: PostfixLab, fake_lab: Lab, tmp_path_factory: pytest.TempPathFactory
+    postfix_lab: PostfixLab, fake_lab: LabView, tmp_path_factory: pytest.TempPathFactory
 ) -> VerdictRuns:
     """Both surveys of every scenario: one run per distinct ``mailspec_args`` (extra options apply to a
     whole run), the largest first, the two of a group side by side."""
