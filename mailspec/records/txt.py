@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["txt_value"]
+__all__ = ["txt_strings", "txt_value"]
 
 
 def txt_value(data: str) -> str:
     """The text of a TXT rdata in presentation form: its quoted strings joined without spaces
     (RFC 7208 §3.3), with ``\\X`` and ``\\DDD`` escapes decoded."""
+    return "".join(txt_strings(data))
+
+
+def txt_strings(data: str) -> list[str]:
+    """The character-strings of a TXT rdata in presentation form, each decoded, in order."""
     out: list[str] = []
     i = 0
     while i < len(data):
@@ -28,4 +33,4 @@ def txt_value(data: str) -> str:
                 i += 1
             out.append("".join(buf))
         i += 1
-    return "".join(out)
+    return out
