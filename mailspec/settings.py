@@ -210,6 +210,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="PORT",
     ),
     Option(
+        "--mail-https-port",
+        "mail_https_port",
+        "mail_https_port",
+        "port of the MTA-STS policy servers (443; the lab uses its own)",
+        metavar="PORT",
+    ),
+    Option(
         "--mail-dns-port",
         "mail_dns_port",
         "mail_dns_port",
@@ -445,6 +452,7 @@ class Settings:
     smtp_retry: float = 60.0
     relay_rcpt: str | None = None
     ident_port: int = 113
+    https_port: int = 443
 
     @property
     def probe_name(self) -> str:
@@ -595,6 +603,7 @@ class Settings:
                                    "someone@example.net")  # fmt: skip
             relay_rcpt = f"{local}@{normalise_domain(where, what='--mail-relay-rcpt domain')}"
         ident_port = _port(one("mail_ident_port") or "113", "--mail-ident-port")
+        https_port = _port(one("mail_https_port") or "443", "--mail-https-port")
         return cls(
             domains=tuple(dict.fromkeys(domains)),
             servers=servers,
@@ -618,4 +627,5 @@ class Settings:
             smtp_retry=smtp_retry,
             relay_rcpt=relay_rcpt,
             ident_port=ident_port,
+            https_port=https_port,
         )

@@ -6,6 +6,7 @@ from the xdist controller to its workers, and every verdict a check gives can be
 
 from __future__ import annotations
 
+from mailspec.facts.auth import DkimSurvey, DmarcSurvey, DnsLookups, MtaStsSurvey
 from mailspec.facts.base import Fact, decode, encode
 from mailspec.facts.dns import (
     PER_NAME,
@@ -20,6 +21,7 @@ from mailspec.facts.dns import (
     ZoneProbe,
     need,
 )
+from mailspec.facts.mtasts import MtaStsFetch, PeerCertificate
 from mailspec.facts.smtp import (
     DnsblListing,
     DnsblZone,
@@ -38,7 +40,10 @@ from mailspec.facts.smtp import (
 __all__ = [
     "PER_NAME",
     "PER_ZONE",
+    "DkimSurvey",
+    "DmarcSurvey",
     "DnsAnswer",
+    "DnsLookups",
     "DnsblListing",
     "DnsblZone",
     "DomainDns",
@@ -46,10 +51,13 @@ __all__ = [
     "Fact",
     "HostAddresses",
     "IdentProbe",
+    "MtaStsFetch",
+    "MtaStsSurvey",
     "MxTarget",
     "NameServer",
     "NsAddress",
     "OutboundIp",
+    "PeerCertificate",
     "Record",
     "ReverseDns",
     "SmtpEndpoint",

@@ -2,7 +2,8 @@
 the runner serves the suite's zone data as its reference driver (pyspf's) reads it.
 
 The official suite (openspf's rfc7208-tests.yml, with its licence) ships in ``tests/data/spf/``;
-``$MAILSPEC_SPF_SUITE`` points the test at another copy. Everything is served on 127.0.0.1; nothing goes to the system's resolver.
+``$MAILSPEC_SPF_SUITE`` points the test at another copy. Everything is served on 127.0.0.1;
+nothing goes to the system's resolver.
 """
 
 from __future__ import annotations
