@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from mailspec.errors import Indeterminate
+from mailspec.facts.auth import DkimSurvey, DmarcSurvey, MtaStsSurvey
 from mailspec.facts.dns import DomainDns, MxTarget, NameServer, NsAddress, ZoneProbe
+from mailspec.facts.mtasts import MtaStsFetch
 from mailspec.facts.smtp import (
     DnsblListing,
     DnsblZone,
@@ -30,6 +32,7 @@ from mailspec.facts.smtp import (
     SmtpSession,
     endpoint_key,
 )
+from mailspec.facts.spf import SpfResult, SpfTree
 from mailspec.session import (
     NO_DOMAIN,
     PROBE_LEVELS,
@@ -49,6 +52,9 @@ if TYPE_CHECKING:
     from mailspec.testing.lab import Lab
 
 __all__ = [
+    "dkim_selector",
+    "dkim_survey",
+    "dmarc_survey",
     "dns_facts",
     "dnsbl_listings",
     "dnsbl_zones",
@@ -60,6 +66,8 @@ __all__ = [
     "mailspec_lab",
     "mailspec_settings",
     "make_mailspec_lab",
+    "mtasts_policy",
+    "mtasts_survey",
     "mx_endpoints",
     "mx_hosts",
     "mx_ip",
@@ -73,6 +81,9 @@ __all__ = [
     "smtp_envelope",
     "smtp_intrusive",
     "smtp_session",
+    "spf_helo",
+    "spf_outbound",
+    "spf_tree",
     "zone_probe",
 ]
 
@@ -138,6 +149,11 @@ def _mailspec_kind_smtp() -> None:
 
 @pytest.fixture(scope="session")
 def _mailspec_kind_outbound() -> None:
+    return None
+
+
+@pytest.fixture(scope="session")
+def _mailspec_kind_dkim() -> None:
     return None
 
 
@@ -455,3 +471,82 @@ def make_mailspec_lab() -> Iterator[LabFactory]:
     from mailspec.testing.fixtures import lab_factory
 
     yield from lab_factory()
+
+
+# ---------------------------------------------------------------------------- sender authentication
+@pytest.fixture
+@reads(SpfTree)
+def spf_tree(request: pytest.FixtureRequest, mail_domain: str) -> SpfTree:
+    """The domain's SPF record and the whole include/redirect tree below it, every branch walked
+    (:class:`mailspec.facts.spf.SpfTree`): each term with its DNS cost, the total against the limit
+    of ten, the void lookups and the terms that caused them, and every lookup that did not answer."""
+    return fact(request.config, SpfTree, mail_domain)
+
+
+@pytest.fixture
+@reads(SpfResult, lambda s, _: [f"{s.ip}|{s.domain}"] if s.ip else [])
+def spf_outbound(request: pytest.FixtureRequest, outbound_ip: OutboundIp) -> SpfResult:
+    """RFC 7208 check_host() for the outbound address and the domain, as a receiver evaluates the
+    MAIL FROM identity ``postmaster@<domain>`` (:class:`mailspec.facts.spf.SpfResult`: pass, fail,
+    softfail, neutral, none, permerror or temperror, with the trail of terms)."""
+    return fact(request.config, SpfResult, f"{outbound_ip.ip}|{outbound_ip.domain}")
+
+
+@pytest.fixture
+def spf_helo(
+    request: pytest.FixtureRequest, outbound_ip: OutboundIp, helo_names: list[tuple[str, HostAddresses]]
+) -> list[tuple[str, SpfTree, SpfResult]]:
+    """For each HELO name of the outbound address: its own SPF tree and check_host() of the address
+    with the HELO identity (RFC 7208 §2.3)."""
+    config = request.config
+    names = [n for n, _ in helo_names if "." in n and not n.startswith("[")]
+    survey = survey_of(config)
+    survey.prefetch([*((SpfTree, n) for n in names), *((SpfResult, f"{outbound_ip.ip}|{n}") for n in names)])
+    return [(n, fact(config, SpfTree, n), fact(config, SpfResult, f"{outbound_ip.ip}|{n}")) for n in names]
+
+
+@pytest.fixture
+@reads(DmarcSurvey)
+def dmarc_survey(request: pytest.FixtureRequest, mail_domain: str) -> DmarcSurvey:
+    """What the DNS says of the domain's DMARC policy (:class:`mailspec.facts.DmarcSurvey`):
+    ``_dmarc.<domain>``, the RFC 9989 tree walk's names, the RFC 7489 organisational domain's record,
+    and each report destination's authorisation record and MX."""
+    return fact(request.config, DmarcSurvey, mail_domain)
+
+
+@pytest.fixture
+def dkim_selector(_mailspec_subject: Subject, _mailspec_kind_dkim: None) -> str:
+    """One DKIM selector of the domain under test (one test per --mail-dkim-selector; selectors
+    cannot be discovered, so without one the DKIM key checks skip)."""
+    return _mailspec_subject.name
+
+
+def _dkim_key(subject: Subject, settings: Settings) -> list[str]:
+    return [f"{subject.domain}|{','.join(settings.selectors_for(subject.domain))}"]
+
+
+@pytest.fixture
+@reads(DkimSurvey, _dkim_key)
+def dkim_survey(request: pytest.FixtureRequest, mail_domain: str) -> DkimSurvey:
+    """The domain's ``_domainkey`` node and the key record of each of its configured selectors
+    (:class:`mailspec.facts.DkimSurvey`)."""
+    settings = settings_of(request.config)
+    return fact(request.config, DkimSurvey, f"{mail_domain}|{','.join(settings.selectors_for(mail_domain))}")
+
+
+@pytest.fixture
+@reads(MtaStsSurvey)
+def mtasts_survey(request: pytest.FixtureRequest, mail_domain: str) -> MtaStsSurvey:
+    """The domain's ``_mta-sts`` and ``_smtp._tls`` (TLS-RPT) records and the policy host's addresses
+    (:class:`mailspec.facts.MtaStsSurvey`)."""
+    return fact(request.config, MtaStsSurvey, mail_domain)
+
+
+@pytest.fixture
+@reads(MtaStsFetch)
+def mtasts_policy(request: pytest.FixtureRequest, mail_domain: str) -> MtaStsFetch:
+    """The MTA-STS policy file as fetched over HTTPS (:class:`mailspec.facts.MtaStsFetch`): status,
+    certificate, content type and body; certificates checked against --mail-ca or the system's
+    store, no redirect followed, size and time bounded. Needs --mail-probe=connect or above."""
+    _need_probe(settings_of(request.config), "connect", "the MTA-STS policy fetch")
+    return fact(request.config, MtaStsFetch, mail_domain)

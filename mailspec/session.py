@@ -191,8 +191,9 @@ def survey_of(config: pytest.Config) -> Survey:
             lock_dir=str(handover.path.parent) if handover is not None else None,
         )
         survey = Survey(
-            list(s.resolvers), timeout=s.timeout, dns_port=s.dns_port, consent=_consent(s), smtp=smtp
-        )
+            list(s.resolvers), timeout=s.timeout, dns_port=s.dns_port, consent=_consent(s), smtp=smtp,
+            https_port=s.https_port, ca_path=str(s.ca) if s.ca is not None else None,
+        )  # fmt: skip
         config.stash[SURVEY] = survey
         if not hasattr(config, "workerinput"):  # (an xdist worker's output is not shown)
             survey.progress = _progress(config)
@@ -268,6 +269,8 @@ def start_lab(config: pytest.Config, settings: Settings) -> Settings:
         smtp_port=getattr(lab, "smtp_port", settings.smtp_port),
         ident_port=getattr(lab, "ident_port", settings.ident_port),
         https_port=getattr(lab, "https_port", settings.https_port) or settings.https_port,
+        # the scenarios' own selectors (selector@domain), unless the user chose theirs
+        dkim_selectors=settings.dkim_selectors or tuple(getattr(lab, "dkim_selectors", ())),
         ca=ca,
         dnsbls=LAB_DNSBLS if settings.dnsbls == DEFAULT_DNSBLS else settings.dnsbls,
         smtp_retry=LAB_RETRY if settings.smtp_retry == DEFAULT_RETRY else settings.smtp_retry,
@@ -345,6 +348,7 @@ def settings_handover(settings: Settings) -> dict[str, Any]:
         "dnsbls": list(settings.dnsbls),
         "smtp_retry": settings.smtp_retry,
         "probe_helo": settings.probe_helo,
+        "dkim_selectors": list(settings.dkim_selectors),
     }
 
 
@@ -362,6 +366,7 @@ def apply_settings_handover(settings: Settings, data: dict[str, Any]) -> Setting
         dnsbls=tuple(data["dnsbls"]),
         smtp_retry=data["smtp_retry"],
         probe_helo=data["probe_helo"],
+        dkim_selectors=tuple(data["dkim_selectors"]),
     )
 
 

@@ -167,7 +167,7 @@ OPTIONS: tuple[Option, ...] = (
         "--mail-dkim-selector",
         "mail_dkim_selector",
         "mail_dkim_selectors",
-        "a DKIM selector to check",
+        "a DKIM selector to check: SELECTOR for every domain, SELECTOR@DOMAIN for one",
         multiple=True,
         metavar="SELECTOR",
     ),
@@ -464,6 +464,15 @@ class Settings:
         name = socket.getfqdn().rstrip(".").lower()
         return name if "." in name else "localhost.localdomain"
 
+    def selectors_for(self, domain: str) -> list[str]:
+        """The DKIM selectors configured for ``domain`` (``--mail-dkim-selector s1`` or ``s1@domain``)."""
+        out: list[str] = []
+        for entry in self.dkim_selectors:
+            sel, _, where = entry.partition("@")
+            if not where or where == domain.lower():
+                out.append(sel)
+        return list(dict.fromkeys(out))
+
     @property
     def relay_recipient(self) -> str:
         """The recipient of the open-relay test."""
@@ -559,9 +568,16 @@ class Settings:
         waivers = tuple(parse_waiver(w) for w in many("mail_waive"))
         selectors = []
         for s in many("mail_dkim_selector"):
-            sel = s.strip().rstrip(".")
+            # SELECTOR, for every domain, or SELECTOR@DOMAIN, for that one (selectors are the domain
+            # owner's choice: one domain's need not exist at another)
+            sel, at, where = s.strip().partition("@")
+            sel = sel.rstrip(".")
             if not re.fullmatch(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?", sel) or ".." in sel:
-                raise SettingError(f"--mail-dkim-selector {s!r}: expected a selector such as s1 or 2024a")
+                raise SettingError(
+                    f"--mail-dkim-selector {s!r}: expected a selector such as s1 or 2024a (or s1@example.com)"
+                )
+            if at:
+                sel = f"{sel}@{normalise_domain(where, what='--mail-dkim-selector domain')}"
             selectors.append(sel.lower())
         dnsbls = tuple(normalise_domain(z, what="--mail-dnsbl zone") for z in many("mail_dnsbl"))
         ca = None

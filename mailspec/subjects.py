@@ -257,6 +257,20 @@ def _outbound(settings: Settings, domain: str, d: DomainDns | None, lookup: Look
     return out
 
 
+def _dkim(settings: Settings, domain: str, d: DomainDns | None, lookup: Lookup) -> list[Subject]:
+    """The DKIM selectors configured for the domain (``--mail-dkim-selector``): they cannot be
+    discovered (RFC 6376 §3.1: the domain owner chooses them, and may make them unguessable), so
+    without one the key checks skip, saying how to name them, and never fail."""
+    selectors = settings.selectors_for(domain)
+    if not selectors:
+        why = (
+            f"no DKIM selector is configured for {domain}: selectors cannot be discovered (RFC 6376 "
+            "§3.1); pass --mail-dkim-selector=SELECTOR (or SELECTOR@DOMAIN) to check its keys"
+        )
+        return [Subject("dkim", domain, skip=why)]
+    return [Subject("dkim", domain, sel) for sel in selectors]
+
+
 def _is_ip(text: str) -> bool:
     import ipaddress
 
@@ -286,6 +300,7 @@ KINDS: tuple[SubjectKind, ...] = (
     SubjectKind("ns_ip", "_mailspec_kind_ns_ip", "ns", 2, _needs(_ns, "ns_ip")),
     SubjectKind("smtp", "_mailspec_kind_smtp", "smtp", 1, _smtp, needs_dns=True),
     SubjectKind("outbound", "_mailspec_kind_outbound", "outbound", 1, _outbound, needs_dns=True),
+    SubjectKind("dkim", "_mailspec_kind_dkim", "dkim", 1, _dkim, needs_dns=False),
 )
 BY_NAME = {k.name: k for k in KINDS}
 

@@ -21,8 +21,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from mailspec.facts.auth import DkimSurvey, DmarcSurvey, MtaStsSurvey
 from mailspec.facts.base import encode
-from mailspec.facts.dns import DomainDns, ZoneProbe
+from mailspec.facts.dns import DnsAnswer, DomainDns, ZoneProbe
+from mailspec.facts.mtasts import MtaStsFetch, policy_host, policy_url
 from mailspec.facts.smtp import (
     DnsblListing,
     DnsblZone,
@@ -33,11 +35,15 @@ from mailspec.facts.smtp import (
     SmtpIntrusive,
     SmtpSession,
 )
+from mailspec.facts.spf import SpfResult, SpfTree
+from mailspec.survey.auth import survey_dkim, survey_dmarc, survey_mtasts
 from mailspec.survey.dns import Budget, DnsClient, DnsEndpoint
 from mailspec.survey.domain import BUDGET_TIMEOUTS, Consent, probe_zone, survey_domain
 from mailspec.survey.engine import Engine, EngineError, Liveness
+from mailspec.survey.https import MAX_BYTES, fetch_mta_sts_policy
 from mailspec.survey.progress import Progress
 from mailspec.survey.smtp import SmtpConfig, SmtpProber
+from mailspec.survey.spf import Lookup, check_host, spf_tree
 
 __all__ = [
     "FACT_KINDS",
@@ -207,6 +213,65 @@ async def _fetch_dnsbl(s: Survey, key: str) -> DnsblListing:
     return DnsblListing(ip, zone, a, txt)
 
 
+# -- sender authentication --------------------------------------------------------------------
+#: a sender-authentication fact's budget, in timeouts (an SPF tree is ten levels of lookups at most,
+#: most of them side by side)
+AUTH_TIMEOUTS = 4
+
+
+def _lookup(s: Survey, budget: Budget) -> Lookup:
+    def lookup(qname: str, rdtype: str) -> Awaitable[DnsAnswer]:
+        return s.client.query(qname, rdtype, budget)
+
+    return lookup
+
+
+async def _fetch_spf_tree(s: Survey, name: str) -> SpfTree:
+    seconds = AUTH_TIMEOUTS * s.timeout
+    budget = Budget(seconds, f"the SPF records of {name}")
+    return await spf_tree(name, _lookup(s, budget), timeout=seconds)
+
+
+async def _fetch_spf_check(s: Survey, key: str) -> SpfResult:
+    """``ip|domain``: check_host(ip, domain, postmaster@domain) (RFC 7208 §2.4's MAIL FROM identity;
+    a HELO identity is the same with the HELO name as the domain, §2.3)."""
+    ip, domain = key.split("|")
+    seconds = AUTH_TIMEOUTS * s.timeout
+    budget = Budget(seconds, f"SPF for {ip} and {domain}")
+    return await check_host(ip, domain, f"postmaster@{domain}", _lookup(s, budget), helo=domain,
+                            timeout=seconds)  # fmt: skip
+
+
+async def _fetch_dmarc(s: Survey, domain: str) -> DmarcSurvey:
+    return await survey_dmarc(s.client, domain, AUTH_TIMEOUTS * s.timeout)
+
+
+async def _fetch_dkim(s: Survey, key: str) -> DkimSurvey:
+    """``domain|s1,s2``: the domain's DKIM node and the keys of those selectors."""
+    domain, _, selectors = key.partition("|")
+    return await survey_dkim(
+        s.client, domain, [x for x in selectors.split(",") if x], AUTH_TIMEOUTS * s.timeout
+    )
+
+
+async def _fetch_mtasts(s: Survey, domain: str) -> MtaStsSurvey:
+    return await survey_mtasts(s.client, domain, AUTH_TIMEOUTS * s.timeout)
+
+
+async def _fetch_mtasts_policy(s: Survey, domain: str) -> MtaStsFetch:
+    """The policy file, from the policy host's first address (one connection at a time per host)."""
+    m = await s.fact(MtaStsSurvey, domain)
+    ips = m.host_ips
+    port = s.https_port
+    if not ips:
+        why = (m.host_a.problem or m.host_aaaa.problem) or f"{policy_host(domain)} has no address"
+        return MtaStsFetch(domain, policy_host(domain), "", port, policy_url(domain), s.timeout, MAX_BYTES,
+                           failure="connect", error=why)  # fmt: skip
+    slot = s.engine.host(ips[0]).slot("https", 1)
+    return await fetch_mta_sts_policy(domain, ips[0], port=port, ca_path=s.ca_path, timeout=2 * s.timeout,
+                                      slot=slot)  # fmt: skip
+
+
 def _contained(fetch: Callable[[Survey, str], Awaitable[Any]], failed: Callable[[str, str], Any]) -> Any:
     """``fetch``, with nothing a server does escaping it: an exception becomes that fact's "could not
     test" (``failed(key, why)``), as in the DNS client, so that one hostile server cannot end a run."""
@@ -260,6 +325,12 @@ FACT_KINDS: dict[type, FactKind] = {
             probe="intrusive",
         ),
         FactKind("ident", IdentProbe, _contained(_fetch_ident, _ident_failed), probe="connect"),
+        FactKind("spf", SpfTree, _fetch_spf_tree),
+        FactKind("spf.check", SpfResult, _fetch_spf_check),
+        FactKind("dmarc", DmarcSurvey, _fetch_dmarc),
+        FactKind("dkim", DkimSurvey, _fetch_dkim),
+        FactKind("mtasts", MtaStsSurvey, _fetch_mtasts),
+        FactKind("mtasts.policy", MtaStsFetch, _fetch_mtasts_policy, after=(MtaStsSurvey,), probe="connect"),
     )
 }
 
@@ -302,6 +373,8 @@ class Survey:
         consent: Consent = _no_consent,
         concurrency: int = CONCURRENCY,
         smtp: SmtpConfig | None = None,
+        https_port: int = 443,
+        ca_path: str | None = None,
     ) -> None:
         self.resolvers = list(resolvers)
         self.timeout = timeout
@@ -317,6 +390,10 @@ class Survey:
         self._client: DnsClient | None = None
         self._smtp_config = smtp or SmtpConfig(timeout=timeout)
         self._smtp: SmtpProber | None = None
+        #: where MTA-STS policy hosts listen, and the trust store their certificates are checked with
+        #: (None: the system's)
+        self.https_port = https_port
+        self.ca_path = ca_path
         self.engine.start()
         self._client = self.engine.run(self._make_client(), timeout=10.0)
 

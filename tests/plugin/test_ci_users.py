@@ -214,15 +214,17 @@ def test_a_waiver_that_matched_nothing_is_named_at_the_end(pytester: pytest.Pyte
     assert "matched no result" not in result.stdout.str()
 
 
-def test_options_without_effect_are_named_once_at_start(pytester: pytest.Pytester) -> None:
-    args = ("--pyargs", "mailspec.checks", "--mail-lab", "--mail-dkim-selector=s1", "--mail-profile=bulk")
-    result = run(pytester, *args, "--mail-dnsbl=bl.example", "--mail-probe=intrusive")
-    line = (
-        "mailspec: no effect in this release (their checks arrive in a later one): "
-        "--mail-profile=bulk, --mail-dkim-selector"
+def test_every_option_is_in_force_none_is_said_to_have_no_effect(pytester: pytest.Pytester) -> None:
+    """The header names options that no check reads yet; in this release every option has its checks
+    (--mail-profile=bulk and --mail-dkim-selector were the last)."""
+    args = (
+        "--pyargs",
+        "mailspec.checks",
+        "--mail-lab=good",
+        "--mail-dkim-selector=s1",
+        "--mail-profile=bulk",
     )
-    assert result.stdout.lines.count(line) == 1
-    result = run(pytester, "--pyargs", "mailspec.checks", "--mail-lab")
+    result = run(pytester, *args, "--mail-dnsbl=bl.example", "--mail-probe=intrusive", "-k", "dkim")
     assert "no effect in this release" not in result.stdout.str()
 
 
