@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from mailspec.errors import Indeterminate
-from mailspec.facts.auth import DkimSurvey, DmarcSurvey, MtaStsSurvey
+from mailspec.facts.auth import DkimSurvey, DmarcFound, DmarcSurvey, MtaStsSurvey
 from mailspec.facts.dns import DomainDns, MxTarget, NameServer, NsAddress, ZoneProbe
 from mailspec.facts.mtasts import MtaStsFetch
 from mailspec.facts.smtp import (
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "dkim_selector",
     "dkim_survey",
+    "dmarc_record",
     "dmarc_survey",
     "dns_facts",
     "dnsbl_listings",
@@ -550,3 +551,16 @@ def mtasts_policy(request: pytest.FixtureRequest, mail_domain: str) -> MtaStsFet
     store, no redirect followed, size and time bounded. Needs --mail-probe=connect or above."""
     _need_probe(settings_of(request.config), "connect", "the MTA-STS policy fetch")
     return fact(request.config, MtaStsFetch, mail_domain)
+
+
+@pytest.fixture
+def dmarc_record(dmarc_survey: DmarcSurvey) -> DmarcFound:
+    """The DMARC record as discovered (:class:`mailspec.facts.auth.DmarcFound`), the way RFC 9989 finds it
+    (its DNS tree walk; ``dmarc_survey.discover("rfc7489")`` gives RFC 7489's Public Suffix List
+    reading): ``.record`` is the parsed record that applies (``assert dmarc_record.record.p ==
+    "reject"``), or None; ``.policy_domain`` and ``.name`` say where it was found, ``.records_at_name``
+    what was published there. Could not test (an error) when an answer it depends on did not come."""
+    found = dmarc_survey.discover("rfc9989")
+    if found.error:
+        raise Indeterminate(found.error)
+    return found

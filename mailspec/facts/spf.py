@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailspec.facts.dns import DnsAnswer
-from mailspec.records.spf import MAX_DNS_TERMS, MAX_VOID_LOOKUPS
+from mailspec.records.spf import MAX_DNS_TERMS, MAX_VOID_LOOKUPS, is_spf
+from mailspec.records.txt import txt_value
 
 __all__ = ["RESULTS", "SpfNode", "SpfResult", "SpfStep", "SpfTerm", "SpfTree"]
 
@@ -171,10 +172,20 @@ class SpfTree:
     syntax_errors: tuple[str, ...] = ()
     indeterminate: tuple[str, ...] = ()  #: lookups that did not answer (timeouts, SERVFAIL)
     stopped: str = ""  #: why the walk stopped before the end ("" when it did not)
+    #: the obsolete SPF (type 99) RRset at the domain (RFC 7208 §3.1, §14.1), asked beside the TXT;
+    #: None when it was not asked (the domain is no valid name)
+    rr99: DnsAnswer | None = None
 
     @property
     def has_record(self) -> bool:
         return self.root.state == "record"
+
+    @property
+    def rr99_records(self) -> list[str]:
+        """The texts of the type-99 records that are SPF records (their strings joined, §3.3)."""
+        if self.rr99 is None:
+            return []
+        return [t for r in self.rr99.records if is_spf(t := txt_value(r.data))]
 
     @property
     def complete(self) -> bool:
@@ -209,4 +220,6 @@ class SpfTree:
         )
         if self.stopped:
             lines.append(f"walk stopped: {self.stopped}")
+        if self.rr99 is not None and (self.rr99.records or not self.rr99.definite):
+            lines += self.rr99.evidence()
         return lines

@@ -13,7 +13,6 @@ did, why (as the operating system said it), so that a run that could test nothin
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 import time
 from collections import Counter
@@ -129,8 +128,9 @@ async def _fetch_envelope(s: Survey, key: str) -> SmtpEnvelope:
         rname = ""  # a mailbox of another domain is asked at that domain's own MX (dns.soa.rname)
     # bounded from when its connection slot is taken (the queue for a shared MX is politeness, not
     # the server's slowness): each of its ~20 operations within the timeout, and the 4yz retries
-    # (two pauses a transaction at most, MAIL and its recipients: three transactions)
-    budget = 24 * s.timeout + 6 * s.smtp.config.retry_delay + 5.0
+    # (two pauses a transaction at most, MAIL and its recipients, in three transactions, and one
+    # after a 421 greeting)
+    budget = 24 * s.timeout + 7 * s.smtp.config.retry_delay + 5.0
     return await s.smtp.envelope(domain, host, ip, port, rname=rname, budget=budget)
 
 
@@ -160,20 +160,9 @@ async def _fetch_intrusive(s: Survey, key: str) -> SmtpIntrusive:
 
 
 async def _fetch_ident(s: Survey, ip: str) -> IdentProbe:
-    probe = await s.smtp.ident(ip)
-    if probe.state == "unreachable" and probe.detail == "host unreachable":
-        # an ICMP "host unreachable" (what iptables' --reject-with icmp-host-prohibited and
-        # icmp-admin-prohibited look like here) from a host that takes SMTP connections is no routing
-        # problem but a packet filter's REJECT: quick, as receivers need it (RFC 1413 §2's 30 s wait
-        # never starts)
-        keys = [k for _, k in s.wanted_keys(SmtpSession) if k.split("|")[1] == ip]
-        sessions = await asyncio.gather(*(s.fact(SmtpSession, k) for k in keys), return_exceptions=True)
-        if any(isinstance(x, SmtpSession) and x.greeting is not None for x in sessions):
-            detail = (
-                "rejected with an ICMP host-unreachable (the host takes SMTP connections: a packet filter)"
-            )
-            probe = dataclasses.replace(probe, state="refused", detail=detail)
-    return probe
+    # (an ICMP "host unreachable" on port 113 stays "could not test": it may be a REJECT by the
+    # host's filter, or a filter on this side of the path, and nothing here tells which)
+    return await s.smtp.ident(ip)
 
 
 async def _fetch_host(s: Survey, name: str) -> HostAddresses:
@@ -229,7 +218,7 @@ def _lookup(s: Survey, budget: Budget) -> Lookup:
 async def _fetch_spf_tree(s: Survey, name: str) -> SpfTree:
     seconds = AUTH_TIMEOUTS * s.timeout
     budget = Budget(seconds, f"the SPF records of {name}")
-    return await spf_tree(name, _lookup(s, budget), timeout=seconds)
+    return await spf_tree(name, _lookup(s, budget), timeout=seconds, rr99=True)
 
 
 async def _fetch_spf_check(s: Survey, key: str) -> SpfResult:

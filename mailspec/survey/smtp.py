@@ -77,6 +77,12 @@ _DER = 2  # _ssl.ENCODING_DER (ENCODING_PEM is 1)
 TCP_FASTOPEN_CONNECT: int | None = getattr(
     socket, "TCP_FASTOPEN_CONNECT", 30 if sys.platform == "linux" else None
 )
+#: Linux's TCP_FASTOPEN_NO_COOKIE (4.19 and later; no Python names it): Fast Open without a cookie
+#: from an earlier connection to the server, so that TCP_FASTOPEN_CONNECT defers the SYN until the
+#: first write and that write's bytes leave in it (see SmtpProber._tcp)
+TCP_FASTOPEN_NO_COOKIE: int | None = getattr(
+    socket, "TCP_FASTOPEN_NO_COOKIE", 34 if sys.platform == "linux" else None
+)
 
 
 #: the sockets opened inside the current connection slot (closed when the slot is left)
@@ -298,6 +304,8 @@ class _EnvelopeJob:
     unknown_local: str
     budget: float
     future: asyncio.Future[SmtpEnvelope]
+    #: the connection the job works on now (closed by its lane if the job's budget runs out)
+    session: _Session | None = None
 
 
 @dataclass
@@ -437,6 +445,7 @@ class SmtpConnector:
 
         holder = self.prober.engine.submit(self.prober.hold_slot(self.ip, grant, release))
         wait = self.SLOT_WAIT * self.timeout
+        got = False
         try:
             try:
                 await asyncio.wait_for(granted, wait)
@@ -445,10 +454,11 @@ class SmtpConnector:
                     f"no connection slot of {self.ip} came free within {wait:g} s (at most two "
                     "connections to a server at once, the survey's included)"
                 ) from None
+            got = True
             yield
         finally:
             release.set()
-            if not granted.done():
+            if not got:  # (gave up waiting: the holder must not take the slot later)
                 holder.cancel()
 
     def close_all(self) -> None:
@@ -505,6 +515,7 @@ class SmtpProber:
             granted()
             while not release.is_set():
                 await asyncio.sleep(0.02)
+            await asyncio.sleep(2 * CLOSE_GRACE)  # (the server sees the test's close before the next)
 
     @contextlib.asynccontextmanager
     async def _slot(self, ip: str) -> AsyncIterator[None]:
@@ -549,27 +560,63 @@ class SmtpProber:
     ) -> socket.socket:
         """A connected TCP socket (the operating system's reason on failure, as OSError).
 
-        ``first`` is handed to the kernel before the handshake ends (Linux's TCP_FASTOPEN_CONNECT
-        queues it and sends it the moment the connection is up), so that an early talker really
-        talks before any greeting, however busy this process's loop is; elsewhere it is sent right
-        after the connect; then ``early`` gets False if a greeting byte had arrived first."""
+        ``first`` (the early talker's EHLO) is handed to the kernel before the handshake starts, so
+        that it reaches the server with the handshake, whatever this process does after: see the
+        comment below. Where that cannot be done it is sent right after the connect, and ``early``
+        gets False if a greeting byte had arrived first (then this was no early talk)."""
         live = self.engine.host(ip).over("smtp")
         if live.silent:  # several connections timed out and none was ever taken: asking costs a timeout
             raise TimeoutError(f"timeout (no TCP answer to {live.timeouts} earlier connections)")
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setblocking(False)
         held = _SOCKETS.get(None)
-        if held is not None:
-            held.append([sock, sock.close])
-        self.opened[ip] = self.opened.get(ip, 0) + 1
+
+        def fresh() -> socket.socket:
+            made = socket.socket(family, socket.SOCK_STREAM)
+            made.setblocking(False)
+            if held is not None:
+                held.append([made, made.close])
+            self.opened[ip] = self.opened.get(ip, 0) + 1
+            return made
+
+        sock = fresh()
         self.ports.add(port)
-        queued = False
-        if first and TCP_FASTOPEN_CONNECT is not None:
+        rest = first  # what is still to be sent once the connection is up
+        if first and TCP_FASTOPEN_CONNECT is not None and TCP_FASTOPEN_NO_COOKIE is not None:
+            # Why the EHLO must leave inside the handshake, not "right after" it. A server that
+            # refuses early talkers looks once: Postfix 3.7's smtpd (smtpd_forbid_unauth_pipelining)
+            # asks the kernel how many bytes wait on the new connection (peekfd(): FIONREAD) a few
+            # milliseconds after accept(), just before it writes 220. An EHLO that is not in the
+            # socket's receive queue at that instant is, to Postfix, an ordinary command after the
+            # greeting ("220 then 250"). A write from this process right after connect() is not in
+            # time for sure: under load the process can be descheduled between the two calls for
+            # longer than master takes to fork smtpd and smtpd to look (measured: 10-15 ms with
+            # the two cores busy, and 220 then 250 on a third of the tries). TCP_FASTOPEN_CONNECT
+            # alone does not help: without a Fast Open cookie from this server (Postfix's listener
+            # does not do Fast Open, so it never gives one) connect() starts an ordinary handshake
+            # and send() is an ordinary write, whenever it comes. With TCP_FASTOPEN_NO_COOKIE as
+            # well, connect() sends nothing (it returns 0: the connection is deferred), and the
+            # send() below hands the EHLO to the kernel, which puts it in the SYN. A server without
+            # Fast Open acknowledges only the SYN; on its SYN-ACK the kernel, in the same softirq,
+            # sends the unacknowledged EHLO again as the segment that completes the handshake (Linux
+            # sends no bare ACK then: tcp_rcv_fastopen_synack). So the EHLO is in the new socket's
+            # receive queue before the server can accept() it: every look a server takes sees it,
+            # and one that does not look still greets and answers it (220 then 250). A Fast Open
+            # server takes the EHLO from the SYN itself: earlier still.
+            deferred = False
             with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, 1)
                 sock.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1)
-                sock.connect_ex((ip, port))  # EINPROGRESS: the handshake is under way
-                queued = sock.send(first) == len(first)
+                # 0: deferred until the first write. EINPROGRESS: an ordinary handshake is under way
+                # (Fast Open off here, or switched off by the kernel's blackhole detection): then the
+                # EHLO is sent after the connect, below, and checked against the greeting
+                deferred = sock.connect_ex((ip, port)) == 0
+            if deferred:
+                try:
+                    rest = first[sock.send(first) :]
+                except OSError:
+                    # (nothing left, not even the SYN: an ordinary connection instead)
+                    sock.close()
+                    sock = fresh()
         try:
             # (on a connect already under way, asyncio waits for it to end and reads its result)
             await asyncio.wait_for(
@@ -587,15 +634,16 @@ class SmtpProber:
             sock.close()
             raise
         live.answered += 1
-        if first and not queued:
-            try:  # (did a greeting byte beat us to it? then this was no early talk)
-                crossed = bool(sock.recv(1, socket.MSG_PEEK))
-            except (BlockingIOError, InterruptedError):
-                crossed = False
-            if crossed and early is not None:
-                early.append(False)
+        if rest:
+            if rest == first:  # nothing went with the handshake: did a greeting byte beat us to it?
+                try:
+                    crossed = bool(sock.recv(1, socket.MSG_PEEK))
+                except (BlockingIOError, InterruptedError):
+                    crossed = False
+                if crossed and early is not None:
+                    early.append(False)
             with contextlib.suppress(BlockingIOError):
-                sock.send(first)
+                sock.send(rest)
         return sock
 
     async def _open(
@@ -753,50 +801,89 @@ class SmtpProber:
         task.add_done_callback(self._lane_tasks.discard)
 
     async def _lane(self, ip: str, port: int, lanes: _Lanes) -> None:
-        """One connection slot's worth of work through an endpoint's queued envelope probes."""
+        """Connections to an endpoint, one after another, each in a slot of its own, working through
+        its queued envelope probes: one connection serves domain after domain while it may (see
+        :data:`REUSE_ERRORS`), and its slot is given up when it closes, so that the server's other
+        probes (and other processes' under xdist) get their turn."""
+        normal = False
+        job: _EnvelopeJob | None = None
         try:
-            async with self._slot(ip):
-                conn: _EnvelopeConn | None = None
-                while lanes.queue:
-                    job = lanes.queue.pop(0)
-                    if job.future.done():
-                        continue
-                    log = _Transcript()
-                    try:
-                        async with asyncio.timeout(job.budget or None):
-                            result, conn = await self._envelope(job, ip, port, conn, log)
-                    except TimeoutError:
-                        conn = self._drop(conn)
-                        why = f"not finished in time (survey timeout): the budget of {job.budget:g} s ran out"
-                        result = SmtpEnvelope(
-                            job.domain, job.host, ip, port, error=why, transcript=tuple(log.lines)
-                        )
-                    except Exception as exc:  # (one hostile reply must not strand the queue behind it)
-                        conn = self._drop(conn)
-                        why = f"could not test: the probe failed ({type(exc).__name__}: {exc})"
-                        result = SmtpEnvelope(
-                            job.domain, job.host, ip, port, error=why, transcript=tuple(log.lines)
-                        )
-                    if not job.future.done():
-                        job.future.set_result(result)
-                if conn is not None:
-                    conn.session.log = _Transcript()
-                    await conn.session.quit()
+            while (job := self._next_job(lanes)) is not None:
+                async with self._slot(ip):
+                    conn: _EnvelopeConn | None = None
+                    while job is not None:
+                        result, conn = await self._run_job(job, ip, port, conn)
+                        if not job.future.done():
+                            job.future.set_result(result)
+                        job = self._next_job(lanes) if conn is not None else None
+                    if conn is not None:
+                        conn.session.log = _Transcript()
+                        await conn.session.quit()
+            normal = True
+        except BaseException as exc:
+            # (the slot itself failed, or the lane was cancelled: nothing queued may wait forever)
+            why = f"could not test: the probe failed ({type(exc).__name__}: {exc})"
+            for j in [*([job] if job is not None else []), *lanes.queue]:
+                if not j.future.done():
+                    j.future.set_result(SmtpEnvelope(j.domain, j.host, ip, port, error=why))
+            lanes.queue.clear()
+            if not isinstance(exc, Exception):
+                raise
         finally:
             lanes.running -= 1
-            if lanes.queue and lanes.running < PER_HOST:  # (queued while this one was closing)
+            if normal and lanes.queue and lanes.running < PER_HOST:  # (queued while this one closed)
                 self._start_lane(ip, port, lanes)
 
     @staticmethod
-    def _drop(conn: _EnvelopeConn | None) -> None:
+    def _next_job(lanes: _Lanes) -> _EnvelopeJob | None:
+        while lanes.queue:
+            job = lanes.queue.pop(0)
+            if not job.future.done():  # (one whose caller gave up is skipped)
+                return job
+        return None
+
+    async def _run_job(
+        self, job: _EnvelopeJob, ip: str, port: int, conn: _EnvelopeConn | None
+    ) -> tuple[SmtpEnvelope, _EnvelopeConn | None]:
+        """One domain's envelope probes within its budget: the result, and the connection to pass on.
+        A domain that drew a transient (4yz) reply on a connection other domains used first is
+        probed again on a fresh one: its verdicts must not rest on what the server made of them."""
+        log = _Transcript()
+        try:
+            async with asyncio.timeout(job.budget or None):
+                result, passed_on = await self._envelope(job, ip, port, conn, log)
+                if conn is not None and _transient(result):
+                    self._drop(passed_on)
+                    await asyncio.sleep(2 * CLOSE_GRACE)
+                    log = _Transcript()
+                    log.note("4yz on a connection other domains used first: asked again on a fresh one")
+                    result, passed_on = await self._envelope(job, ip, port, None, log)
+                return result, passed_on
+        except TimeoutError:
+            why = f"not finished in time (survey timeout): the budget of {job.budget:g} s ran out"
+        except Exception as exc:  # (one hostile reply must not strand the queue behind it)
+            why = f"could not test: the probe failed ({type(exc).__name__}: {exc})"
+        # the connection in use is in an unknown state: closed now, not when the slot is left
+        if job.session is not None:
+            self._drop_session(job.session)
+        self._drop(conn)
+        await asyncio.sleep(2 * CLOSE_GRACE)
+        return SmtpEnvelope(job.domain, job.host, ip, port, error=why, transcript=tuple(log.lines)), None
+
+    @classmethod
+    def _drop(cls, conn: _EnvelopeConn | None) -> None:
         """Close a connection in an unknown state at once (its slot would close it too, later)."""
         if conn is not None:
-            conn.session.closed = True
+            cls._drop_session(conn.session)
+
+    @staticmethod
+    def _drop_session(session: _Session) -> None:
+        session.closed = True
+        with contextlib.suppress(Exception):
+            session.client.close()
+        if session.sock is not None:
             with contextlib.suppress(Exception):
-                conn.session.client.close()
-            if conn.session.sock is not None:
-                with contextlib.suppress(Exception):
-                    conn.session.sock.close()
+                session.sock.close()
 
     async def _connect_envelope(
         self, job: _EnvelopeJob, ip: str, port: int, log: _Transcript
@@ -805,11 +892,13 @@ class SmtpProber:
         cfg = self.config
         domain, host = job.domain, job.host
         s, greeting, connect_error = await self._open(ip, port, log)
+        job.session = s
         if greeting is not None and greeting.code == 421 and s is not None:
             await s.quit()
             log.note(f"421 at the greeting: one retry after {cfg.retry_delay:g} s")
             await asyncio.sleep(cfg.retry_delay)
             s, greeting, connect_error = await self._open(ip, port, log)
+            job.session = s
         if connect_error or s is None or greeting is None:
             why = connect_error or (greeting.error if greeting is not None else "no greeting")
             return None, SmtpEnvelope(
@@ -840,6 +929,7 @@ class SmtpProber:
         cfg = self.config
         domain, host, probes, unknown_local = job.domain, job.host, job.probes, job.unknown_local
         if conn is not None:
+            job.session = conn.session
             conn.session.log = log
             conn.domains += 1
             log.lines += conn.opening
@@ -881,7 +971,13 @@ class SmtpProber:
                 again = {f"{k}@tls": probes[k] for k in gated}
                 await self._transaction(s, "", again, rcpts, tls=True)
         passed_on: _EnvelopeConn | None = None
-        if not s.closed and not s.tls and s.errors <= REUSE_ERRORS and conn.domains < REUSE_DOMAINS:
+        if (
+            not s.closed
+            and not s.tls
+            and s.errors <= REUSE_ERRORS
+            and conn.domains < REUSE_DOMAINS
+            and not _transient_rcpts(rcpts, null_mail)
+        ):
             reset = await s.command("RSET")
             if reset.code == 250:
                 passed_on = conn
@@ -1236,6 +1332,19 @@ def _with_ehlo(tls: TlsInfo, ehlo: Exchange) -> TlsInfo:
     from dataclasses import replace
 
     return replace(tls, ehlo=ehlo)
+
+
+def _transient_rcpts(rcpts: dict[str, Rcpt], null_mail: Exchange | None) -> bool:
+    """Whether a domain's envelope drew a 4yz reply (first try or retry)."""
+    replies = [r.rcpt for r in rcpts.values() if r.rcpt is not None] + [r.mail for r in rcpts.values()]
+    if null_mail is not None:
+        replies.append(null_mail)
+    return any(x.kind == 4 or x.first for x in replies)
+
+
+def _transient(e: SmtpEnvelope) -> bool:
+    vrfy = [x for x in (e.vrfy_unknown, e.vrfy_postmaster, e.expn_postmaster) if x is not None]
+    return _transient_rcpts(e.rcpts, e.null_mail) or any(x.kind == 4 for x in vrfy)
 
 
 def _retried(second: Exchange, first: Exchange) -> Exchange:

@@ -655,7 +655,7 @@ def _spec_text(spec: MacroString | None) -> str:
     return name[:-1] if name.endswith(".") else name
 
 
-def _summary(domain: str, root: SpfNode, stopped: str) -> SpfTree:
+def _summary(domain: str, root: SpfNode, stopped: str, rr99: DnsAnswer | None = None) -> SpfTree:
     void_terms: list[str] = []
     mx_over: list[str] = []
     bad: list[str] = []
@@ -710,17 +710,28 @@ def _summary(domain: str, root: SpfNode, stopped: str) -> SpfTree:
         tuple(syntax),
         tuple(unknown),
         stopped,
+        rr99,
     )
 
 
-async def spf_tree(domain: str, lookup: Lookup, *, timeout: float | None = None) -> SpfTree:
+async def spf_tree(
+    domain: str, lookup: Lookup, *, timeout: float | None = None, rr99: bool = False
+) -> SpfTree:
     """The static worst case of ``domain``'s SPF (the catalog's spf.lookup-limit, void-limit,
     mx-limit, include-targets): every include and redirect followed, every branch, each term's cost.
 
     Bounded: loops and nesting deeper than :data:`MAX_WALK_DEPTH` are findings, not recursion; at most
     :data:`MAX_WALK_TERMS` terms are looked up; ``timeout`` bounds the whole walk (what is asked after
-    it is "indeterminate", never "no record").
+    it is "indeterminate", never "no record"). ``rr99`` also asks the obsolete SPF (type 99) RRset
+    of the domain, kept as :attr:`SpfTree.rr99 <mailspec.facts.spf.SpfTree.rr99>` (spf.rrtype99).
     """
-    walk = _Walk(_Asker(lookup, timeout))
-    root = await walk.node(domain.strip().rstrip(".").lower(), ())
-    return _summary(domain, root, walk.stopped)
+    ask = _Asker(lookup, timeout)
+    walk = _Walk(ask)
+    name = domain.strip().rstrip(".").lower()
+    if not rr99 or domain_problem(name):
+        root = await walk.node(name, ())
+        return _summary(domain, root, walk.stopped)
+    # the obsolete type 99 beside the TXT (spf.rrtype99): asked at the root only, as no receiver
+    # reads it anywhere (RFC 7208 §3.1, §14.1)
+    root, answer = await asyncio.gather(walk.node(name, ()), ask(name, "SPF"))
+    return _summary(domain, root, walk.stopped, answer)

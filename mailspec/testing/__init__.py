@@ -1,4 +1,4 @@
-"""mailspec's lab: mail-domain scenarios served by real DNS and SMTP servers on loopback.
+"""mailspec's lab: mail-domain scenarios served by real DNS, SMTP and HTTPS servers on loopback.
 
 Importable without pytest (the fixtures live in :mod:`mailspec.testing.fixtures`). The lab shares
 no code with mailspec's survey, so that a bug in one cannot hide the same bug in the other.
@@ -9,6 +9,7 @@ own (``python -m mailspec.testing.serve``), where the survey it answers cannot s
 from __future__ import annotations
 
 from .dns_server import LabDnsServer
+from .https import HttpsSite, LabHttps
 from .ident import LabIdent
 from .lab import Lab, LabError, select_scenarios
 from .mta import LabMtas, LabSmtp
@@ -16,6 +17,7 @@ from .pki import LabCA
 from .process import LabProcess
 from .scenario import (
     Expectations,
+    HttpsSpec,
     MtaSpec,
     NameServerSpec,
     ResolverKnobs,
@@ -51,10 +53,13 @@ __all__ = [
     "REGISTRY_NAME",
     "RESOLVER_IP",
     "Expectations",
+    "HttpsSite",
+    "HttpsSpec",
     "Lab",
     "LabCA",
     "LabDnsServer",
     "LabError",
+    "LabHttps",
     "LabIdent",
     "LabMtas",
     "LabPlan",

@@ -1,5 +1,5 @@
-"""The embedded lab: scenarios served by :class:`LabDnsServer`, the MTAs of :mod:`.mta` and the ident
-responders of :mod:`.ident`, in a background thread.
+"""The embedded lab: scenarios served by :class:`LabDnsServer`, the MTAs of :mod:`.mta`, the ident
+responders of :mod:`.ident` and the MTA-STS policy hosts of :mod:`.https`, in a background thread.
 
 The servers run in one event loop on a daemon thread, so a lab works beside any other loop
 (pytest-asyncio's, the survey's) and from plain synchronous code::
@@ -8,6 +8,7 @@ The servers run in one event loop on a daemon thread, so a lab works beside any 
         dns.query.udp(query, "127.0.0.153", port=lab.dns_port)
         smtplib.SMTP("127.0.2.10", lab.smtp_port)           # mx1.good.test
         ssl.create_default_context(cafile=lab.ca_path)      # trusts its STARTTLS certificates
+        https://mta-sts.good.test:<lab.https_port>/.well-known/mta-sts.txt   # on 127.0.2.12
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from .dns_server import LabDnsServer
+from .https import BodyMode, CertificateKind, HttpsSite, LabHttps, SilenceMode
 from .ident import LabIdent
 from .mta import LabMtas
 from .pki import LabCA
-from .scenario import Scenario, check_together, load_scenario, load_scenarios
+from .scenario import HttpsSpec, Scenario, check_together, load_scenario, load_scenarios
 from .zones import LabPlan, build_lab
 
 __all__ = ["START_TIMEOUT", "Lab", "LabError", "choose_scenarios", "select_scenarios"]
@@ -70,8 +72,18 @@ class LabView:
         """The lab CA's certificate (PEM), as ``--mail-ca`` takes it ("" while stopped)."""
         raise NotImplementedError
 
+    @property
+    def https_port(self) -> int:
+        """The TCP port every MTA-STS policy host listens on, the lab's port 443 (0 while stopped, or
+        when no scenario has an ``[[https]]`` site)."""
+        raise NotImplementedError
+
     def smtp_stats(self) -> dict[str, dict[str, Any]]:
         """MTA address -> what it saw: connections, max_open, open, peers, data_commands, verbs."""
+        raise NotImplementedError
+
+    def https_stats(self) -> dict[str, dict[str, Any]]:
+        """HTTPS address -> what it saw (:meth:`~mailspec.testing.https.HttpsStats.snapshot`)."""
         raise NotImplementedError
 
     @property
@@ -82,6 +94,12 @@ class LabView:
     @property
     def scenarios(self) -> list[Scenario]:
         return list(self._scenarios)
+
+    @property
+    def dkim_selectors(self) -> list[str]:
+        """``SELECTOR@DOMAIN`` for each scenario's ``dkim_selectors``, as ``--mail-dkim-selector`` takes
+        them."""
+        return [subject for sc in self._scenarios for subject in sc.dkim_subjects]
 
     @property
     def waivers(self) -> list[str]:
@@ -101,9 +119,10 @@ class LabView:
 class Lab(LabView):
     """Scenarios on loopback: a resolver at 127.0.0.153, a registry and each scenario's name servers,
     all on one UDP/TCP port (:attr:`dns_port`): *port*, or (0, the default) a free one; the
-    scenarios' MTAs on another port (:attr:`smtp_port`) and their ident responders on a third
-    (:attr:`ident_port`), both free ones. With ``mtas=False`` no MTA or ident responder is started
-    (a tier that runs real Postfix there instead), but the lab CA is still made (:attr:`ca`)."""
+    scenarios' MTAs on another port (:attr:`smtp_port`), their ident responders on a third
+    (:attr:`ident_port`) and their MTA-STS policy hosts on a fourth (:attr:`https_port`), all free
+    ones. With ``mtas=False`` no MTA or ident responder is started (a tier that runs real Postfix
+    there instead), but the lab CA is still made (:attr:`ca`), and the policy hosts still serve."""
 
     def __init__(
         self,
@@ -124,10 +143,13 @@ class Lab(LabView):
         self._server = LabDnsServer(self.plan, latency=latency)
         self._mtas: LabMtas | None = None
         self._ident: LabIdent | None = None
+        self._https: LabHttps | None = None
         self._ca: LabCA | None = None
         self._workdir: str | None = None
         self._stats: dict[str, dict[str, Any]] = {}
         self._errors: list[str] = []
+        self._https_stats: dict[str, dict[str, Any]] = {}
+        self._https_errors: list[str] = []
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
@@ -156,9 +178,15 @@ class Lab(LabView):
         return self
 
     def _prepare(self) -> None:
-        """The CA in a folder of its own, and the MTAs' certificates and TLS contexts."""
+        """The CA in a folder of its own, and the MTAs' and policy hosts' certificates and TLS contexts."""
         self._workdir = tempfile.mkdtemp(prefix="mailspec-lab-")
         self._ca = LabCA(Path(self._workdir))
+        sites = [_site(spec) for sc in self._scenarios for spec in sc.https]
+        if sites:
+            try:
+                self._https = LabHttps(sites, self._ca)
+            except (ValueError, OSError) as exc:
+                raise LabError(f"the lab's HTTPS server could not be set up: {exc}") from exc
         if not self._with_mtas:
             return
         pairs = [(spec, sc.served_domains) for sc in self._scenarios for spec in sc.mtas]
@@ -170,6 +198,7 @@ class Lab(LabView):
 
     def _discard(self) -> None:
         self._mtas = self._ident = self._ca = None
+        self._https = None
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
@@ -180,9 +209,12 @@ class Lab(LabView):
             await self._mtas.start()
         if self._ident is not None:
             await self._ident.start()
+        if self._https is not None:
+            await self._https.start()
 
     async def _stop_all(self) -> None:
         for stop in (
+            self._https.stop if self._https is not None else None,
             self._ident.stop if self._ident is not None else None,
             self._mtas.stop if self._mtas is not None else None,
             self._server.stop,
@@ -238,6 +270,8 @@ class Lab(LabView):
             alive = thread.is_alive()
             self._stats = self._mtas.stats() if self._mtas is not None else {}
             self._errors = self.mta_errors
+            self._https_stats = self._https.stats() if self._https is not None else {}
+            self._https_errors = self.https_errors
             self._discard()
             if alive:
                 raise LabError(f"the lab's servers did not stop within {STOP_TIMEOUT:g} s")
@@ -270,6 +304,10 @@ class Lab(LabView):
         return self._ident.port if self._ident is not None else 0
 
     @property
+    def https_port(self) -> int:
+        return self._https.port if self._https is not None else 0
+
+    @property
     def ca_path(self) -> str:
         return str(self._ca.ca_path) if self._ca is not None else ""
 
@@ -286,6 +324,20 @@ class Lab(LabView):
     def mta_errors(self) -> list[str]:
         """Unexpected exceptions in MTA sessions (each cost its session); tests assert there are none."""
         return self._mtas.internal_errors if self._mtas is not None else list(self._errors)
+
+    def https_stats(self) -> dict[str, dict[str, Any]]:
+        """HTTPS address -> what it saw (JSON-ready); after stop(), what it had seen by then."""
+        return self._https.stats() if self._https is not None else dict(self._https_stats)
+
+    @property
+    def https_errors(self) -> list[str]:
+        """Unexpected exceptions in HTTPS sessions; tests assert there are none."""
+        return self._https.internal_errors if self._https is not None else list(self._https_errors)
+
+    @property
+    def https(self) -> LabHttps | None:
+        """The MTA-STS policy hosts while the lab runs (None when no scenario has one)."""
+        return self._https
 
     @property
     def mtas(self) -> LabMtas | None:
@@ -319,6 +371,22 @@ class Lab(LabView):
         state = f"resolver {self.resolver}" if self.running else "stopped"
         shown = ", ".join(self.domains[:3]) + (", ..." if len(self.domains) > 3 else "")
         return f"<Lab {len(self._scenarios)} scenarios ({shown}), {state}>"
+
+
+def _site(spec: HttpsSpec) -> HttpsSite:
+    """The HTTPS server's site for a scenario's ``[[https]]`` table (the loader checked the values)."""
+    return HttpsSite(
+        host=spec.host,
+        ip=spec.ip,
+        policy=spec.policy,
+        certificate=cast("CertificateKind", spec.certificate),
+        cert_names=spec.cert_names,
+        status=spec.status,
+        redirect=spec.redirect,
+        content_type=spec.content_type,
+        body=cast("BodyMode", spec.body),
+        silence=cast("SilenceMode", spec.silence),
+    )
 
 
 def select_scenarios(names: Iterable[str] | str) -> list[Scenario]:

@@ -8,6 +8,7 @@ from its first line::
     with LabProcess.from_names(["good"]) as lab:
         dns.query.udp(query, lab.resolver_ip, port=lab.dns_port)
         smtplib.SMTP("127.0.2.10", lab.smtp_port)
+        lab.https_port, lab.dkim_selectors          # the policy hosts' port, ["s1@good.test"]
 
 The child serves until its stdin reaches its end, so it ends with its parent, however the parent ends.
 """
@@ -223,6 +224,11 @@ class LabProcess(LabView):
         return int(self._info.get("ident_port", 0))
 
     @property
+    def https_port(self) -> int:
+        """The TCP port of the MTA-STS policy hosts (0 while stopped, or when there are none)."""
+        return int(self._info.get("https_port", 0))
+
+    @property
     def ca_path(self) -> str:
         """The child's lab CA (PEM), removed when it stops ("" while stopped)."""
         return str(self._info.get("ca_path", ""))
@@ -241,6 +247,14 @@ class LabProcess(LabView):
         stats = reply.get("smtp_stats")
         if not isinstance(stats, dict):
             raise LabError(f"the lab process answered 'smtp-stats' with {str(reply)[:500]}")
+        return stats
+
+    def https_stats(self) -> dict[str, dict[str, Any]]:
+        """What each HTTPS address saw since the child started (asks it: the ``https-stats`` command)."""
+        reply = self._ask("https-stats")
+        stats = reply.get("https_stats")
+        if not isinstance(stats, dict):
+            raise LabError(f"the lab process answered 'https-stats' with {str(reply)[:500]}")
         return stats
 
     def _ask(self, command: str) -> dict[str, Any]:
@@ -305,9 +319,10 @@ class LabProcess(LabView):
             raise LabError(f"the lab process serves {str(info)[:500]}, not {str(expected)[:500]}")
         if resolver.rpartition(":")[2] != str(port) or not 0 < port <= 65535:
             raise LabError(f"the lab process reported resolver {resolver!r} and port {port!r}")
-        others = {key: info.get(key) for key in ("smtp_port", "ident_port", "ca_path")}
+        ports = ("smtp_port", "ident_port", "https_port")
+        others = {key: info.get(key) for key in (*ports, "ca_path")}
         if not (
-            all(isinstance(info.get(k), int) and 0 <= info[k] <= 65535 for k in ("smtp_port", "ident_port"))
+            all(isinstance(info.get(k), int) and 0 <= info[k] <= 65535 for k in ports)
             and isinstance(info.get("ca_path"), str)
         ):
             raise LabError(f"the lab process reported {others}")

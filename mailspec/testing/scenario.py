@@ -7,6 +7,8 @@ plus knobs of the embedded lab::
 
     domain = "good.test"                 # required; at or below test.
     description = "prose"
+    dkim_selectors = ["s1"]              # selectors with keys under _domainkey.<domain>, passed
+                                         # to mailspec by --mail-lab as s1@<domain>
     waive = ["ID=REASON", ...]           # applied by --mail-lab as ID@<domain>=REASON
     mailspec_args = ["--mail-..."]       # kept for the runner
     [expect]                             # flag / pass / not_passed / skip / error / warn: lists of
@@ -20,7 +22,8 @@ plus knobs of the embedded lab::
     records = "zone-file lines, names relative to the zone"
     [[zone.nameserver]]
     host = "ns1"                         # relative to the zone, or absolute with a trailing dot
-    ip = "127.0.2.1"                     # 127.0.2.0 - 127.0.9.255
+    ip = "127.0.2.1"                     # 127.0.2.0 - 127.0.15.255 (127.0.9.0/25 is left to
+                                         # users' own scenarios: the packaged ones keep out of it)
     mode = "current"                     # current | stale | refused | silent | recursive
     serial = 0                           # stale only; default: the zone's serial - 1
     listed = "both"                      # both | parent (delegation only) | zone (apex NS only)
@@ -46,9 +49,25 @@ plus knobs of the embedded lab::
     vrfy = "honest"                      # and the fake's own (FAKE_CHOICES, greeting_delay,
                                          # ehlo_name, extensions, ehlo_extra_keywords,
                                          # case_sensitive, tls_gated, max_connections)
+    [[https]]                            # an MTA-STS policy host on <ip>:<the lab's HTTPS port>
+    host = "mta-sts"                     # required; relative to the domain, or absolute with a
+                                         # trailing dot; publish its A record yourself
+    ip = "127.0.2.12"                    # required; the scenario range, or "::1"
+    policy = "version: STSv1\\n..."       # served at /.well-known/mta-sts.txt, as written
+    certificate = "valid"                # valid | wrong-name | expired | self-signed
+    cert_names = ["mta-sts.good.test"]   # SAN names of the certificate; default [host]
+    status = 0                           # HTTP status of the policy's answer; 0: 200 (301 with
+                                         # a redirect)
+    redirect = ""                        # a Location sent (with a 3xx) instead of the policy
+    content_type = "text/plain"          # "" sends no Content-Type
+    body = "normal"                      # normal | huge (a 1 GiB body) | endless (a trickle)
+    silence = ""                         # "" | http (TLS, then no answer) | tcp (not a byte)
 
 Beyond the acceptance lab's format: ``[expect] warn`` (results exist, some warned, none failed),
-``error``, a list of names in ``[ptr]``, the fake-only MTA knobs and ``ident = "blackhole"``.
+``error``, a list of names in ``[ptr]``, the fake-only MTA knobs, ``ident = "blackhole"``,
+``dkim_selectors`` (the acceptance lab generates its keys from ``[[zone.dkim]]``; here the keys are
+records of the zone) and ``[[https]]`` (the acceptance lab's one ``[mta_sts]`` server; here any
+number of policy hosts, with the knobs of :class:`~mailspec.testing.https.HttpsSite`).
 
 The expectations are those of the acceptance lab's canonical run (``--mail-probe=intrusive
 --mail-timeout=3``, plus the scenario's ``mailspec_args``): at a lower probe level the intrusive
@@ -74,8 +93,12 @@ __all__ = [
     "DEFAULT_ACCEPT",
     "DEFAULT_EXTENSIONS",
     "DEFAULT_SERIAL",
+    "HTTPS_BODIES",
+    "HTTPS_CERTIFICATES",
+    "HTTPS_SILENCES",
     "MTA_KINDS",
     "Expectations",
+    "HttpsSpec",
     "MtaSpec",
     "NameServerSpec",
     "ResolverKnobs",
@@ -140,19 +163,33 @@ FAKE_CHOICES: dict[str, tuple[str, ...]] = {
     "starttls": ("normal", "readvertise", "injectable", "refuse", "broken"),
     "tls_versions": ("modern", "legacy", "old-only"),
 }
+#: The knobs of an ``[[https]]`` site (as :class:`~mailspec.testing.https.HttpsSite` takes them; the
+#: first is the default).
+HTTPS_CERTIFICATES = ("valid", "wrong-name", "expired", "self-signed")
+HTTPS_BODIES = ("normal", "huge", "endless")
+HTTPS_SILENCES = ("", "http", "tcp")
+HTTPS_KEYS = (
+    "host", "ip", "policy", "certificate", "cert_names", "status", "redirect", "content_type", "body",
+    "silence",
+)  # fmt: skip
 MAX_GREETING_DELAY = 300.0
 MAX_EXTRA_KEYWORDS = 100_000
 MAX_CONNECTIONS = 1000
 
 #: Addresses a scenario may give its servers. 127.0.0.0/24 and 127.0.1.0/24 belong to the lab
-#: itself (resolver, registry), so a scenario can never shadow them.
+#: itself (resolver, registry), so a scenario can never shadow them. (The acceptance lab's range ends
+#: at 127.0.9.255.)
 SCENARIO_FIRST = ipaddress.IPv4Address("127.0.2.0")
-SCENARIO_LAST = ipaddress.IPv4Address("127.0.9.255")
+SCENARIO_LAST = ipaddress.IPv4Address("127.0.15.255")
+#: Left to users' own scenarios (and the lab's tests): no packaged scenario uses it.
+USER_BLOCK = ipaddress.IPv4Network("127.0.9.0/25")
 IPV6_LOOPBACK = ipaddress.IPv6Address("::1")
 
 #: Zones below test. that the lab serves itself (the registry's host, the blocklists).
 LAB_ZONES = ("nic.test", "dnsbl.test")
 
+#: A DKIM selector: dot-separated labels of letters, digits, '-' and '_' (RFC 6376 section 3.1).
+_SELECTOR = re.compile(r"^[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*$")
 _CHECK_ID = re.compile(r"^[a-z0-9]+(?:\.[a-z0-9-]+)+(?:@\S+)?$")
 #: DNS allows nearly any label; scenarios model broken names ('_', leading '-') on purpose, so
 #: only what a zone file cannot express plainly is refused.
@@ -352,6 +389,33 @@ class MtaSpec:
 
 
 @dataclass(frozen=True)
+class HttpsSpec:
+    """One ``[[https]]`` table: a host name the lab's HTTPS server serves on one address (an MTA-STS
+    policy host, RFC 8461 section 3.3). The lab plays it with :class:`~mailspec.testing.https.HttpsSite`,
+    whose knobs these are."""
+
+    host: str  #: absolute, lower case, no trailing dot
+    ip: str
+    policy: str = ""  #: the text served at /.well-known/mta-sts.txt
+    certificate: str = "valid"  #: one of HTTPS_CERTIFICATES
+    cert_names: tuple[str, ...] = ()  #: SAN names of the certificate; empty: the host
+    status: int = 0  #: 0: 200, or 301 with a redirect
+    redirect: str = ""  #: a Location sent (with a 3xx status) instead of the policy
+    content_type: str = "text/plain"  #: "" sends none
+    body: str = "normal"  #: one of HTTPS_BODIES
+    silence: str = ""  #: one of HTTPS_SILENCES
+
+    @property
+    def answer_status(self) -> int:
+        """The status the policy's request gets."""
+        return self.status or (301 if self.redirect else 200)
+
+    @property
+    def certificate_names(self) -> tuple[str, ...]:
+        return self.cert_names or (self.host,)
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str  #: file stem
     source: str  #: where it was read from, for messages
@@ -367,6 +431,8 @@ class Scenario:
     mtas: tuple[MtaSpec, ...] = ()
     dnsbl_listed: tuple[str, ...] = ()  #: addresses listed in the lab's dnsbl.test
     mailspec_args: tuple[str, ...] = ()
+    https: tuple[HttpsSpec, ...] = ()  #: the scenario's MTA-STS policy hosts
+    dkim_selectors: tuple[str, ...] = ()  #: selectors whose keys a survey should check
 
     @property
     def zones(self) -> tuple[Zone, ...]:
@@ -383,11 +449,17 @@ class Scenario:
 
     @property
     def addresses(self) -> frozenset[str]:
-        """Every address the scenario owns: its name servers, PTR entries and MTAs."""
+        """Every address the scenario owns: its name servers, PTR entries, MTAs and HTTPS sites."""
         ips = {ns.ip for zone in self.zones for ns in zone.nameservers}
         ips |= {ip for ip, _ in self.ptr}
         ips |= {mta.ip for mta in self.mtas}
+        ips |= {site.ip for site in self.https}
         return frozenset(ips)
+
+    @property
+    def dkim_subjects(self) -> tuple[str, ...]:
+        """``SELECTOR@DOMAIN`` for each of :attr:`dkim_selectors`, as ``--mail-dkim-selector`` takes it."""
+        return tuple(f"{selector}@{self.domain}" for selector in self.dkim_selectors)
 
     @property
     def served_domains(self) -> tuple[str, ...]:
@@ -427,7 +499,9 @@ def load_scenarios(paths: Iterable[str | os.PathLike[str]] | None = None) -> lis
     scenarios: list[Scenario] = []
     if paths is None:
         folder = resources.files(_PACKAGE).joinpath("scenarios")
-        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        # by stem, as scenario_names() sorts them ("a-b" before "a-b-c", which "a-b-c.toml" < "a-b.toml"
+        # would reverse)
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name.removesuffix(".toml")):
             if entry.name.endswith(".toml"):
                 stem = entry.name.removesuffix(".toml")
                 scenarios.append(parse_scenario(entry.read_text(encoding="utf-8"), stem, entry.name))
@@ -435,7 +509,7 @@ def load_scenarios(paths: Iterable[str | os.PathLike[str]] | None = None) -> lis
         for raw in paths:
             path = Path(raw)
             if path.is_dir():
-                files = sorted(path.glob("*.toml"))
+                files = sorted(path.glob("*.toml"), key=lambda f: f.stem)
                 if not files:
                     raise ScenarioError(f"{path}: holds no *.toml scenario")
                 scenarios += [load_scenario(f) for f in files]
@@ -602,6 +676,7 @@ def _scenario(data: dict[str, Any], name: str, source: str) -> Scenario:
     description = top.get("description", str, "").strip()
     waive = tuple(_waiver(w) for w in top.strings("waive"))
     mailspec_args = top.strings("mailspec_args")
+    dkim_selectors = _selectors(top.strings("dkim_selectors"))
     expect = _expectations(_Table(top.get("expect", dict, {}), "expect"))
 
     zone_data = top.optional("zone", dict)
@@ -632,6 +707,7 @@ def _scenario(data: dict[str, Any], name: str, source: str) -> Scenario:
         ptr += [(_ptr_ip(ip, f"ptr.{ip}"), _hostname(host, f"ptr.{ip}")) for host in names]
 
     mtas = tuple(_mta(t) for t in top.tables("mta"))
+    https = _sites([_https(t, domain) for t in top.tables("https")])
     dnsbl_t = _Table(top.get("dnsbl", dict, {}), "dnsbl")
     listed = tuple(_ptr_ip(ip, "dnsbl.listed") for ip in dnsbl_t.strings("listed"))
     dnsbl_t.done()
@@ -639,6 +715,10 @@ def _scenario(data: dict[str, Any], name: str, source: str) -> Scenario:
 
     if mtas and zone is None:
         raise ScenarioError("mta: MTAs need a [zone]; leave them out to model a domain that does not exist")
+    if https and zone is None:
+        raise ScenarioError(
+            "https: policy hosts need a [zone]; leave them out to model a domain that does not exist"
+        )
     ips = [m.ip for m in mtas]
     twice = sorted({ip for ip in ips if ips.count(ip) > 1})
     if twice:
@@ -666,7 +746,22 @@ def _scenario(data: dict[str, Any], name: str, source: str) -> Scenario:
         mtas=mtas,
         dnsbl_listed=tuple(dict.fromkeys(listed)),
         mailspec_args=mailspec_args,
+        https=https,
+        dkim_selectors=dkim_selectors,
     )
+
+
+def _selectors(selectors: Sequence[str]) -> tuple[str, ...]:
+    for selector in selectors:
+        if not _SELECTOR.match(selector) or len(selector) > 200:
+            raise ScenarioError(
+                f"dkim_selectors: {selector!r} is not a selector (labels of letters, digits, '-' and '_')"
+            )
+    lowered = [s.lower() for s in selectors]
+    twice = sorted({s for s in lowered if lowered.count(s) > 1})
+    if twice:
+        raise ScenarioError(f"dkim_selectors: {', '.join(twice)} given twice")
+    return tuple(selectors)
 
 
 def _waiver(entry: str) -> str:
@@ -904,3 +999,53 @@ def _mta(t: _Table) -> MtaSpec:
         if needs_tls:
             raise ScenarioError(f"{t.where}: {', '.join(needs_tls)} need TLS, but tls = 'none'")
     return spec
+
+
+# --------------------------------------------------------------------------- [[https]]
+
+
+def _https(t: _Table, domain: str) -> HttpsSpec:
+    host = _relative(t.require("host", str), domain, t.at("host"))
+    if not _below(host, "test"):
+        raise ScenarioError(f"{t.at('host')}: {host} must be below test. (the lab serves nothing else)")
+    ip = _ptr_ip(t.require("ip", str), t.at("ip"))
+    status = t.get("status", int, 0)
+    if status and not 100 <= status <= 599:
+        raise ScenarioError(f"{t.at('status')}: {status} is not an HTTP status (100 to 599, or 0)")
+    redirect = _text(t.get("redirect", str, ""), t.at("redirect"))
+    if redirect and not 300 <= (status or 301) <= 399:
+        raise ScenarioError(f"{t.at('redirect')}: a redirect needs a 3xx status, not {status}")
+    spec = HttpsSpec(
+        host=host,
+        ip=ip,
+        policy=t.get("policy", str, ""),
+        certificate=_choice(t.get("certificate", str, "valid"), HTTPS_CERTIFICATES, t.at("certificate")),
+        cert_names=tuple(_hostname(n, t.at("cert_names")) for n in t.strings("cert_names")),
+        status=status,
+        redirect=redirect,
+        content_type=_text(t.get("content_type", str, "text/plain"), t.at("content_type")),
+        body=_choice(t.get("body", str, "normal"), HTTPS_BODIES, t.at("body")),
+        silence=_choice(t.get("silence", str, ""), HTTPS_SILENCES, t.at("silence")),
+    )
+    t.done()
+    return spec
+
+
+def _sites(sites: list[HttpsSpec]) -> tuple[HttpsSpec, ...]:
+    """The sites of one scenario, checked together: one host name once per address, and ``silence =
+    "tcp"`` (which silences the address before any TLS) for all of an address's names or none."""
+    seen: dict[tuple[str, str], int] = {}
+    tcp: dict[str, set[bool]] = {}
+    for i, site in enumerate(sites):
+        if (site.host, site.ip) in seen:
+            raise ScenarioError(
+                f"https[{i}]: {site.host} on {site.ip} is already https[{seen[site.host, site.ip]}]"
+            )
+        seen[site.host, site.ip] = i
+        tcp.setdefault(site.ip, set()).add(site.silence == "tcp")
+    mixed = sorted(ip for ip, modes in tcp.items() if len(modes) > 1)
+    if mixed:
+        raise ScenarioError(
+            f"https: silence = 'tcp' silences every host name of an address: all of {mixed[0]}'s, or none"
+        )
+    return tuple(sites)

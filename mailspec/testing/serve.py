@@ -38,15 +38,18 @@ DESCRIPTION = """\
 Serve mailspec lab scenarios on loopback: over DNS (UDP and TCP) a recursive resolver at
 127.0.0.153, the registry of the "test." zone and each scenario's name servers (127.0.x.y), all on
 one port; each scenario's MTAs (SMTP, STARTTLS with certificates of a lab CA made at start-up) on a
-second port, and their ident responders on a third. Point mailspec at it with
---mail-resolver=RESOLVER --mail-dns-port=DNS_PORT --mail-smtp-port=SMTP_PORT --mail-ca=CA_PATH.
+second port, their ident responders on a third, and their MTA-STS policy hosts (HTTPS, with
+certificates of the same CA) on a fourth. Point mailspec at it with --mail-resolver=RESOLVER
+--mail-dns-port=DNS_PORT --mail-smtp-port=SMTP_PORT --mail-ca=CA_PATH.
 
 Once every socket is bound, one JSON line goes to stdout:
 
   {"resolver": "127.0.0.153:PORT", "dns_port": PORT, "smtp_port": PORT, "ident_port": PORT,
-   "ca_path": "/tmp/.../ca.pem", "domains": [...], "waivers": [...], "scenarios": [...]}
+   "https_port": PORT, "ca_path": "/tmp/.../ca.pem", "domains": [...], "waivers": [...],
+   "dkim_selectors": [...], "scenarios": [...]}
 
-(waivers in --mail-waive's form; a port is 0 where nothing listens). The lab then serves until stdin
+(waivers in --mail-waive's form, DKIM selectors in --mail-dkim-selector's SELECTOR@DOMAIN; a port is
+0 where nothing listens). The lab then serves until stdin
 reaches its end (so it ends with the process that started it) or until SIGTERM or SIGINT, and exits
 0. With --serve-forever, stdin is ignored and only a signal stops it: use that where stdin is
 /dev/null, as in a container.
@@ -55,6 +58,8 @@ While serving, each line read on stdin is a command, answered by one JSON line o
   stats        {"queries_answered": N}
   smtp-stats   {"smtp_stats": {MTA address: {"connections": N, "max_open": N, "open": N,
                 "peers": [...], "data_commands": N, "verbs": [...], "verbs_dropped": N}}}
+  https-stats  {"https_stats": {HTTPS address: {"connections": N, "handshakes": N,
+                "handshake_failures": N, "server_names": [...], "requests": [...], ...}}}
 Blank lines are ignored; an unknown command is answered {"error": "..."}.
 
 Errors (an unknown scenario, a bad scenario file, an address that cannot be bound) print one line
@@ -66,7 +71,7 @@ examples:
   python -m mailspec.testing.serve --scenario good,mx-cname --latency 0.02
   python -m mailspec.testing.serve --scenario-file my.toml --scenario-file more/
   python -m mailspec.testing.serve --scenario all --port 53 --serve-forever    # a container
-  python -m mailspec.testing.serve --no-mtas                    # DNS only (real MTAs elsewhere)"""
+  python -m mailspec.testing.serve --no-mtas                    # no MTAs (real ones elsewhere)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-mtas",
         action="store_true",
-        help="serve DNS only: start no MTA and no ident responder (the lab CA is still made)",
+        help="start no MTA and no ident responder (the lab CA is still made, and the MTA-STS policy "
+        "hosts still serve)",
     )
     parser.add_argument(
         "--serve-forever",
@@ -153,9 +159,11 @@ def announcement(lab: Lab) -> dict[str, Any]:
         "dns_port": lab.dns_port,
         "smtp_port": lab.smtp_port,
         "ident_port": lab.ident_port,
+        "https_port": lab.https_port,
         "ca_path": lab.ca_path,
         "domains": lab.domains,
         "waivers": lab.waivers,
+        "dkim_selectors": lab.dkim_selectors,
         "scenarios": [sc.name for sc in lab.scenarios],
     }
 
@@ -235,7 +243,9 @@ def _command(lab: Lab, command: str) -> bool:
         return _emit({"queries_answered": lab.server.queries_answered})
     if command == "smtp-stats":
         return _emit({"smtp_stats": lab.smtp_stats()})
-    return _emit({"error": f"unknown command {command!r}; known: stats, smtp-stats"})
+    if command == "https-stats":
+        return _emit({"https_stats": lab.https_stats()})
+    return _emit({"error": f"unknown command {command!r}; known: stats, smtp-stats, https-stats"})
 
 
 def _emit(obj: dict[str, Any]) -> bool:

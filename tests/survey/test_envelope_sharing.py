@@ -54,3 +54,20 @@ def test_domains_of_one_mx_share_its_envelope_connections() -> None:
 
 def test_a_connection_serves_a_bounded_number_of_domains() -> None:
     assert 1 < REUSE_DOMAINS <= 10
+
+
+def test_a_domain_whose_budget_runs_out_leaves_no_connection_open() -> None:
+    """A tarpit that never answers MAIL: each domain's budget runs out, its connection is closed at
+    once, and the server never sees more than two at a time (the review's leak)."""
+    with LabProcess(["tarpit"]) as lab:
+        (ip,) = [i for i in lab.smtp_stats()]
+        host, _, port = lab.resolver.rpartition(":")
+        config = SmtpConfig(timeout=1, probe_helo="probe.lab.test", retry_delay=0.1)
+        endpoint = endpoint_key("mx1.tarpit.test", ip, lab.smtp_port)
+        with Survey([DnsEndpoint(host, int(port))], timeout=1, dns_port=lab.dns_port, smtp=config) as s:
+            keys = [f"d{i}.tarpit.test|{endpoint}" for i in range(5)]
+            s.prefetch((SmtpEnvelope, k) for k in keys)
+            envelopes = [s.get(SmtpEnvelope, k) for k in keys]
+        most_open = lab.smtp_stats()[ip]["max_open"]
+    assert all(not e.definite for e in envelopes)
+    assert most_open <= 2
