@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from mailspec.catalog import check
+from mailspec.checks.common import existing
 from mailspec.errors import Indeterminate
 from mailspec.facts import DomainDns, need
 from mailspec.facts.auth import READING_NAMES, DmarcFound, DmarcSurvey
@@ -152,14 +153,16 @@ def _got(survey: DmarcSurvey, qname: str, rdtype: str) -> DnsAnswer:
     fix='Publish a TXT record at _dmarc.<domain>: "v=DMARC1; p=none; rua=mailto:<a mailbox you read>", '
     "then raise p to quarantine or reject once the reports show your mail aligns.",
 )
-def test_dmarc_present(dmarc_survey: DmarcSurvey) -> None:
+def test_dmarc_present(dns_facts: DomainDns, dmarc_survey: DmarcSurvey) -> None:
     """The domain (or its organisational domain) publishes a DMARC record.
 
     Both readings are asked: RFC 7489 (the domain's own ``_dmarc`` name, then the Public Suffix
     List's Organizational Domain's) and RFC 9989 (the DNS tree walk). When only one of them finds a
     record, receivers that follow the other apply no DMARC: a warning. Several records, or a record
     invalid as a whole, still count as published here (dmarc.single and dmarc.syntax report them).
+    A domain that does not exist skips (dns.domain.exists reports it).
     """
+    existing(dns_facts)
     psl, walk = _discover(dmarc_survey)
     d = psl.domain
     if psl.found and walk.found:
@@ -604,9 +607,12 @@ def test_dmarc_alignment_feasible(
     relaxed and strict) must authorise some host. DKIM: a configured selector under ``d=<domain>``
     (aligned either way) or, with relaxed adkim, under its Organizational Domain. Relaxed alignment
     compares Organizational Domains: by the Public Suffix List (RFC 7489 §3.2) or by the tree walk
-    (RFC 9989), which a note explains when they differ.
+    (RFC 9989), which a note explains when they differ. A domain that does not exist, or that
+    declares it sends no mail (a null MX without SPF, or an SPF record that authorises no host with
+    no DKIM selector configured: the parked-domain setup), has nothing to align and skips.
     """
     d = dns_facts.domain
+    existing(dns_facts)
     evidence(dns_facts.txt)
     need(dns_facts.txt)
     psl, walk = _discover(dmarc_survey)
@@ -633,6 +639,12 @@ def test_dmarc_alignment_feasible(
         note(f"DKIM can align (relaxed): configured selectors {', '.join(org_selectors)}")
     if spf or selectors or org_selectors:
         return
+    if dns_facts.null_mx or (dns_facts.spf_records and not spf):
+        pytest.skip(
+            f"{d} declares that it sends no mail ("
+            + ("a null MX" if dns_facts.null_mx else f"SPF {dns_facts.spf_records[0]!r}")
+            + "): no identifier needs to align"
+        )
     no_spf = (
         f"{d}'s SPF record authorises no host ({dns_facts.spf_records[0]!r})"
         if dns_facts.spf_records

@@ -650,7 +650,9 @@ def test_helo_spf(outbound_ip: OutboundIp, spf_helo: list[tuple[str, SpfTree, Sp
         root = tree.root
         if root.state == "indeterminate":
             unknown.append(f"{name}: {root.problem}")
-        elif root.state in ("none", "nxdomain", "invalid"):
+        elif root.state == "nxdomain":
+            note(f"the HELO name {name} does not exist (NXDOMAIN): helo.resolves reports it")
+        elif root.state in ("none", "invalid"):
             missing.append(f"{name} ({root.problem or root.state})")
         elif root.state in ("multiple", "syntax", "loop", "too-deep"):
             broken.append(f"{name} ({root.problem})")

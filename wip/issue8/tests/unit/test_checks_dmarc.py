@@ -192,25 +192,25 @@ def test_the_survey_round_trips_through_the_codec() -> None:
 
 # --------------------------------------------------------------------------------- dmarc.present
 def test_present_passes_and_says_where() -> None:
-    passes(checks.test_dmarc_present, with_record())
+    passes(checks.test_dmarc_present, domain_dns(), with_record())
     assert any("both readings" in n for n in current().notes)
 
 
 def test_present_fails_without_any_record() -> None:
-    message = fails(checks.test_dmarc_present, survey(), match="publishes no DMARC record")
+    message = fails(checks.test_dmarc_present, domain_dns(), survey(), match="publishes no DMARC record")
     assert "RFC 7489 §6.1" in message
     assert "v=DMARC1; p=none" in message
 
 
 def test_present_warns_when_only_one_reading_finds_a_record() -> None:
     s = survey("foo.github.io", txt("_dmarc.github.io", "v=DMARC1; p=reject"))
-    message = warns(checks.test_dmarc_present, s, match="only the RFC 9989")
+    message = warns(checks.test_dmarc_present, domain_dns(), s, match="only the RFC 9989")
     assert "RFC 7489 (Public Suffix List) reading finds none" in message
 
 
 def test_present_is_indeterminate_on_a_timeout() -> None:
     with pytest.raises(Indeterminate, match="timeout"):
-        checks.test_dmarc_present(survey(D, txt(f"_dmarc.{D}", error=TIMEOUT)))
+        checks.test_dmarc_present(domain_dns(), survey(D, txt(f"_dmarc.{D}", error=TIMEOUT)))
 
 
 # ---------------------------------------------------------------------------------- dmarc.single
@@ -435,7 +435,7 @@ def test_present_notes_where_the_readings_find_different_records() -> None:
         txt("_dmarc.a.example.com", "v=DMARC1; p=none", "v=DMARC1; p=reject"),
         txt("_dmarc.example.com", "v=DMARC1; p=quarantine"),
     )
-    passes(checks.test_dmarc_present, s)
+    passes(checks.test_dmarc_present, domain_dns(domain=s.domain), s)
     assert any("readings disagree" in n and "_dmarc.example.com" in n for n in current().notes)
 
 
@@ -447,3 +447,9 @@ def test_single_ignores_several_records_above_the_one_that_applies() -> None:
     )
     assert s.discover("rfc9989").multiple == ()
     passes(checks.test_dmarc_single, s)
+
+
+def test_alignment_skips_for_a_domain_that_sends_no_mail() -> None:
+    """A parked domain ("v=spf1 -all", no selector) has nothing to align: a skip, not a failure."""
+    with pytest.raises(pytest.skip.Exception, match="sends no mail"):
+        checks.test_dmarc_alignment_feasible(domain_dns("v=spf1 -all"), with_record(), Settings())
