@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import functools
 import io
 from collections import Counter
@@ -43,6 +42,8 @@ import dns.rdtypes.nsbase
 import dns.rrset
 import dns.zone
 
+from mailspec.testing.binding import bind_everywhere
+
 from .scenario import ResolverKnobs
 from .zones import LabPlan, ServerMode, parse_zone
 
@@ -54,7 +55,6 @@ MAX_CNAME_HOPS = 8
 TCP_IDLE_SECONDS = 10.0
 #: Target size of each message of a zone transfer.
 AXFR_MESSAGE_BYTES = 16384
-BIND_ATTEMPTS = 5
 
 Transport = Literal["udp", "tcp"]
 Sender = Callable[[list[bytes]], Awaitable[None]]
@@ -296,16 +296,7 @@ class LabDnsServer:
         """Bind UDP and TCP on every address, on *port* or (0) a free port shared by all."""
         if self.running:
             raise RuntimeError("the lab DNS server is already running")
-        attempts = BIND_ATTEMPTS if port == 0 else 1
-        for attempt in range(attempts):
-            try:
-                await self._bind(port)
-                return
-            except OSError as exc:
-                await self._close_listeners()
-                # A free port for the first address may be taken on another one: try another port.
-                if exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
-                    raise
+        await bind_everywhere(self._bind, self._close_listeners, port)
 
     async def _bind(self, port: int) -> None:
         loop = asyncio.get_running_loop()

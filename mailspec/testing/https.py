@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import functools
 import http
 import ssl
@@ -36,6 +35,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from mailspec.testing.binding import bind_everywhere
 
 from .pki import LabCA
 
@@ -80,7 +81,6 @@ CLOSE_SECONDS = 2.0
 MAX_REQUESTS = 1000
 #: Handshake failure reasons kept per address.
 MAX_REASONS = 100
-BIND_ATTEMPTS = 5
 START_TIMEOUT = 30.0
 
 
@@ -322,16 +322,7 @@ class LabHttps:
             raise RuntimeError("the lab's HTTPS server is already running")
         if not self._listeners:
             return
-        attempts = BIND_ATTEMPTS if port == 0 else 1
-        for attempt in range(attempts):
-            try:
-                await self._bind(port)
-                return
-            except OSError as exc:
-                await self._close_listeners()
-                # A port free on the first address may be taken on another: try another port.
-                if exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
-                    raise
+        await bind_everywhere(self._bind, self._close_listeners, port)
 
     async def _bind(self, port: int) -> None:
         loop = asyncio.get_running_loop()

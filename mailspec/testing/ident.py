@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import functools
 import re
 import select
 import socket
 from collections.abc import Sequence
 from typing import Any
+
+from mailspec.testing.binding import bind_everywhere
 
 __all__ = ["IDENT_MODES", "LabIdent"]
 
@@ -31,7 +32,6 @@ IDENT_MODES = ("closed", "open", "drop", "blackhole")
 #: 60 to 180 seconds; the lab is less patient).
 IDLE_SECONDS = 30.0
 MAX_QUERY = 1000
-BIND_ATTEMPTS = 5
 #: How long start-up waits to see the kernel drop a SYN on a full accept queue.
 DROP_CHECK_SECONDS = 0.3
 _QUERY = re.compile(r"^\s*(\d{1,5})\s*,\s*(\d{1,5})\s*$")
@@ -115,15 +115,7 @@ class LabIdent:
             raise RuntimeError("the lab's ident responders are already running")
         if not self.entries:
             return
-        attempts = BIND_ATTEMPTS if port == 0 else 1
-        for attempt in range(attempts):
-            try:
-                await self._bind(port)
-                return
-            except OSError as exc:
-                await self.stop()
-                if exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
-                    raise
+        await bind_everywhere(self._bind, self.stop, port)
 
     async def _bind(self, port: int) -> None:
         loop = asyncio.get_running_loop()

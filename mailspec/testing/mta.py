@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import errno
 import functools
 import os
 import ssl
@@ -28,6 +27,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar
 
 from aiosmtpd.smtp import SMTP
+
+from mailspec.testing.binding import bind_everywhere
 
 from .pki import LabCA
 from .scenario import MtaSpec
@@ -64,7 +65,6 @@ HARD_ERROR_LIMIT = 20
 SIZE_LIMIT = 10_240_000
 #: Command verbs kept per address for :meth:`LabMtas.stats`; later ones are counted only.
 MAX_VERBS = 10_000
-BIND_ATTEMPTS = 5
 #: RFC 2920 section 3.1: commands that may only be the last of a pipelined group. STARTTLS is left
 #: to its own rule (RFC 3207 section 4.2: what came with it is discarded, see ``starttls``).
 LAST_IN_GROUP = frozenset({"EHLO", "HELO", "DATA", "VRFY", "EXPN", "TURN", "QUIT", "NOOP"})
@@ -865,16 +865,7 @@ class LabMtas:
             raise RuntimeError("the lab's MTAs are already running")
         if not self._mtas:
             return
-        attempts = BIND_ATTEMPTS if port == 0 else 1
-        for attempt in range(attempts):
-            try:
-                await self._bind(port)
-                return
-            except OSError as exc:
-                await self._close_listeners()
-                # A port free on the first address may be taken on another: try another port.
-                if exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
-                    raise
+        await bind_everywhere(self._bind, self._close_listeners, port)
 
     async def _bind(self, port: int) -> None:
         loop = asyncio.get_running_loop()
