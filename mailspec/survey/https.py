@@ -41,6 +41,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import httpcore
 import httpx
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -78,6 +79,13 @@ _VERIFY_REASONS = {
     21: "unknown-ca",  # unable to verify the first certificate
     62: "wrong-name",  # hostname mismatch
 }
+
+#: httpcore's own errors. httpx maps them to its own classes through a table it builds once, from the
+#: httpcore module it first saw; httpcore is imported here, eagerly, so that it is that module (httpx
+#: imports it lazily, and a host that re-imports it, as pytester's in-process runs do when they restore
+#: sys.modules, leaves httpx's table naming classes that are no longer raised). Caught as well, in
+#: case an httpcore error still arrives unmapped: no exception from a server may escape the fetch.
+_HTTPCORE_ERRORS = (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol)
 
 _contexts: dict[tuple[str | None, int], ssl.SSLContext] = {}
 
@@ -167,9 +175,9 @@ class _Fetch:
         try:
             async with asyncio.timeout(self.timeout):
                 await self._get(context)
-        except (TimeoutError, httpx.TimeoutException):
+        except (TimeoutError, httpx.TimeoutException, httpcore.TimeoutException):
             self.fail("timeout", self._timeout_words())
-        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, *_HTTPCORE_ERRORS, OSError, ValueError) as exc:
             self.fail(*_classify(exc, self.phase))
         if self.failure == "tls" and self.tls_reason != "handshake" and self.left() > PEEK_AT_LEAST:
             self.certificate = await _peek_certificate(self.ip, self.port, self.host, self.left())
@@ -302,7 +310,7 @@ def _classify(exc: BaseException, phase: str) -> tuple[str, str, str]:
         if isinstance(cause, ssl.SSLError):
             return "tls", f"TLS failed ({phase}): {cause.reason or cause}", "handshake"
     text = str(exc)
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if isinstance(exc, (httpx.RemoteProtocolError, httpcore.RemoteProtocolError)):
         if text.startswith(("Server disconnected", "peer closed")):
             return "closed", f"connection closed ({phase}): {text}", ""
         return "protocol", f"not an HTTP response: {text}", ""
@@ -312,9 +320,9 @@ def _classify(exc: BaseException, phase: str) -> tuple[str, str, str]:
         if phase == "connecting":
             return "connect", reason, ""
         return "closed", f"{reason} ({phase})", ""
-    if phase == "connecting" and isinstance(exc, httpx.ConnectError):
+    if phase == "connecting" and isinstance(exc, (httpx.ConnectError, httpcore.ConnectError)):
         return "connect", text or "connection failed", ""
-    if isinstance(exc, (httpx.NetworkError, httpx.ReadError, httpx.WriteError)):
+    if isinstance(exc, (httpx.NetworkError, httpcore.NetworkError)):
         return "closed", f"connection lost ({phase}): {text or type(exc).__name__}", ""
     if isinstance(exc, (httpx.InvalidURL, ValueError, httpx.LocalProtocolError)):
         return "setup", f"the request could not be made: {text}", ""

@@ -66,7 +66,10 @@ class _Drop:
             try:
                 probe.setblocking(False)
                 probe.connect_ex((ip, self.port))
-                _, writable, _ = select.select([], [probe], [], DROP_CHECK_SECONDS)
+                # (poll, not select: select cannot watch a descriptor numbered 1024 or more)
+                poller = select.poll()
+                poller.register(probe, select.POLLOUT)
+                writable = poller.poll(DROP_CHECK_SECONDS * 1000)
             finally:
                 probe.close()
             if writable:

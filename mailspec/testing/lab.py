@@ -24,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
+from .binding import enough_descriptors
 from .dns_server import LabDnsServer
 from .https import BodyMode, CertificateKind, HttpsSite, LabHttps, SilenceMode
 from .ident import LabIdent
@@ -169,6 +170,7 @@ class Lab(LabView):
         with self._lock:
             if self._thread is not None:
                 raise LabError("the lab is already running")
+            enough_descriptors()
             self._prepare()
             try:
                 self._start(timeout)

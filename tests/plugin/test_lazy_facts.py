@@ -19,7 +19,7 @@ def run(pytester: pytest.Pytester, lab: Any, *args: str) -> pytest.RunResult:
     return pytester.runpytest(
         "-p", "no:cacheprovider", "--pyargs", "mailspec.checks", "--mail-domain=good.test",
         f"--mail-resolver={lab.resolver}", f"--mail-dns-port={lab.dns_port}",
-        f"--mail-smtp-port={lab.smtp_port}", *WAIVE, *args,
+        f"--mail-smtp-port={lab.smtp_port}", f"--mail-https-port={lab.https_port}", *WAIVE, *args,
     )  # fmt: skip
 
 

@@ -65,7 +65,8 @@ def test_check_is_described(module: str, func: Any, info: CheckInfo) -> None:
     assert info.title == CATALOG[info.id].title, "catalog.json holds the docstring's title"
     assert info.refs, "a check cites its sources"
     assert all(
-        re.match(r"(RFC \d+|Zonemaster|IANA|Google|Yahoo|Spamhaus|SpamAssassin)", r) for r in info.refs
+        re.match(r"(RFC \d+|Zonemaster|IANA|Google|Yahoo|Spamhaus|SpamAssassin|checkdmarc)", r)
+        for r in info.refs
     )
     assert info.title.endswith("."), "the docstring's first sentence is the title"
     assert len(info.title.split(". ")) == 1, "the title is one sentence"

@@ -881,8 +881,15 @@ class PostfixLab:
             f"--mail-probe-helo={PROBE_HELO}",
             *(f"--mail-dnsbl={zone}" for zone in LAB_DNSBLS),
             f"--mail-smtp-retry={LAB_RETRY:g}",
+            # the lab's MTA-STS policy hosts, and the DKIM selectors its scenarios publish
+            *(
+                [f"--mail-https-port={self.lab.https_port}"]
+                if self.lab is not None and self.lab.https_port
+                else []
+            ),
             *(f"--mail-domain={sc.domain}" for sc in wanted),
             *(f"--mail-waive={waiver}" for sc in wanted for waiver in sc.waivers),
+            *(f"--mail-dkim-selector={s}" for sc in wanted for s in sc.dkim_subjects),
         ]
 
     def logs(self, lines: int = 15, *, ips: Iterable[str] | None = None) -> str:

@@ -189,6 +189,7 @@ def fake_options(options: Sequence[str], fake: LabView) -> list[str]:
         "--mail-dns-port": str(fake.dns_port),
         "--mail-smtp-port": str(fake.smtp_port),
         "--mail-ca": str(fake.ca_path),
+        "--mail-https-port": str(fake.https_port),
     }
     out = []
     for arg in options:

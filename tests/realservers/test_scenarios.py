@@ -307,6 +307,8 @@ def dns_options(
         "--mail-probe=dns", f"--mail-timeout={DNS_TIMEOUT:g}",
         *([] if own_lists else [f"--mail-dnsbl={zone}" for zone in LAB_DNSBLS]),
         *(f"--mail-waive={waiver}" for sc in scenarios for waiver in sc.waivers),
+        # the selectors whose keys the scenarios publish (as --mail-lab passes them: none is guessed)
+        *(f"--mail-dkim-selector={s}" for sc in scenarios for s in sc.dkim_subjects),
         *extra,
     ]  # fmt: skip
 

@@ -30,6 +30,7 @@ def intrusive_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, A
             "--mail-domain=" + lab.domains[0], *[f"--mail-domain={d}" for d in lab.domains[1:]],
             f"--mail-resolver={lab.resolver}", f"--mail-dns-port={lab.dns_port}",
             f"--mail-smtp-port={lab.smtp_port}", f"--mail-ident-port={lab.ident_port}",
+            f"--mail-https-port={lab.https_port}", *[f"--mail-dkim-selector={s}" for s in lab.dkim_selectors],
             f"--mail-ca={lab.ca_path}", "--mail-dnsbl=dnsbl.test", "--mail-probe=intrusive",
             "--mail-probe-helo=probe.lab.test", "--mail-timeout=2", "--mail-smtp-retry=0.5",
             f"--mail-report={report}", "-q", "-p", "no:cacheprovider",
