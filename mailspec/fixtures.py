@@ -19,6 +19,8 @@ from mailspec.errors import Indeterminate
 from mailspec.facts.auth import DkimSurvey, DmarcFound, DmarcSurvey, MtaStsSurvey
 from mailspec.facts.dns import DomainDns, MxTarget, NameServer, NsAddress, ZoneProbe
 from mailspec.facts.mtasts import MtaStsFetch
+from mailspec.facts.published import PublishedTls
+from mailspec.facts.published import published_tls as published_tls_of
 from mailspec.facts.smtp import (
     DnsblListing,
     DnsblZone,
@@ -45,6 +47,7 @@ from mailspec.session import (
 from mailspec.settings import Settings
 from mailspec.subjects import BY_NAME, Subject, probe_refusal
 from mailspec.survey import Survey
+from mailspec.survey.engine import EngineError
 from mailspec.survey.smtp import SmtpConnector
 
 if TYPE_CHECKING:
@@ -76,6 +79,7 @@ __all__ = [
     "nameserver",
     "nameserver_address",
     "outbound_ip",
+    "published_tls",
     "reverse_dns",
     "smtp_connect",
     "smtp_endpoint",
@@ -301,6 +305,35 @@ def smtp_intrusive(
     injection, legacy TLS. Needs --mail-probe=intrusive."""
     _need_probe(settings_of(request.config), "intrusive", "the intrusive probes")
     return fact(request.config, SmtpIntrusive, smtp_endpoint.envelope_key)
+
+
+@pytest.fixture
+@reads(MtaStsFetch)
+def published_tls(request: pytest.FixtureRequest, smtp_endpoint: SmtpEndpoint) -> PublishedTls:
+    """What the endpoint's domain publishes about TLS to it, as a sender reads it
+    (:class:`mailspec.facts.published.PublishedTls`): the mode of the MTA-STS policy whose ``mx``
+    patterns cover the MX host (``.enforced``: authenticated TLS is a must there), or no policy, with
+    ``.why`` in words. Never "could not test": an unanswered lookup reads as nothing published, and
+    ``.why`` says so. Needs --mail-probe=connect or above (the policy is fetched over HTTPS)."""
+    config = request.config
+    _need_probe(settings_of(config), "connect", "the SMTP session")
+    e = smtp_endpoint
+    if not e.domain or e.host == e.ip:
+        return PublishedTls(e.domain, e.host, why=f"{e} is named by an address: no MTA-STS policy names it")
+    try:
+        survey = survey_of(config).get(MtaStsSurvey, e.domain)
+    except EngineError as exc:
+        return PublishedTls(
+            e.domain, e.host, why=f"the MTA-STS record could not be looked up ({exc})", unknown=True
+        )
+
+    def fetched() -> MtaStsFetch | None:
+        try:
+            return survey_of(config).get(MtaStsFetch, e.domain)
+        except EngineError as exc:
+            return MtaStsFetch(e.domain, "", "", 0, "", 0.0, 0, failure="timeout", error=str(exc))
+
+    return published_tls_of(e.domain, e.host, survey, fetched)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Checks report through plain ``assert`` (a violation at the check's severity), :func:`warn` (a heuristic
 finding, never a failure), :func:`note` (an INFO fact on a pass), :func:`evidence` (what the verdict
-rests on), ``pytest.skip`` (not applicable) and :class:`~mailspec.errors.Indeterminate` (could not test).
+rests on), :func:`require` (what the subject publishes raises the check's severity for it),
+``pytest.skip`` (not applicable) and :class:`~mailspec.errors.Indeterminate` (could not test).
 :func:`decide` maps what a check raised to an outcome and the message to show; it is pure (no pytest),
 and the plugin only applies its answer.
 """
@@ -28,6 +29,7 @@ __all__ = [
     "decide",
     "evidence",
     "note",
+    "require",
     "warn",
 ]
 
@@ -76,6 +78,7 @@ def decide(
     fail_on: FailOn,
     profile: str,
     waiver: str | None = None,
+    required: Severity | None = None,
 ) -> Decision:
     """The outcome of one check's run, and what to show for it.
 
@@ -83,7 +86,8 @@ def decide(
     fixtures): its violations are plain failures, never waivers; a :func:`warn` in it is a warning
     of the lowest severity (``may``). ``waiver`` is the reason of the waiver that matches the check
     and subject, if any. A warning's reason starts with ``warning (<severity>):``, so that a
-    dashboard tells it from a skip.
+    dashboard tells it from a skip. ``required`` is the severity that what the subject publishes gives
+    the check (:func:`require`): a violation counts at the higher of it and the catalog's.
     """
     if raised is Raised.NOTHING:
         return Decision(Outcome.PASSED, message)
@@ -95,13 +99,19 @@ def decide(
         return Decision(Outcome.FAILED, message)
     if waiver is not None and info is not None:
         return Decision(Outcome.WAIVED, f"waived: {waiver} ({message})")
-    severity = info.effective(profile) if info is not None else Severity.MAY
+    severity = effective(info, profile, required)
     if isinstance(fail_on, str):  # FAIL_ON_WARN
         return Decision(Outcome.FAILED, message)
-    demoted = info is not None and info.demoted
+    demoted = info is not None and info.demoted and (required is None or required <= info.severity)
     if raised is Raised.FINDING or demoted or severity < fail_on:
         return Decision(Outcome.WARNED, f"warning ({severity}): {message}")
     return Decision(Outcome.FAILED, message)
+
+
+def effective(info: CheckInfo | None, profile: str, required: Severity | None = None) -> Severity:
+    """The severity a result counts at: the catalog's under the profile, raised to ``required``."""
+    severity = info.effective(profile) if info is not None else Severity.MAY
+    return max(severity, required) if required is not None else severity
 
 
 @dataclass
@@ -110,6 +120,8 @@ class Recorder:
 
     evidence: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the severity the subject's publications give the check (:func:`require`), if raised
+    required: Severity | None = None
 
 
 _current = Recorder()
@@ -142,6 +154,16 @@ def evidence(*items: Fact | str | Iterable[str]) -> None:
 def note(message: str) -> None:
     """Record an INFO fact; the check still passes, with this message."""
     _current.notes.append(message)
+
+
+def require(severity: Severity, because: str) -> None:
+    """Say that what the subject publishes makes this check ``severity`` for it, whatever the catalog's
+    default (CATALOG.md §18.5: an MTA-STS policy in enforce mode makes the certificate checks ``must``
+    at the MX hosts it covers). A violation then counts at that severity; ``because`` goes into the
+    evidence."""
+    if _current.required is None or severity > _current.required:
+        _current.required = severity
+    evidence(f";; {severity} here: {because}")
 
 
 def warn(message: str) -> None:

@@ -274,9 +274,10 @@ def pytest_runtest_makereport(
     # at the end); the first waives a violation or a finding
     matching = waivers_of(settings, info.id, subject) if info and subject else []
     waiver = matching[0] if matching and raised in (Raised.VIOLATION, Raised.FINDING) else None
+    required = outcome.current().required
     decision = outcome.decide(
         info, raised, message, fail_on=settings.fail_on, profile=settings.profile,
-        waiver=waiver.reason if waiver else None,
+        waiver=waiver.reason if waiver else None, required=required,
     )  # fmt: skip
     short = said_once(item.config, message) if raised is Raised.INDETERMINATE else None
     if raised is Raised.INDETERMINATE:  # (nothing reachable at all: the summary says why, once)
@@ -292,7 +293,7 @@ def pytest_runtest_makereport(
         info, subject, decision.outcome, message, settings.profile,
         waiver.reason if waiver is not None and decision.outcome is Outcome.WAIVED else None,
         package_nodeid(item, CHECKS_DIR), raised=raised, domain=own_domain(settings, subject),
-        title=item.name, matched=tuple(map(str, matching)),
+        title=item.name, matched=tuple(map(str, matching)), required=required,
     )  # fmt: skip
     report.mailspec = record  # type: ignore[attr-defined]
     add_output(item, report, record, shown=short is None)

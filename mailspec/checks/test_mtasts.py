@@ -5,9 +5,9 @@ The ``_mta-sts`` TXT record says a policy exists; the policy file, fetched over 
 whether they must authenticate them. Without an ``_mta-sts`` record the policy checks skip ("MTA-STS
 not deployed"); a lookup that did not answer is "could not test", never "no record".
 
-Not here yet: with a policy in ``enforce`` mode the certificate checks of the MX hosts (tls.cert.*)
-become failures (CATALOG.md §18.5); they stay judged as opportunistic TLS until the outcome policy
-knows what a domain publishes. mtasts.mx-tls reports the same problems, as a failure, meanwhile.
+With a policy in ``enforce`` mode, the certificate checks of the MX hosts it covers (tls.cert.*,
+tls.starttls.offered) fail as a ``must`` too (CATALOG.md §18.5; the ``published_tls`` fixture reads the
+policy as a sender does); mtasts.mx-tls gives the policy's own verdict over all its MX hosts.
 """
 
 from __future__ import annotations

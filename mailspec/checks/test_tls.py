@@ -2,8 +2,11 @@
 
 Which certificate problems fail depends on what the domain publishes (CATALOG.md §18.5): with nothing
 published, port-25 TLS is opportunistic (RFC 7435), so a wrong name, an expired certificate or a broken
-chain is a warning; under MTA-STS ``enforce`` or DANE they become failures. mailspec does not read
-MTA-STS and DANE yet, so every endpoint is judged as the "nothing published" case until it does.
+chain is a warning; at an MX host that an MTA-STS policy in ``enforce`` mode covers they are failures of
+a ``must`` (senders that apply the policy do not deliver there; the result's severity says ``must``),
+and a missing STARTTLS fails too. The policy is read as a sender reads it (the ``published_tls``
+fixture); one that could not be looked up or fetched counts as nothing published, and the evidence
+says so. DANE, the other publication of §18.5, arrives with the DANE checks.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from mailspec.catalog import check
+from mailspec.catalog import Severity, check
 from mailspec.errors import Indeterminate
+from mailspec.facts.published import PublishedTls
 from mailspec.facts.smtp import Exchange, LegacyTls, SmtpIntrusive, SmtpSession, TlsInfo
-from mailspec.outcome import evidence, note, warn
+from mailspec.outcome import evidence, note, require, warn
 from mailspec.records.certs import (
     CertError,
     CertInfo,
@@ -172,6 +176,17 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _enforced(published: PublishedTls, message: str) -> None:
+    """Fail at ``must`` when an MTA-STS policy in enforce mode covers the host (CATALOG.md §18.5)."""
+    evidence(published.evidence())
+    if published.enforced:
+        require(Severity.MUST, published.why)
+        pytest.fail(
+            f"{message} Here this is a must: {published.why}, and senders that apply it do not deliver "
+            "to a host that fails it (RFC 8461 §4.2, §5)."
+        )
+
+
 # ------------------------------------------------------------------------------------------ STARTTLS
 @check(
     "tls.starttls.offered",
@@ -184,14 +199,16 @@ def _now() -> dt.datetime:
     fix="Enable STARTTLS in the MTA with a certificate for the MX host name (Postfix: "
     "smtpd_tls_security_level = may, smtpd_tls_chain_files).",
 )
-def test_tls_starttls_offered(smtp_session: SmtpSession, mailspec_settings: Settings) -> None:
+def test_tls_starttls_offered(
+    smtp_session: SmtpSession, mailspec_settings: Settings, published_tls: PublishedTls
+) -> None:
     """The server offers STARTTLS.
 
     Its absence is a warning: TLS on port 25 is opportunistic (RFC 3207 §4, RFC 7435). Under
-    ``--mail-profile=bulk`` (the mailbox providers' TLS requirement) it fails instead. The rule's
-    other half, a failure when the domain publishes an MTA-STS ``enforce`` policy or TLSA records
-    (senders then refuse to deliver in plaintext), arrives with the MTA-STS and DANE checks in a
-    later release; until then the "nothing published" case applies to every domain.
+    ``--mail-profile=bulk`` (the mailbox providers' TLS requirement) it fails instead, and at an MX
+    host that an MTA-STS policy in ``enforce`` mode covers it fails as a ``must`` (senders then refuse
+    to deliver in plaintext, RFC 8461 §4, §5). The failure under TLSA records arrives with the DANE
+    checks.
     """
     ehlo = _ready(smtp_session)
     evidence(ehlo.transcript())
@@ -203,6 +220,7 @@ def test_tls_starttls_offered(smtp_session: SmtpSession, mailspec_settings: Sett
         "§4), and the large mailbox providers ask for TLS (Google sender guidelines). Enable STARTTLS "
         "in the MTA with a certificate for the MX host name."
     )
+    _enforced(published_tls, message)
     if mailspec_settings.profile == "bulk":
         pytest.fail(message)
     warn(message)
@@ -422,15 +440,17 @@ def test_tls_version_legacy_refused(smtp_session: SmtpSession, smtp_intrusive: S
     refs=["RFC 9525 §6.3, §2", "RFC 8461 §4.2", "RFC 7672 §3.2.2, §3.1.1"],
     fix="Install a certificate whose subjectAltName lists the MX host name (or a wildcard for its parent).",
 )
-def test_tls_cert_name(smtp_session: SmtpSession) -> None:
+def test_tls_cert_name(smtp_session: SmtpSession, published_tls: PublishedTls) -> None:
     """The server's certificate names the MX host.
 
     A subjectAltName dNSName must match the MX host name (case-insensitive; ``*`` only as the whole
     left-most label, matching one label); the CN is not used (RFC 9525 §6.3, §2). With nothing
-    published a mismatch is a warning (opportunistic TLS); the failure under MTA-STS (mode other than
-    none) or DANE-TA, and the skip under a matching DANE-EE record, arrive with those checks in a later
-    release. An endpoint named by an address (``--mail-server=192.0.2.1``, or an MX name such as
-    ``192.0.2.1.``) has no host name to match: skipped.
+    published a mismatch is a warning (opportunistic TLS); at an MX host that an MTA-STS policy covers
+    it fails, as a ``must`` under mode enforce (senders refuse the host) and at the check's own
+    severity under mode testing (senders report it). The DANE cases (a failure under DANE-TA, a skip
+    under a matching DANE-EE record) arrive with the DANE checks. An endpoint named by an address
+    (``--mail-server=192.0.2.1``, or an MX name such as ``192.0.2.1.``) has no host name to match:
+    skipped.
     """
     tls = _established(smtp_session)
     host = smtp_session.host
@@ -449,12 +469,16 @@ def test_tls_cert_name(smtp_session: SmtpSession) -> None:
         if host in info.subject.lower()
         else ""
     )
-    warn(
+    message = (
         f"the certificate of {smtp_session.endpoint} names {names}, not {host}{cn}; a sender that "
         "authenticates the server matches the MX host name against the subjectAltName (RFC 9525 §6.3, "
         "RFC 8461 §4.2) and would refuse it. Install a certificate whose subjectAltName lists "
         f"{host} (or *.{host.partition('.')[2]})."
     )
+    _enforced(published_tls, message)
+    if published_tls.authenticated:
+        pytest.fail(f"{message} ({published_tls.why}: senders report the failure, RFC 8461 §5)")
+    warn(message)
 
 
 @check(
@@ -462,13 +486,13 @@ def test_tls_cert_name(smtp_session: SmtpSession) -> None:
     refs=["RFC 8461 §4.2", "RFC 7672 §3.1.1", "RFC 7671 §5.1"],
     fix="Renew the certificate before it expires, and automate the renewal (ACME).",
 )
-def test_tls_cert_validity(smtp_session: SmtpSession) -> None:
+def test_tls_cert_validity(smtp_session: SmtpSession, published_tls: PublishedTls) -> None:
     """The server's certificate is within its validity period and not about to expire.
 
-    Expired, not yet valid, or expiring within 14 days is a warning. The catalog's failure for an
-    expired certificate applies when MTA-STS (or other PKIX authentication) is relied on; with nothing
-    published (CATALOG.md §18.5) it is a warning, as here until MTA-STS arrives in a later release,
-    with the skip under a matching DANE-EE record.
+    Expired, not yet valid, or expiring within 14 days is a warning with nothing published
+    (CATALOG.md §18.5). At an MX host that an MTA-STS policy in ``enforce`` mode covers, an expired or
+    not yet valid certificate fails as a ``must`` (senders refuse it, RFC 8461 §4.2); one about to
+    expire still warns. The skip under a matching DANE-EE record arrives with the DANE checks.
     """
     tls = _established(smtp_session)
     evidence(tls.evidence())
@@ -486,7 +510,10 @@ def test_tls_cert_validity(smtp_session: SmtpSession) -> None:
         "expiring": "once expired, senders that authenticate the server (MTA-STS) refuse it (RFC 8461 "
         "§4.2). Renew it now, and automate the renewal.",
     }
-    warn(f"{smtp_session.endpoint}: {sentence}; {fixes.get(kind, fixes['expired'])}")
+    message = f"{smtp_session.endpoint}: {sentence}; {fixes.get(kind, fixes['expired'])}"
+    if kind != "expiring":
+        _enforced(published_tls, message)
+    warn(message)
 
 
 @check(
@@ -495,15 +522,17 @@ def test_tls_cert_validity(smtp_session: SmtpSession) -> None:
     fix="Install a certificate from a publicly trusted CA and configure the MTA to send the "
     "intermediate certificates with it (the full chain file).",
 )
-def test_tls_cert_chain(smtp_session: SmtpSession, mail_trust_store: bytes) -> None:
+def test_tls_cert_chain(
+    smtp_session: SmtpSession, mail_trust_store: bytes, published_tls: PublishedTls
+) -> None:
     """The server's certificate chains to a publicly trusted root.
 
     The chain the server presented (leaf first, then intermediates) must build to a root of the trust
     store (``--mail-ca``, else the system's), under Web PKI rules; the leaf's own dates and name are
     the other checks' (tls.cert.validity, tls.cert.name). A self-signed certificate, a missing
-    intermediate or an untrusted root is a warning with nothing published (opportunistic TLS); the
-    failure under MTA-STS arrives with it in a later release. A trust store with no certificate is
-    "could not test".
+    intermediate or an untrusted root is a warning with nothing published (opportunistic TLS), and a
+    failure of a ``must`` at an MX host that an MTA-STS policy in ``enforce`` mode covers (senders
+    refuse it, RFC 8461 §4.2). A trust store with no certificate is "could not test".
     """
     tls = _established(smtp_session)
     where = smtp_session.endpoint
@@ -515,8 +544,10 @@ def test_tls_cert_chain(smtp_session: SmtpSession, mail_trust_store: bytes) -> N
         raise Indeterminate(f"could not test: the trust store (--mail-ca, or the system's): {exc}") from None
     if problem is None:
         return
-    warn(
+    message = (
         f"{problem}; senders that authenticate the server (MTA-STS) require a chain to a trusted root "
         "(RFC 8461 §4.2, RFC 8314 §4.4). Install a certificate from a publicly trusted CA and send the "
         "intermediate certificates with it (the full chain file)."
     )
+    _enforced(published_tls, message)
+    warn(message)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mailspec import outcome
-from mailspec.catalog import CheckInfo, check_info
+from mailspec.catalog import CheckInfo, Severity, check_info
 from mailspec.errors import Indeterminate
 from mailspec.outcome import Finding, Outcome, Raised
 from mailspec.subjects import Subject
@@ -90,18 +90,20 @@ def result_record(
     domain: str = "",
     title: str = "",
     matched: tuple[str, ...] = (),
+    required: Severity | None = None,
 ) -> dict[str, Any]:
     """One result as the JSON report and the terminal summary read it (it travels with the report).
 
     ``domain`` and ``title`` stand in for a user's own test that takes no subject (or declares no
-    check); ``matched``: the waivers (as written) whose check and subject this result is."""
+    check); ``matched``: the waivers (as written) whose check and subject this result is;
+    ``required``: the severity the subject's publications gave the check (``outcome.require``)."""
     finding = {Raised.FINDING: "warn", Raised.VIOLATION: "violation"}.get(raised)
     return {
         "check": info.id if info else "",
         "domain": subject.domain if subject else domain,
         "subject": subject.label if subject else "",
         "outcome": result.value,
-        "severity": str(info.effective(profile)) if info else "",
+        "severity": str(outcome.effective(info, profile, required)) if info else "",
         "finding": finding if result in (Outcome.WARNED, Outcome.FAILED, Outcome.WAIVED) else None,
         "title": info.title if info else title,
         "message": message,

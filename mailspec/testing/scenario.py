@@ -64,7 +64,8 @@ plus knobs of the embedded lab::
     silence = ""                         # "" | http (TLS, then no answer) | tcp (not a byte)
 
 Beyond the acceptance lab's format: ``[expect] warn`` (results exist, some warned, none failed),
-``error``, a list of names in ``[ptr]``, the fake-only MTA knobs, ``ident = "blackhole"``,
+``fail`` (some result failed: ``flag`` takes a warning too), ``error``, a list of names in
+``[ptr]``, the fake-only MTA knobs, ``ident = "blackhole"``,
 ``dkim_selectors`` (the acceptance lab generates its keys from ``[[zone.dkim]]``; here the keys are
 records of the zone) and ``[[https]]`` (the acceptance lab's one ``[mta_sts]`` server; here any
 number of policy hosts, with the knobs of :class:`~mailspec.testing.https.HttpsSite`).
@@ -277,12 +278,16 @@ class Expectations:
     error: tuple[str, ...] = ()  #: results exist, indeterminate (error), never failed
     #: [warn] results exist, some warned, none failed (a heuristic or transient finding, never a failure)
     warned: tuple[str, ...] = ()
+    #: [fail] some result failed (not merely warned: ``flag`` takes either)
+    failed: tuple[str, ...] = ()
     clean: bool = False  #: no failed, warned or error result
     max_seconds: float | None = None
 
     @property
     def count(self) -> int:
-        ids = self.flag + self.passed + self.not_passed + self.skipped + self.error + self.warned
+        ids = (
+            self.flag + self.passed + self.not_passed + self.skipped + self.error + self.warned + self.failed
+        )
         return len(ids) + int(self.clean)
 
 
@@ -772,17 +777,19 @@ def _waiver(entry: str) -> str:
 
 
 def _expectations(t: _Table) -> Expectations:
-    lists = {key: t.strings(key) for key in ("flag", "pass", "not_passed", "skip", "error", "warn")}
+    lists = {key: t.strings(key) for key in ("flag", "pass", "not_passed", "skip", "error", "warn", "fail")}
     for key, ids in lists.items():
         for check_id in ids:
             if not _CHECK_ID.match(check_id):
                 raise ScenarioError(f"expect.{key}: {check_id!r} is not a check id (like 'mx.no-cname')")
-    judged = set(lists["flag"] + lists["pass"] + lists["not_passed"] + lists["error"] + lists["warn"])
+    judged = set(
+        lists["flag"] + lists["pass"] + lists["not_passed"] + lists["error"] + lists["warn"] + lists["fail"]
+    )
     both = sorted(set(lists["skip"]) & judged)
     if both:
         raise ScenarioError(f"expect: {', '.join(both)} cannot be both skipped and judged")
     clean = t.get("clean", bool, False)
-    if clean and (lists["flag"] or lists["not_passed"] or lists["error"] or lists["warn"]):
+    if clean and (lists["flag"] or lists["not_passed"] or lists["error"] or lists["warn"] or lists["fail"]):
         raise ScenarioError("expect: a clean scenario cannot also flag checks or expect errors")
     max_seconds = t.optional("max_seconds", float)
     if max_seconds is not None and max_seconds <= 0:
@@ -795,6 +802,7 @@ def _expectations(t: _Table) -> Expectations:
         skipped=lists["skip"],
         error=lists["error"],
         warned=lists["warn"],
+        failed=lists["fail"],
         clean=clean,
         max_seconds=max_seconds,
     )

@@ -31,7 +31,8 @@ def judge(scenario: Scenario, results: Iterable[Mapping[str, Any]], *, exact: bo
     """The expectations of ``scenario`` that ``results`` (the report's ``results`` list) do not meet.
 
     With ``exact``, a failed, warned or error result of an id the scenario does not name in ``flag``,
-    ``not_passed`` or ``error`` is a problem too: a broken scenario flags exactly what it is about.
+    ``fail``, ``warn``, ``not_passed`` or ``error`` is a problem too: a broken scenario flags exactly
+    what it is about.
     """
     mine = [r for r in results if r.get("domain") == scenario.domain]
     by_id: dict[str, list[Mapping[str, Any]]] = {}
@@ -69,13 +70,18 @@ def judge(scenario: Scenario, results: Iterable[Mapping[str, Any]], *, exact: bo
         got = rows(cid)
         if not any(r["outcome"] == "warned" for r in got) or any(r["outcome"] == "failed" for r in got):
             problems.append(f"warn {cid}: expected a warning and no failure, got {_describe(got)}")
+    for cid in exp.failed:
+        if not any(r["outcome"] == "failed" for r in rows(cid)):
+            problems.append(
+                f"fail {cid}: expected a failed result (not only a warning), got {_describe(rows(cid))}"
+            )
     if exp.clean:
         alarms = [r for r in mine if r["outcome"] in _ALARM]
         problems += [
             f"clean: false alarm {r['check']} {r['outcome']}: {r.get('message', '')}" for r in alarms
         ]
     if exact and not exp.clean:
-        named = {c.partition("@")[0] for c in exp.flag + exp.not_passed + exp.error + exp.warned}
+        named = {c.partition("@")[0] for c in exp.flag + exp.not_passed + exp.error + exp.warned + exp.failed}
         for r in mine:
             if r["outcome"] in _ALARM and r["check"] not in named:
                 problems.append(

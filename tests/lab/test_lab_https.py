@@ -170,7 +170,7 @@ def test_some_scenario_trips_each_sender_authentication_check() -> None:
     tripped = {
         c.partition("@")[0]
         for sc in load_scenarios()
-        for c in sc.expect.flag + sc.expect.warned + sc.expect.not_passed + sc.expect.error
+        for c in sc.expect.flag + sc.expect.warned + sc.expect.failed + sc.expect.not_passed + sc.expect.error
     }
     assert set(AUTH_IDS) - NOT_IN_THE_LAB - tripped == set()
 

@@ -412,6 +412,22 @@ def test_judge_reads_warn_expectations() -> None:
     assert judge(sc, [result("warned")], exact=True) == []
 
 
+def test_judge_reads_fail_expectations() -> None:
+    # (flag takes a warning as well as a failure; fail takes only a failure)
+    from mailspec.testing.verdicts import judge
+
+    sc = parse_scenario(MINIMAL.replace("clean = true", 'fail = ["role.postmaster"]'), "f")
+    assert sc.expect.failed == ("role.postmaster",) and sc.expect.count == 1
+
+    def result(outcome: str) -> dict[str, str]:
+        return {"check": "role.postmaster", "domain": "mini.test", "subject": "mx1", "outcome": outcome}
+
+    assert judge(sc, [result("failed"), result("passed")], exact=True) == []
+    assert judge(sc, [result("warned")])[0].startswith("fail role.postmaster: expected a failed result")
+    with pytest.raises(ScenarioError, match="clean scenario"):
+        parse_scenario(MINIMAL.replace("clean = true", 'clean = true\nfail = ["role.abuse"]'), "f")
+
+
 # --------------------------------------------------------------------------- the packaged MTAs
 
 

@@ -113,6 +113,7 @@ def dns_level(scenario: Scenario) -> Scenario:
         skipped=keep(exp.skipped),
         error=keep(exp.error),
         warned=keep(exp.warned, flags=True),
+        failed=keep(exp.failed, flags=True),
     )
     return dataclasses.replace(scenario, expect=narrowed)
 

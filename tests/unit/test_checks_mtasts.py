@@ -20,6 +20,7 @@ from mailspec.errors import Indeterminate, MailspecError
 from mailspec.facts.auth import MtaStsSurvey
 from mailspec.facts.dns import DnsAnswer, DomainDns, MxTarget, Record
 from mailspec.facts.mtasts import MtaStsFetch, PeerCertificate, policy_host, policy_url
+from mailspec.facts.published import published_tls
 from mailspec.facts.smtp import Exchange, SmtpEndpoint, SmtpSession, TlsInfo
 from mailspec.outcome import Finding, current, reset
 
@@ -613,3 +614,55 @@ def test_a_domain_that_does_not_exist_skips() -> None:
     for run in (checks.test_mtasts_txt, checks.test_tlsrpt_record):
         with pytest.raises(SKIP, match="does not exist"):
             run(d, DEPLOYED)
+
+
+# ------------------------------------------------------- the policy a sender applies (CATALOG.md §18.5)
+def test_an_enforce_policy_that_covers_the_host_is_enforced() -> None:
+    p = published_tls(D, MX1, DEPLOYED, lambda: GOOD)
+    assert (p.mode, p.enforced, p.authenticated, p.unknown) == ("enforce", True, True, False)
+    assert "covers mx1.example.com (mx: *.example.com)" in p.why
+    assert p.evidence() == [f";; TLS policy for {MX1}: {p.why}"]
+
+
+def test_testing_and_none_modes() -> None:
+    testing = published_tls(D, MX1, DEPLOYED, lambda: fetch(policy("testing")))
+    assert (testing.mode, testing.enforced, testing.authenticated) == ("testing", False, True)
+    none = published_tls(D, MX1, DEPLOYED, lambda: fetch(policy("none", mx=())))
+    assert (none.mode, none.enforced, none.authenticated) == ("none", False, False)
+
+
+@pytest.mark.parametrize(
+    ("s", "f", "host", "words", "unknown"),
+    [
+        (NOT_DEPLOYED, GOOD, MX1, "no MTA-STS record", False),
+        (survey(RECORD, RECORD), GOOD, MX1, "2 MTA-STS records", False),
+        (survey("v=STSv1; id=not valid!"), GOOD, MX1, "invalid", False),
+        (survey(txt_answer=txts(f"_mta-sts.{D}", error=TIMEOUT)), GOOD, MX1, "could not be looked up", True),
+        (DEPLOYED, None, MX1, "not fetched", True),
+        (DEPLOYED, fetch(failure="timeout", error="timeout", status=0), MX1, "could not be fetched", True),
+        (DEPLOYED, fetch(status=404, reason="Not Found"), MX1, "no MTA-STS policy could be read", False),
+        (DEPLOYED, fetch("version: STSv1\r\nmode: sometimes\r\n"), MX1, "invalid", False),
+        (DEPLOYED, GOOD, "mx.example.net", "does not cover mx.example.net", False),
+    ],
+    ids=["none", "two", "bad-record", "lookup-timeout", "not-fetched", "fetch-timeout", "404", "bad-policy",
+         "uncovered"],
+)  # fmt: skip
+def test_anything_short_of_a_covering_policy_is_none(
+    s: MtaStsSurvey, f: MtaStsFetch | None, host: str, words: str, unknown: bool
+) -> None:
+    p = published_tls(D, host, s, lambda: f)
+    assert (p.mode, p.enforced, p.unknown) == ("", False, unknown)
+    assert words in p.why
+
+
+def test_no_fetch_without_a_record() -> None:
+    asked: list[str] = []
+
+    def fetched() -> MtaStsFetch | None:
+        asked.append("fetch")
+        return GOOD
+
+    published_tls(D, MX1, NOT_DEPLOYED, fetched)
+    assert asked == []
+    published_tls(D, MX1, DEPLOYED, fetched)
+    assert asked == ["fetch"]

@@ -19,13 +19,23 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mailspec.checks import test_tls as checks
 from mailspec.errors import Indeterminate
+from mailspec.facts.published import PublishedTls
 from mailspec.facts.smtp import Exchange, LegacyTls, SmtpIntrusive, SmtpSession, TlsInfo
+from mailspec.catalog import Severity
 from mailspec.outcome import Finding, current, reset
 from mailspec.settings import Settings
 
 HOST = "mx1.example.com"
 IP = "192.0.2.25"
 VIOLATION = (AssertionError, pytest.fail.Exception)
+#: no MTA-STS policy covers the host: opportunistic TLS (CATALOG.md §18.5's "nothing published")
+NOTHING = PublishedTls("example.com", HOST, why="no MTA-STS record at _mta-sts.example.com")
+ENFORCE = PublishedTls(
+    "example.com", HOST, "enforce", "the MTA-STS policy of example.com (mode enforce) covers " + HOST
+)
+TESTING = PublishedTls(
+    "example.com", HOST, "testing", "the MTA-STS policy of example.com (mode testing) covers " + HOST
+)
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
@@ -247,29 +257,29 @@ BULK = Settings(profile="bulk")
 )
 def test_sessions_that_did_not_get_to_ehlo(s: SmtpSession, outcome: type[BaseException], match: str) -> None:
     with pytest.raises(outcome, match=match):
-        checks.test_tls_starttls_offered(s, DEFAULT)
+        checks.test_tls_starttls_offered(s, DEFAULT, NOTHING)
     with pytest.raises(outcome, match=match):
-        checks.test_tls_cert_chain(s, TRUST)
+        checks.test_tls_cert_chain(s, TRUST, NOTHING)
 
 
 # ------------------------------------------------------------------------------------------ offered
 def test_starttls_offered_passes_with_the_ehlo_as_evidence() -> None:
-    passes(checks.test_tls_starttls_offered, session(), DEFAULT)
+    passes(checks.test_tls_starttls_offered, session(), DEFAULT, NOTHING)
     assert "S: 250 STARTTLS" in current().evidence
 
 
 def test_no_starttls_warns() -> None:
     with pytest.raises(Finding, match=r"does not list STARTTLS.*RFC 3207"):
-        checks.test_tls_starttls_offered(session(offered=False), DEFAULT)
+        checks.test_tls_starttls_offered(session(offered=False), DEFAULT, NOTHING)
 
 
 def test_no_starttls_fails_under_the_bulk_profile() -> None:
     with pytest.raises(pytest.fail.Exception, match="Google sender guidelines"):
-        checks.test_tls_starttls_offered(session(offered=False), BULK)
+        checks.test_tls_starttls_offered(session(offered=False), BULK, NOTHING)
 
 
 def test_starttls_keyword_is_case_insensitive() -> None:
-    passes(checks.test_tls_starttls_offered, session(e=ehlo("starttls")), DEFAULT)
+    passes(checks.test_tls_starttls_offered, session(e=ehlo("starttls")), DEFAULT, NOTHING)
 
 
 # ---------------------------------------------------------------------------------------- handshake
@@ -462,14 +472,14 @@ def test_legacy_is_probed_when_the_modern_handshake_fails() -> None:
 
 # --------------------------------------------------------------------------------------------- name
 def test_a_matching_name_passes_with_the_certificate_as_evidence() -> None:
-    passes(checks.test_tls_cert_name, session())
+    passes(checks.test_tls_cert_name, session(), NOTHING)
     assert any(f"subjectAltName DNS: {HOST}" in e for e in current().evidence)
 
 
 def test_a_wildcard_matches_one_label() -> None:
-    passes(checks.test_tls_cert_name, session(tls(chain=b64(leaf(["*.example.com"])))))
+    passes(checks.test_tls_cert_name, session(tls(chain=b64(leaf(["*.example.com"])))), NOTHING)
     with pytest.raises(Finding):
-        checks.test_tls_cert_name(session(tls(chain=b64(leaf(["*.com"])))))
+        checks.test_tls_cert_name(session(tls(chain=b64(leaf(["*.com"])))), NOTHING)
 
 
 def test_a_wrong_name_warns() -> None:
@@ -479,48 +489,48 @@ def test_a_wrong_name_warns() -> None:
         match=r"of mx1\.example\.com \[192\.0\.2\.25\] names mail\.unrelated-host\.test, "
         r"not mx1\.example\.com.*RFC 9525",
     ):
-        checks.test_tls_cert_name(session(t))
+        checks.test_tls_cert_name(session(t), NOTHING)
 
 
 def test_the_cn_is_not_used() -> None:
     t = tls(chain=b64(leaf([], cn=HOST)))
     with pytest.raises(Finding, match=r"no subjectAltName dNSName.*is not consulted"):
-        checks.test_tls_cert_name(session(t))
+        checks.test_tls_cert_name(session(t), NOTHING)
 
 
 def test_an_endpoint_given_by_address_has_no_name_to_match() -> None:
     with pytest.raises(pytest.skip.Exception, match="named by an address"):
-        checks.test_tls_cert_name(session(host=IP))
+        checks.test_tls_cert_name(session(host=IP), NOTHING)
 
 
 def test_a_certificate_that_does_not_parse_warns_without_a_traceback() -> None:
     t = tls(chain=b64(b"\x30\x03\x02\x01\x01"))
     with pytest.raises(Finding, match=r"cannot be read: .*not a DER X\.509 certificate"):
-        checks.test_tls_cert_name(session(t))
+        checks.test_tls_cert_name(session(t), NOTHING)
     with pytest.raises(Finding, match="cannot be read"):
-        checks.test_tls_cert_validity(session(t))
+        checks.test_tls_cert_validity(session(t), NOTHING)
     with pytest.raises(Finding, match=r"not a DER X\.509 certificate"):
-        checks.test_tls_cert_chain(session(t), TRUST)
+        checks.test_tls_cert_chain(session(t), TRUST, NOTHING)
 
 
 def test_no_recorded_certificate_is_indeterminate() -> None:
     with pytest.raises(Indeterminate, match="no certificate was recorded"):
-        checks.test_tls_cert_name(session(tls(chain=())))
+        checks.test_tls_cert_name(session(tls(chain=())), NOTHING)
     with pytest.raises(Indeterminate, match="garbled"):
-        checks.test_tls_cert_chain(session(tls(chain=("not base64!",))), TRUST)
+        checks.test_tls_cert_chain(session(tls(chain=("not base64!",))), TRUST, NOTHING)
 
 
 def test_certificate_checks_skip_without_tls() -> None:
     for run in (checks.test_tls_cert_name, checks.test_tls_cert_validity):
         with pytest.raises(pytest.skip.Exception, match="no TLS session"):
-            run(session(tls(error="TLS error: x")))
+            run(session(tls(error="TLS error: x")), NOTHING)
     with pytest.raises(pytest.skip.Exception, match="does not offer STARTTLS"):
-        checks.test_tls_cert_chain(session(offered=False), TRUST)
+        checks.test_tls_cert_chain(session(offered=False), TRUST, NOTHING)
 
 
 # ----------------------------------------------------------------------------------------- validity
 def test_a_current_certificate_passes_with_its_end_date() -> None:
-    passes(checks.test_tls_cert_validity, session())
+    passes(checks.test_tls_cert_validity, session(), NOTHING)
     assert any("valid until" in n for n in current().notes)
 
 
@@ -531,29 +541,79 @@ def test_a_current_certificate_passes_with_its_end_date() -> None:
 )
 def test_validity_problems_warn(days: tuple[float, float], match: str) -> None:
     with pytest.raises(Finding, match=match):
-        checks.test_tls_cert_validity(session(tls(chain=b64(leaf(days=days)))))
+        checks.test_tls_cert_validity(session(tls(chain=b64(leaf(days=days)))), NOTHING)
 
 
 # -------------------------------------------------------------------------------------------- chain
 def test_a_chain_to_a_trusted_root_passes() -> None:
-    passes(checks.test_tls_cert_chain, session(), TRUST)
+    passes(checks.test_tls_cert_chain, session(), TRUST, NOTHING)
 
 
 def test_a_missing_intermediate_warns() -> None:
     with pytest.raises(Finding, match=r"no intermediate certificate.*RFC 8461 §4\.2"):
-        checks.test_tls_cert_chain(session(tls(chain=b64(leaf()))), TRUST)
+        checks.test_tls_cert_chain(session(tls(chain=b64(leaf()))), TRUST, NOTHING)
 
 
 def test_a_self_signed_certificate_warns() -> None:
     with pytest.raises(Finding, match="self-signed"):
-        checks.test_tls_cert_chain(session(tls(chain=b64(leaf(issuer=None)))), TRUST)
+        checks.test_tls_cert_chain(session(tls(chain=b64(leaf(issuer=None)))), TRUST, NOTHING)
 
 
 def test_an_untrusted_root_warns() -> None:
     with pytest.raises(Finding, match="not trusted"):
-        checks.test_tls_cert_chain(session(), pem(OTHER_ROOT))
+        checks.test_tls_cert_chain(session(), pem(OTHER_ROOT), NOTHING)
 
 
 def test_an_empty_trust_store_is_indeterminate() -> None:
     with pytest.raises(Indeterminate, match="trust store"):
-        checks.test_tls_cert_chain(session(), b"# no certificates here\n")
+        checks.test_tls_cert_chain(session(), b"# no certificates here\n", NOTHING)
+
+
+# ------------------------------------------------------------------- what the domain publishes (§18.5)
+def _violates_as_must(run: Callable[..., None], *args: object) -> str:
+    """The check fails (not warns) and records that it counts as a must here."""
+    reset()
+    with pytest.raises(VIOLATION) as info:
+        run(*args)
+    assert current().required is Severity.MUST
+    assert any("must here" in line and "mode enforce" in line for line in current().evidence)
+    return str(info.value)
+
+
+def test_enforce_makes_a_missing_starttls_a_must() -> None:
+    message = _violates_as_must(checks.test_tls_starttls_offered, session(offered=False), DEFAULT, ENFORCE)
+    assert "does not list STARTTLS" in message and "mode enforce" in message and "RFC 8461" in message
+
+
+def test_enforce_makes_a_wrong_name_a_must_and_testing_a_failure() -> None:
+    wrong = session(tls(chain=b64(leaf(["other.example.net"]))))
+    assert "not mx1.example.com" in _violates_as_must(checks.test_tls_cert_name, wrong, ENFORCE)
+    reset()
+    with pytest.raises(VIOLATION, match="mode testing"):
+        checks.test_tls_cert_name(wrong, TESTING)
+    assert current().required is None  # (the check's own severity: should)
+
+
+def test_enforce_makes_an_expired_certificate_a_must_but_expiring_still_warns() -> None:
+    expired = session(tls(chain=b64(leaf(days=(-30, -2)))))
+    assert "expired" in _violates_as_must(checks.test_tls_cert_validity, expired, ENFORCE)
+    reset()
+    with pytest.raises(Finding, match="expires"):
+        checks.test_tls_cert_validity(session(tls(chain=b64(leaf(days=(-30, 5))))), ENFORCE)
+    assert current().required is None
+
+
+def test_enforce_makes_a_broken_chain_a_must() -> None:
+    message = _violates_as_must(checks.test_tls_cert_chain, session(tls(chain=b64(leaf()))), TRUST, ENFORCE)
+    assert "trusted root" in message
+
+
+def test_a_policy_that_could_not_be_read_is_judged_as_nothing_published() -> None:
+    unknown = PublishedTls(
+        "example.com", HOST, why="the MTA-STS policy could not be fetched (timeout)", unknown=True
+    )
+    reset()
+    with pytest.raises(Finding):
+        checks.test_tls_cert_name(session(tls(chain=b64(leaf(["other.example.net"])))), unknown)
+    assert any("could not be fetched" in line for line in current().evidence)
+    assert current().required is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mailspec.catalog import CheckInfo, Severity
-from mailspec.outcome import FAIL_ON_WARN, Outcome, Raised, decide
+from mailspec.outcome import FAIL_ON_WARN, Outcome, Raised, decide, effective
 
 
 def info(severity: Severity, *, policy: bool = False, demoted: bool = False) -> CheckInfo:
@@ -103,3 +103,23 @@ def test_a_users_warn_without_a_declared_check_is_a_warning_not_a_failure() -> N
     assert decide(None, Raised.VIOLATION, "x", fail_on=Severity.SHOULD, profile="default").outcome is (
         Outcome.FAILED
     )
+
+
+def test_what_the_subject_publishes_raises_the_severity() -> None:
+    # (CATALOG.md §18.5: MTA-STS enforce makes a certificate check a must at the hosts it covers)
+    should = info(Severity.SHOULD)
+    plain = decide(should, Raised.VIOLATION, "m", fail_on=Severity.MUST, profile="default")
+    raised = decide(
+        should, Raised.VIOLATION, "m", fail_on=Severity.MUST, profile="default", required=Severity.MUST
+    )
+    assert (plain.outcome, raised.outcome) == (Outcome.WARNED, Outcome.FAILED)
+    # never lowered, and a finding stays a warning whatever the publication says
+    lower = decide(info(Severity.MUST), Raised.VIOLATION, "m", fail_on=Severity.MUST, profile="default",
+                   required=Severity.MAY)  # fmt: skip
+    assert lower.outcome is Outcome.FAILED
+    finding = decide(
+        should, Raised.FINDING, "m", fail_on=Severity.MAY, profile="default", required=Severity.MUST
+    )
+    assert finding.outcome is Outcome.WARNED
+    assert effective(should, "default", Severity.MUST) is Severity.MUST
+    assert effective(should, "default") is Severity.SHOULD
