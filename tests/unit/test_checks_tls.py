@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from mailspec.catalog import Severity
 from mailspec.checks import test_tls as checks
 from mailspec.errors import Indeterminate
 from mailspec.facts.published import PublishedTls
 from mailspec.facts.smtp import Exchange, LegacyTls, SmtpIntrusive, SmtpSession, TlsInfo
-from mailspec.catalog import Severity
 from mailspec.outcome import Finding, current, reset
 from mailspec.settings import Settings
 
