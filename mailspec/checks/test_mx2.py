@@ -25,6 +25,9 @@ from mailspec.checks.test_smtp import (
 )
 from mailspec.errors import Indeterminate, MailspecError
 from mailspec.facts import DomainDns, MxTarget, need
+from mailspec.facts.auth import MtaStsSurvey
+from mailspec.facts.mtasts import MtaStsFetch
+from mailspec.facts.published import published_tls
 from mailspec.facts.smtp import Exchange, SmtpEndpoint, SmtpEnvelope, SmtpIntrusive, SmtpSession
 from mailspec.outcome import evidence, note, warn
 from mailspec.records.smtp import Reply
@@ -369,18 +372,46 @@ def test_mx2_dual_stack_path(dns_facts: DomainDns) -> None:
     refs=["RFC 8461 §8.4", "RFC 7672 §2.2.1"],
     fix="List every MX host in the MTA-STS policy's mx patterns and publish TLSA records for each.",
 )
-def test_mx2_policy_covered(dns_facts: DomainDns) -> None:
+def test_mx2_policy_covered(
+    dns_facts: DomainDns, mtasts_survey: MtaStsSurvey, mtasts_policy: MtaStsFetch
+) -> None:
     """The backup MX hosts are covered by MTA-STS and DANE like the primary.
 
-    Needs the domain's MTA-STS policy (the ``_mta-sts`` TXT record and the policy file over HTTPS) and
-    each MX host's TLSA records (DANE), which this release of mailspec does not fetch: the check skips,
-    saying so, for a domain with backup MX hosts.
+    When the domain's MTA-STS policy (mode enforce or testing) covers its best-preference MX hosts,
+    every lower-preference MX host must match an ``mx`` pattern too: a backup left out shows only when
+    the primary is down, and then senders that apply the policy refuse it (RFC 8461 §8.4). Without a
+    policy that covers the primary there is nothing to match: skipped. A policy that could not be
+    looked up or fetched is "could not test". The DANE half (TLSA records at every MX host like the
+    primary, RFC 7672 §2.2.1) arrives with the DANE checks.
     """
     targets = _mx_hosts(dns_facts)
-    if len({t.preference for t in targets}) < 2:
+    best = min(t.preference for t in targets)
+    if all(t.preference == best for t in targets):
         pytest.skip(f"{dns_facts.domain} has no lower-preference MX host: nothing to compare")
-    pytest.skip(
-        "needs the MTA-STS policy (the _mta-sts TXT record and the policy file over HTTPS) and the MX "
-        "hosts' TLSA records (DANE), which this release of mailspec does not fetch (see mtasts.mx-coverage "
-        "and dane.all-mx, in a later release)"
+    policy = {
+        t.name: published_tls(dns_facts.domain, t.name, mtasts_survey, lambda: mtasts_policy) for t in targets
+    }
+    evidence(mtasts_survey.txt)
+    evidence([line for p in policy.values() for line in p.evidence()])
+    unknown = [p.why for p in policy.values() if p.unknown]
+    if unknown:
+        raise Indeterminate(f"could not test: {unknown[0]}")
+    primary = [t.name for t in targets if t.preference == best]
+    if not any(policy[name].authenticated for name in primary):
+        pytest.skip(
+            f"no MTA-STS policy in mode enforce or testing covers the primary MX of {dns_facts.domain} "
+            f"({policy[primary[0]].why}); the DANE half of this check arrives with the DANE checks"
+        )
+    backups = [t for t in targets if t.preference != best]
+    left_out = [t for t in backups if not policy[t.name].authenticated]
+    assert not left_out, (
+        f"the MTA-STS policy of {dns_facts.domain} covers its primary MX ({', '.join(primary)}) but not "
+        f"the backup MX host(s) {', '.join(f'{t.name} (preference {t.preference})' for t in left_out)}: "
+        "the gap shows only when the primary is down, and then senders that apply the policy refuse the "
+        "backup (RFC 8461 §8.4). Add an mx: line for each backup to the policy and change the policy id "
+        "in the _mta-sts record."
+    )
+    note(
+        f"every backup MX host ({', '.join(t.name for t in backups)}) is covered by the MTA-STS policy like "
+        "the primary; TLSA records (DANE) are not compared in this release"
     )

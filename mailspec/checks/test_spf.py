@@ -593,14 +593,20 @@ def test_spf_rrtype99(dns_facts: DomainDns, spf_tree: SpfTree) -> None:
     "service that sends for it).",
 )
 def test_spf_authorizes_outbound(
-    dns_facts: DomainDns, outbound_ip: OutboundIp, spf_outbound: SpfResult
+    dns_facts: DomainDns,
+    outbound_ip: OutboundIp,
+    spf_outbound: SpfResult,
+    spf_helo: list[tuple[str, SpfTree, SpfResult]],
 ) -> None:
-    """The SPF record authorises every outbound IP address.
+    """The SPF record authorises every outbound IP address, for the MAIL FROM and the HELO identity.
 
     check_host(<address>, <domain>, ``postmaster@<domain>``) as a receiver evaluates the MAIL FROM
     identity (RFC 7208 §2.4, §4) must be pass; fail, softfail, neutral, none and permerror fail, a
-    temperror is "could not test". Only for the addresses given with --mail-outbound: the MX
-    addresses are not known to send the domain's mail. The HELO identity is helo.spf's.
+    temperror is "could not test". Where the HELO name publishes an SPF record, check_host(<address>,
+    <HELO name>) must be pass too: receivers check the HELO identity first, and for bounces (the null
+    sender) it is the only one (RFC 7208 §2.3, §2.4). A HELO name without a record is helo.spf's. Only
+    for the addresses given with --mail-outbound: the MX addresses are not known to send the domain's
+    mail.
     """
     if outbound_ip.assumed:
         pytest.skip(
@@ -612,20 +618,41 @@ def test_spf_authorizes_outbound(
     evidence(r)
     if not r.definite:
         raise Indeterminate(f"could not test: {r.reason}")
-    if r.result == "pass":
-        return
-    detail = f" ({r.reason})" if r.reason else ""
-    fix = (
-        f"Correct the SPF record of {r.domain}"
-        if r.result == "permerror"
-        else f"Add ip{'6' if ':' in r.ip else '4'}:{r.ip} (or the include of the service that sends for it) "
-        f"to the SPF record of {r.domain}"
-    )
-    pytest.fail(
-        f"SPF does not authorise {outbound_ip} to send as {r.domain}: check_host({r.ip}, {r.domain}, "
-        f"{r.sender}) = {r.result}{detail}. Receivers evaluate it for every message (RFC 7208 §2.4, §4), "
-        f"and Google and Yahoo require SPF to pass for bulk mail. {fix}."
-    )
+    failures: list[str] = []
+    if r.result != "pass":
+        detail = f" ({r.reason})" if r.reason else ""
+        fix = (
+            f"Correct the SPF record of {r.domain}"
+            if r.result == "permerror"
+            else f"Add ip{'6' if ':' in r.ip else '4'}:{r.ip} (or the include of the service that sends for "
+            f"it) to the SPF record of {r.domain}"
+        )
+        failures.append(
+            f"SPF does not authorise {outbound_ip} to send as {r.domain}: check_host({r.ip}, {r.domain}, "
+            f"{r.sender}) = {r.result}{detail}. Receivers evaluate it for every message (RFC 7208 §2.4, "
+            f"§4), and Google and Yahoo require SPF to pass for bulk mail. {fix}."
+        )
+    unknown: list[str] = []
+    for name, tree, helo in spf_helo:
+        if tree.root.state != "record":  # (no record, or a broken one: helo.spf reports it)
+            continue
+        evidence(helo)
+        if not helo.definite:
+            unknown.append(f"check_host({helo.ip}, {name}): {helo.reason}")
+        elif helo.result == "pass":
+            note(f"the HELO identity passes too: check_host({helo.ip}, {name}) = pass")
+        else:
+            detail = f" ({helo.reason})" if helo.reason else ""
+            failures.append(
+                f"the SPF record of the HELO name {name} does not authorise {helo.ip}: check_host({helo.ip}, "
+                f"{name}) = {helo.result}{detail}. Receivers check the HELO identity, and for bounces it is "
+                f"the only one (RFC 7208 §2.3, §2.4). Make the record at {name} cover the address (typically "
+                '"v=spf1 a -all" with an A record for it).'
+            )
+    if failures:
+        pytest.fail(" ".join(failures))
+    if unknown:
+        raise Indeterminate(f"could not test: {'; '.join(unknown)}")
 
 
 @check(

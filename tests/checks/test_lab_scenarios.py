@@ -27,7 +27,6 @@ UNTRIPPABLE = {
     "smtp.pipelining.advertised",
     "dynip.pbl",
     "mx2.dual-stack-path",
-    "mx2.policy-covered",
 }
 #: checks whose violation is "could not test" (a list that is dead or refuses our resolver)
 ERROR_ONLY = {"dnsbl.zone-sane", "dnsbl.resolver-usable"}
@@ -84,9 +83,8 @@ def test_good_domain_passes_every_check(lab_report: dict[str, Any]) -> None:
     checks = {r["check"] for r in good}
     shipped = {i for i, e in CATALOG.items() if e.probe != "host"}
     assert checks >= shipped - LATER, sorted(shipped - LATER - checks)
-    # what skips, and why: no null MX; no Spamhaus list in the lab; MTA-STS/DANE not read yet by the
-    # mx2 checks; the primary MX is the parity reference; no --mail-outbound (the outbound addresses
-    # are only assumed). (dkim.key.ed25519 with an RSA key alone, and mtasts.testing-needs-tlsrpt in
+    # what skips, and why: no null MX; no Spamhaus list in the lab; the primary MX is the parity
+    # reference; no --mail-outbound (the outbound addresses are only assumed). (dkim.key.ed25519 with an RSA key alone, and mtasts.testing-needs-tlsrpt in
     # enforce mode, pass with a note saying why the rule holds.)
     assert {r["check"] for r in good if r["outcome"] == "skipped"} == {
         "mx.null.exclusive",
@@ -94,7 +92,6 @@ def test_good_domain_passes_every_check(lab_report: dict[str, Any]) -> None:
         "mx.null.spf-all",
         "spf.authorizes-outbound",
         "dynip.pbl",
-        "mx2.policy-covered",
         "mx2.policy-parity",
     }
     assert {r["outcome"] for r in good if r["check"] == "mx2.policy-parity"} == {"skipped", "passed"}

@@ -37,6 +37,8 @@ from mailspec.checks import test_dns as dnschecks
 from mailspec.checks import test_mx2 as mx2
 from mailspec.errors import MailspecError
 from mailspec.facts import DnsAnswer, DomainDns, MxTarget, Record
+from mailspec.facts.auth import MtaStsSurvey
+from mailspec.facts.mtasts import MtaStsFetch, policy_host, policy_url
 from mailspec.facts.smtp import SmtpEndpoint, SmtpEnvelope, SmtpIntrusive
 from mailspec.outcome import current, reset
 from mailspec.settings import ProbeLevel, Settings
@@ -238,7 +240,8 @@ def test_sandwich_notes_an_exchange_at_both_ends() -> None:
 
 def test_mx2_dns_checks_skip_a_null_mx_or_no_mx() -> None:
     null = domain(MxTarget(D, "", 0))
-    for check in (mx2.test_mx2_sandwich, mx2.test_mx2_dual_stack_path, mx2.test_mx2_policy_covered):
+    covered = partial_policy(mx2.test_mx2_policy_covered, STS, policy_fetch())
+    for check in (mx2.test_mx2_sandwich, mx2.test_mx2_dual_stack_path, covered):
         skips(check, null, match="null MX")
         skips(check, domain(), match="no MX host")
         errors(check, domain(mx=ans(D, "MX", error="no answer within 1 s (timeout)")))
@@ -261,9 +264,68 @@ def _implicit(t: MxTarget) -> DomainDns:
     return dataclasses.replace(domain(), mx_targets=(t,))
 
 
-def test_policy_covered_skips_naming_what_is_missing() -> None:
-    skips(mx2.test_mx2_policy_covered, TWO, match="_mta-sts TXT record .* TLSA records")
-    skips(mx2.test_mx2_policy_covered, domain(MX1), match="no lower-preference")
+STS = MtaStsSurvey(
+    D,
+    ans(f"_mta-sts.{D}", "TXT", Record(f"_mta-sts.{D}", 300, "TXT", '"v=STSv1; id=1"')),
+    ans(f"_smtp._tls.{D}", "TXT"),
+    ans(policy_host(D), "A", Record(policy_host(D), 60, "A", "192.0.2.80")),
+    ans(policy_host(D), "AAAA"),
+)
+NO_STS = dataclasses.replace(STS, txt=ans(f"_mta-sts.{D}", "TXT"))
+
+
+def policy_fetch(mode: str = "enforce", *patterns: str, **kw: Any) -> MtaStsFetch:
+    body = f"version: STSv1\r\nmode: {mode}\r\n" + "".join(
+        f"mx: {p}\r\n" for p in patterns or ("*.example.com",)
+    )
+    body += "max_age: 604800\r\n"
+    fields: dict[str, Any] = {"status": 200, "reason": "OK", "content_type": "text/plain", "body": body,
+                              "body_bytes": len(body)}  # fmt: skip
+    fields.update(kw)
+    return MtaStsFetch(D, policy_host(D), "192.0.2.80", 443, policy_url(D), 10.0, 69632, **fields)
+
+
+def partial_policy(check: Any, survey: MtaStsSurvey, fetch: MtaStsFetch) -> Any:
+    def run(d: DomainDns) -> None:
+        check(d, survey, fetch)
+
+    return run
+
+
+def test_policy_covered_fails_when_the_policy_leaves_a_backup_out() -> None:
+    only_mx1 = partial_policy(mx2.test_mx2_policy_covered, STS, policy_fetch("enforce", "mx1.example.com"))
+    reset()
+    with pytest.raises(
+        AssertionError, match=r"not the backup MX host\(s\) mx2.example.com \(preference 20\)"
+    ):
+        only_mx1(TWO)
+    assert any("does not cover mx2.example.com" in line for line in current().evidence)
+    testing = partial_policy(mx2.test_mx2_policy_covered, STS, policy_fetch("testing", "mx1.example.com"))
+    with pytest.raises(AssertionError, match=r"RFC 8461 §8\.4"):
+        testing(TWO)
+
+
+def test_policy_covered_passes_when_every_backup_is_covered() -> None:
+    notes = passes(partial_policy(mx2.test_mx2_policy_covered, STS, policy_fetch()), TWO)
+    assert any("covered by the MTA-STS policy like the primary" in n for n in notes)
+
+
+def test_policy_covered_skips_without_a_policy_on_the_primary_and_errors_when_unknown() -> None:
+    check = mx2.test_mx2_policy_covered
+    skips(partial_policy(check, NO_STS, policy_fetch()), TWO, match="no MTA-STS record.*DANE")
+    skips(
+        partial_policy(check, STS, policy_fetch("none", "mx1.example.com")),
+        TWO,
+        match="mode enforce or testing",
+    )
+    skips(
+        partial_policy(check, STS, policy_fetch("enforce", "mx2.example.com")),
+        TWO,
+        match="does not cover mx1",
+    )
+    skips(partial_policy(check, STS, policy_fetch()), domain(MX1), match="no lower-preference")
+    refused = policy_fetch(status=0, failure="connect", error="connection refused")
+    errors(partial_policy(check, STS, refused), TWO)
 
 
 # ------------------------------------------------------------------------------- dns.soa.rname at RCPT

@@ -388,20 +388,40 @@ def test_the_tree_keeps_the_type_99_answer_through_the_codec() -> None:
 
 # ---------------------------------------------------------------------------------- the senders
 def test_an_authorised_outbound_address_passes() -> None:
-    passes(checks.test_spf_authorizes_outbound, GOOD[0], GIVEN, result("pass", "mx matched"))
+    passes(checks.test_spf_authorizes_outbound, GOOD[0], GIVEN, result("pass", "mx matched"), [])
 
 
 @pytest.mark.parametrize("value", ["fail", "softfail", "neutral", "none", "permerror"])
 def test_an_unauthorised_outbound_address_fails(value: str) -> None:
     with pytest.raises(VIOLATION, match=rf"does not authorise.*= {value}.*RFC 7208 §2.4"):
-        checks.test_spf_authorizes_outbound(GOOD[0], GIVEN, result(value))
+        checks.test_spf_authorizes_outbound(GOOD[0], GIVEN, result(value), [])
 
 
 def test_a_temperror_is_indeterminate_and_assumed_addresses_skip() -> None:
     with pytest.raises(Indeterminate, match="timeout"):
-        checks.test_spf_authorizes_outbound(GOOD[0], GIVEN, result("temperror", f"TXT: {TIMEOUT}"))
+        checks.test_spf_authorizes_outbound(GOOD[0], GIVEN, result("temperror", f"TXT: {TIMEOUT}"), [])
     with pytest.raises(pytest.skip.Exception, match="--mail-outbound"):
-        checks.test_spf_authorizes_outbound(GOOD[0], ASSUMED, result("fail"))
+        checks.test_spf_authorizes_outbound(GOOD[0], ASSUMED, result("fail"), [])
+
+
+def test_the_helo_identity_must_pass_too_where_the_helo_name_has_a_record() -> None:
+    zone = zone_of("v=spf1 -all")
+    helo = "mail.example.com"
+    passing = (helo, tree_of(zone, helo), result("pass"))
+    passes(checks.test_spf_authorizes_outbound, GOOD[0], GIVEN, result("pass"), [passing])
+    assert any("HELO identity passes too" in n for n in current().notes)
+    failing = (helo, tree_of(zone, helo), result("fail"))
+    with pytest.raises(VIOLATION, match=r"HELO name mail.example.com does not authorise.*= fail.*§2.3"):
+        checks.test_spf_authorizes_outbound(GOOD[0], GIVEN, result("pass"), [failing])
+    # a HELO name without a record is helo.spf's finding, not this check's
+    bare = ("nospf.example.net", tree_of(zone, "nospf.example.net"), result("none"))
+    passes(checks.test_spf_authorizes_outbound, GOOD[0], GIVEN, result("pass"), [bare])
+    # both identities failing: one failure naming both
+    with pytest.raises(VIOLATION, match=r"to send as example.com.*HELO name mail.example.com"):
+        checks.test_spf_authorizes_outbound(GOOD[0], GIVEN, result("softfail"), [failing])
+    slow = (helo, tree_of(zone, helo), result("temperror", f"TXT: {TIMEOUT}"))
+    with pytest.raises(Indeterminate, match="timeout"):
+        checks.test_spf_authorizes_outbound(GOOD[0], GIVEN, result("pass"), [slow])
 
 
 def test_helo_spf() -> None:
