@@ -27,6 +27,7 @@ from mailspec.facts.smtp import (
     HostAddresses,
     IdentProbe,
     OutboundIp,
+    ReportRcpts,
     ReverseDns,
     SmtpEndpoint,
     SmtpEnvelope,
@@ -58,6 +59,7 @@ __all__ = [
     "dkim_selector",
     "dkim_survey",
     "dmarc_record",
+    "dmarc_report_rcpts",
     "dmarc_survey",
     "dns_facts",
     "dnsbl_listings",
@@ -87,6 +89,7 @@ __all__ = [
     "smtp_intrusive",
     "smtp_session",
     "spf_helo",
+    "spf_helo_known",
     "spf_outbound",
     "spf_tree",
     "zone_probe",
@@ -521,8 +524,9 @@ def spf_tree(request: pytest.FixtureRequest, mail_domain: str) -> SpfTree:
 @reads(SpfResult, lambda s, _: [f"{s.ip}|{s.domain}"] if s.ip else [])
 def spf_outbound(request: pytest.FixtureRequest, outbound_ip: OutboundIp) -> SpfResult:
     """RFC 7208 check_host() for the outbound address and the domain, as a receiver evaluates the
-    MAIL FROM identity ``postmaster@<domain>`` (:class:`mailspec.facts.spf.SpfResult`: pass, fail,
-    softfail, neutral, none, permerror or temperror, with the trail of terms)."""
+    MAIL FROM identity ``postmaster@<domain>`` (:class:`mailspec.facts.spf.SpfResult`: ``.result`` is
+    pass, fail, softfail, neutral, none, permerror or temperror, ``.trail`` the terms it went
+    through). One test per outbound address (--mail-outbound, else the assumed MX addresses)."""
     return fact(request.config, SpfResult, f"{outbound_ip.ip}|{outbound_ip.domain}")
 
 
@@ -530,13 +534,31 @@ def spf_outbound(request: pytest.FixtureRequest, outbound_ip: OutboundIp) -> Spf
 def spf_helo(
     request: pytest.FixtureRequest, outbound_ip: OutboundIp, helo_names: list[tuple[str, HostAddresses]]
 ) -> list[tuple[str, SpfTree, SpfResult]]:
-    """For each HELO name of the outbound address: its own SPF tree and check_host() of the address
-    with the HELO identity (RFC 7208 §2.3)."""
+    """For each HELO name of the outbound address, a tuple ``(name, tree, result)``: the name's own
+    SPF tree (:class:`mailspec.facts.spf.SpfTree`) and check_host() of the address with the HELO
+    identity (:class:`mailspec.facts.spf.SpfResult`, RFC 7208 §2.3). One test per outbound address;
+    an empty list when no HELO host name is known (pass --mail-helo-name)."""
     config = request.config
     names = [n for n, _ in helo_names if "." in n and not n.startswith("[")]
     survey = survey_of(config)
     survey.prefetch([*((SpfTree, n) for n in names), *((SpfResult, f"{outbound_ip.ip}|{n}") for n in names)])
     return [(n, fact(config, SpfTree, n), fact(config, SpfResult, f"{outbound_ip.ip}|{n}")) for n in names]
+
+
+@pytest.fixture
+def spf_helo_known(
+    request: pytest.FixtureRequest, outbound_ip: OutboundIp
+) -> list[tuple[str, SpfTree, SpfResult]]:
+    """``spf_helo`` for the names given with --mail-helo-name, for a configured outbound address; an
+    empty list otherwise (an assumed address, or a HELO name only read off the MX banner: an
+    assumption no verdict of the address's SPF should rest on; helo.spf judges those names)."""
+    if outbound_ip.assumed or not settings_of(request.config).helo_names:
+        return []
+    try:
+        value: list[tuple[str, SpfTree, SpfResult]] = request.getfixturevalue("spf_helo")
+    except (Indeterminate, pytest.skip.Exception):
+        return []
+    return value
 
 
 @pytest.fixture
@@ -546,6 +568,29 @@ def dmarc_survey(request: pytest.FixtureRequest, mail_domain: str) -> DmarcSurve
     ``_dmarc.<domain>``, the RFC 9989 tree walk's names, the RFC 7489 organisational domain's record,
     and each report destination's authorisation record and MX."""
     return fact(request.config, DmarcSurvey, mail_domain)
+
+
+def _report_keys(subject: Subject, settings: Settings) -> list[str]:
+    return [] if settings.servers else [f"{subject.domain}|{settings.smtp_port}"]
+
+
+@pytest.fixture
+@reads(ReportRcpts, _report_keys)
+def dmarc_report_rcpts(request: pytest.FixtureRequest, mail_domain: str) -> ReportRcpts:
+    """Each mailto: report address of the domain's DMARC record asked for at its domain's MX
+    (:class:`mailspec.facts.smtp.ReportRcpts`): EHLO, ``MAIL FROM:<>``, RCPT, RSET, QUIT; never DATA.
+    Below --mail-probe=envelope, and with --mail-server (the run probes only the servers it names),
+    nothing is sent, and ``error`` says why."""
+    settings = settings_of(request.config)
+    if PROBE_LEVELS["envelope"] > settings.probe:
+        why = f"RCPT needs --mail-probe=envelope or above (this run: --mail-probe={settings.probe})"
+        return ReportRcpts(mail_domain, error=why)
+    if settings.servers:
+        return ReportRcpts(mail_domain, error="--mail-server names the only SMTP servers this run probes")
+    try:
+        return survey_of(request.config).get(ReportRcpts, f"{mail_domain}|{settings.smtp_port}")
+    except EngineError as exc:  # (the DNS verdict stands: no "could not test" for the whole check)
+        return ReportRcpts(mail_domain, error=f"the survey ran out of time ({exc})")
 
 
 @pytest.fixture
@@ -563,7 +608,8 @@ def _dkim_key(subject: Subject, settings: Settings) -> list[str]:
 @reads(DkimSurvey, _dkim_key)
 def dkim_survey(request: pytest.FixtureRequest, mail_domain: str) -> DkimSurvey:
     """The domain's ``_domainkey`` node and the key record of each of its configured selectors
-    (:class:`mailspec.facts.DkimSurvey`)."""
+    (:class:`mailspec.facts.DkimSurvey`): raw DNS answers; ``.selector("s1")`` is one selector's TXT
+    answer, to read with :func:`mailspec.records.dkim.parse_dkim_key`."""
     settings = settings_of(request.config)
     return fact(request.config, DkimSurvey, f"{mail_domain}|{','.join(settings.selectors_for(mail_domain))}")
 
@@ -572,7 +618,8 @@ def dkim_survey(request: pytest.FixtureRequest, mail_domain: str) -> DkimSurvey:
 @reads(MtaStsSurvey)
 def mtasts_survey(request: pytest.FixtureRequest, mail_domain: str) -> MtaStsSurvey:
     """The domain's ``_mta-sts`` and ``_smtp._tls`` (TLS-RPT) records and the policy host's addresses
-    (:class:`mailspec.facts.MtaStsSurvey`)."""
+    (:class:`mailspec.facts.MtaStsSurvey`): raw DNS answers, to read with :mod:`mailspec.records.mtasts`
+    and :mod:`mailspec.records.tlsrpt`."""
     return fact(request.config, MtaStsSurvey, mail_domain)
 
 
@@ -591,8 +638,9 @@ def dmarc_record(dmarc_survey: DmarcSurvey) -> DmarcFound:
     """The DMARC record as discovered (:class:`mailspec.facts.auth.DmarcFound`), the way RFC 9989 finds it
     (its DNS tree walk; ``dmarc_survey.discover("rfc7489")`` gives RFC 7489's Public Suffix List
     reading): ``.record`` is the parsed record that applies (``assert dmarc_record.record.p ==
-    "reject"``), or None; ``.policy_domain`` and ``.name`` say where it was found, ``.records_at_name``
-    what was published there. Could not test (an error) when an answer it depends on did not come."""
+    "reject"``; for a record found at the organisational domain, ``sp`` is the subdomains' policy),
+    or None; ``.policy_domain`` and ``.name`` say where it was found, ``.records_at_name`` what was
+    published there. Could not test (an error) when an answer it depends on did not come."""
     found = dmarc_survey.discover("rfc9989")
     if found.error:
         raise Indeterminate(found.error)

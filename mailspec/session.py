@@ -28,7 +28,7 @@ from mailspec.facts.base import decode, encode
 from mailspec.facts.dns import DomainDns
 from mailspec.facts.smtp import HostAddresses
 from mailspec.settings import DEFAULT_DNSBLS, ProbeLevel, Settings, Waiver, parse_waiver
-from mailspec.subjects import KINDS, Subject, SubjectKind, subjects_of
+from mailspec.subjects import KINDS, Subject, SubjectKind, probe_refusal, subjects_of
 from mailspec.survey import DnsEndpoint, EngineError, SmtpConfig, Survey
 from mailspec.survey.progress import Progress
 
@@ -189,6 +189,7 @@ def survey_of(config: pytest.Config) -> Survey:
             ident_port=s.ident_port,
             # xdist's workers share the hand-over's folder: two connections per server in all of them
             lock_dir=str(handover.path.parent) if handover is not None else None,
+            refusal=functools.partial(probe_refusal, s),  # (a DMARC report domain's MX)
         )
         survey = Survey(
             list(s.resolvers), timeout=s.timeout, dns_port=s.dns_port, consent=_consent(s), smtp=smtp,

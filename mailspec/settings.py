@@ -84,7 +84,7 @@ OPTIONS: tuple[Option, ...] = (
         "--mail-server",
         "mail_server",
         "mail_servers",
-        "probe these SMTP servers instead of the MX hosts (SMTP checks arrive in a later release)",
+        "probe these SMTP servers instead of the MX hosts (on --mail-smtp-port unless PORT is given)",
         multiple=True,
         metavar="HOST[:PORT]",
     ),
@@ -169,7 +169,7 @@ OPTIONS: tuple[Option, ...] = (
         "mail_dkim_selectors",
         "a DKIM selector to check: SELECTOR for every domain, SELECTOR@DOMAIN for one",
         multiple=True,
-        metavar="SELECTOR",
+        metavar="SELECTOR[@DOMAIN]",
     ),
     Option(
         "--mail-dnsbl",

@@ -8,6 +8,7 @@ domain's own name), every message says which reading found which record (CATALOG
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,6 +19,7 @@ from mailspec.errors import Indeterminate
 from mailspec.facts import DomainDns, need
 from mailspec.facts.auth import READING_NAMES, DmarcFound, DmarcSurvey
 from mailspec.facts.dns import DnsAnswer
+from mailspec.facts.smtp import ReportRcpts
 from mailspec.outcome import evidence, note, warn
 from mailspec.records.dmarc import (
     DmarcError,
@@ -514,28 +516,37 @@ def test_dmarc_rua_external_authorized(dmarc_survey: DmarcSurvey) -> None:
 
 @check(
     "dmarc.rua.deliverable",
-    refs=["RFC 7489 §7.2.1.1", 'checkdmarc "missing MX" warning'],
-    fix="Give each report address's domain an MX record (or an address), or report to a domain that "
-    "takes mail.",
+    refs=["RFC 7489 §7.2.1.1", 'checkdmarc "missing MX" warning', "RFC 5321 §4.2.1, §4.2.2 (RCPT replies)"],
+    fix="Give each report address's domain an MX record (or an address), create the report mailbox "
+    "at that domain's mail server, or report to an address that takes mail.",
 )
-def test_dmarc_rua_deliverable(dmarc_survey: DmarcSurvey) -> None:
+def test_dmarc_rua_deliverable(dmarc_survey: DmarcSurvey, dmarc_report_rcpts: ReportRcpts) -> None:
     """The domain of each DMARC report address can receive mail.
 
     Each mailto: destination's domain (rua and ruf) needs a non-null MX, or, without any MX, an A or
-    AAAA record (RFC 5321 §5.1's implicit MX); a null MX (RFC 7505) takes no mail.
+    AAAA record (RFC 5321 §5.1's implicit MX); a null MX (RFC 7505) takes no mail. At
+    --mail-probe=envelope and above, each address is also asked for at its domain's most preferred
+    MX (``MAIL FROM:<>``, ``RCPT TO:<address>``, never DATA): a 5yz refusal fails, a 4yz that a retry
+    after the greylisting pause still gets warns, and a probe that could not be made (no connection,
+    a timeout, a refused greeting or MAIL) leaves the DNS verdict standing, with a note that says so.
     """
     failures: list[str] = []
     hosts: dict[str, str] = {}
+    addresses: dict[str, tuple[str, str]] = {}
     for j in _applied(dmarc_survey):
         for tag, uri in _uris(j.record):
             if uri.is_mailto and uri.host:
                 hosts.setdefault(uri.host, f"{tag} {uri.uri}")
+                if uri.address:
+                    addresses.setdefault(uri.address.lower(), (uri.address, f"{tag} {uri.uri}"))
     if not hosts:
         pytest.skip(f"the DMARC record of {dmarc_survey.domain} names no mailto: report address")
+    deliverable: set[str] = set()
     for host, what in hosts.items():
         mx = _got(dmarc_survey, host, "MX")
         usable = [r for r in mx.records if r.target != ""]
         if usable:
+            deliverable.add(host)
             continue
         if mx.records:
             failures.append(f"{what}: {host} has a null MX (MX 0 .): it takes no mail (RFC 7505)")
@@ -544,10 +555,101 @@ def test_dmarc_rua_deliverable(dmarc_survey: DmarcSurvey) -> None:
         if not (a.records or aaaa.records):
             state = "does not exist (NXDOMAIN)" if mx.nxdomain else "has no MX and no A/AAAA record"
             failures.append(f"{what}: {host} {state}")
+        else:
+            deliverable.add(host)
+    transient = _report_rcpts(dmarc_report_rcpts, addresses, deliverable, failures)
     assert not failures, (
-        f"{'; '.join(failures)}: receivers cannot deliver the domain's DMARC reports there "
-        "(RFC 7489 §7.2.1.1). Give the report domain an MX record, or report to one that takes mail."
+        f"{'; '.join(failures + transient)}: receivers cannot deliver the domain's DMARC reports there "
+        "(RFC 7489 §7.2.1.1). Give the report domain an MX record, create the report mailbox at its mail "
+        "server, or report to an address that takes mail."
     )
+    if transient:
+        warn(
+            f"{'; '.join(transient)}. A 4yz reply (even after a retry) is transient (RFC 5321 §4.2.1): "
+            "receivers queue their reports and may give up; a refusal that names no mailbox status may "
+            "be of this probe, not of the address. Make sure the mail server accepts mail for the report "
+            "address (exempt it from greylisting and from the client checks a report sender may fail)."
+        )
+
+
+def _report_rcpts(
+    probes: ReportRcpts, addresses: dict[str, tuple[str, str]], deliverable: set[str], failures: list[str]
+) -> list[str]:
+    """The RCPT half of dmarc.rua.deliverable: a refused report address joins ``failures``; the ones
+    still refused for now (4yz after the retry) are returned; what could not be asked is noted."""
+    transient: list[str] = []
+    if probes.error:
+        note(f"the report addresses were not asked for at their MX: {probes.error}")
+        return transient
+    for key, (address, what) in addresses.items():
+        if address.rpartition("@")[2].lower() not in deliverable:
+            continue  # (its domain takes no mail: the DNS half said so)
+        probe = probes.get(key)
+        if probe is None:
+            note(f"{what}: the RCPT probe of {address} could not be made (it was not asked)")
+            continue
+        evidence(probe.evidence())
+        reply, envelope = probe.reply, probe.rcpt
+        if probe.untried or reply is None or envelope is None:
+            note(f"{what}: the RCPT probe of {address} could not be made ({probe.untried or 'no reply'}); "
+                 "the DNS verdict stands")  # fmt: skip
+            continue
+        domain = address.rpartition("@")[2]
+        at = f"{probe.where} ({'the address' if probe.host.lower() == domain.lower() else 'MX'} of {domain})"
+        via = " inside TLS" if envelope.tls else ""
+        sender = f" from <{envelope.sender}>" if envelope.sender else ""
+        null = probe.null_refused
+        refused_null = f"{null.describe()}, and " if null is not None else ""
+        if reply.kind == 5 and _tls_demanded(reply.reply) and not envelope.tls:
+            note(f"{what}: {at} asks for STARTTLS before RCPT ({reply.reply}), which this probe could not "
+                 "use; the DNS verdict stands")  # fmt: skip
+        elif reply.kind == 5 and not _about_the_mailbox(reply.reply):
+            # (a refusal of the probe rather than of the address: a blocklist of this machine, its
+            # reverse DNS, its sender; the report MX is often a third party's, so no failure)
+            transient.append(
+                f"{what}: {at} refuses RCPT TO:<{address}>{via}{sender} with {reply.reply}: not a "
+                "mailbox status (RFC 3463 X.1.x, X.2.x), so it may refuse this probe rather than the "
+                "address; check that reports reach it"
+            )
+        elif reply.kind == 5:
+            failures.append(f"{what}: {at} refuses the address{via}: {refused_null}{envelope.describe()}")
+        elif reply.kind == 4:
+            retried = " (also when asked again after a pause)" if reply.first else ""
+            transient.append(
+                f"{what}: {at} answered RCPT TO:<{address}>{via}{sender} with {reply.reply}{retried}"
+            )
+        elif reply.kind == 2:
+            note(f"{what}: {at} accepts RCPT TO:<{address}>{via}{sender} ({reply.reply})")
+            if null is not None:
+                note(
+                    f"{what}: it refuses the address from the null sender ({null.describe()}): a report "
+                    "sent with an empty reverse-path would bounce (most report senders use one of their "
+                    "own; RFC 5321 §4.5.5 keeps the null sender for bounces)"
+                )
+        else:
+            note(f"{what}: the RCPT probe of {address} got no usable reply ({reply.reply}); the DNS "
+                 "verdict stands")  # fmt: skip
+    return transient
+
+
+_ENHANCED = re.compile(r"^\d{3}[ -]([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def _about_the_mailbox(reply: str) -> bool:
+    """A 5yz RCPT reply that is about the recipient's mailbox: an enhanced status code of the address
+    or mailbox classes (RFC 3463 §3.2, §3.3: X.1.x, X.2.x), or, without one, words that say so."""
+    m = _ENHANCED.match(reply.strip())
+    if m:
+        return m.group(2) in ("1", "2")
+    text = reply.lower()
+    return any(w in text for w in ("user unknown", "no such user", "mailbox unavailable", "unknown user",
+                                   "does not exist", "recipient address rejected"))  # fmt: skip
+
+
+def _tls_demanded(reply: str) -> bool:
+    """The reply asks for STARTTLS first (530 5.7.0, RFC 3207 §4)."""
+    text = reply.lower()
+    return reply.startswith("530") or "starttls" in text
 
 
 # ----------------------------------------------------------------------------------- placement

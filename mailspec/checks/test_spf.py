@@ -19,7 +19,7 @@ from mailspec.errors import Indeterminate
 from mailspec.facts import DomainDns, need
 from mailspec.facts.dns import Record
 from mailspec.facts.smtp import OutboundIp
-from mailspec.facts.spf import SpfNode, SpfResult, SpfTree
+from mailspec.facts.spf import NOT_WALKED, SpfNode, SpfResult, SpfTree
 from mailspec.outcome import evidence, note, warn
 from mailspec.records.spf import (
     MAX_DNS_TERMS,
@@ -260,11 +260,16 @@ def test_spf_lookup_limit(dns_facts: DomainDns, spf_tree: SpfTree) -> None:
     _tree(dns_facts, spf_tree)
     t = spf_tree
     lower = "" if t.complete else "at least "
-    endless = [*t.loops, *t.too_deep]
-    assert not endless, (
-        f"the SPF tree of {dns_facts.domain} never ends within the limit ({_listed(endless, 2)}): every "
+    assert not t.loops, (
+        f"the SPF tree of {dns_facts.domain} never ends within the limit ({_listed(t.loops, 2)}): every "
         f"include or redirect costs 1, so receivers pass the {MAX_DNS_TERMS}th term and MUST return "
         "permerror (RFC 7208 §4.6.4). Remove the include or redirect that closes the loop."
+    )
+    assert not t.too_deep, (
+        f"the SPF tree of {dns_facts.domain} nests includes or redirects deeper than the limit allows "
+        f"({_listed(t.too_deep, 2)}): every include or redirect costs 1, so receivers pass the "
+        f"{MAX_DNS_TERMS}th term down that chain and MUST return permerror (RFC 7208 §4.6.4). Shorten the "
+        "chain: include the records it ends in directly, or replace them by ip4/ip6 ranges."
     )
     assert t.total <= MAX_DNS_TERMS, (
         f"evaluating the SPF record of {dns_facts.domain} takes {lower}{t.total} DNS-querying terms "
@@ -279,7 +284,8 @@ def test_spf_lookup_limit(dns_facts: DomainDns, spf_tree: SpfTree) -> None:
         )
     if t.macro_terms:
         warn(
-            f"the SPF record of {dns_facts.domain} counts {t.total} DNS-querying terms, but is not fully "
+            f"the SPF record of {dns_facts.domain} counts {t.total} DNS-querying "
+            f"term{'' if t.total == 1 else 's'}, but is not fully "
             f"evaluable: {_listed(t.macro_terms)} (each counted 1; what it looks up, and what that "
             "includes, depends on the client, RFC 7208 §4.6.4, §7). Check the count for the addresses "
             "the domain sends from, or replace the macros by fixed names."
@@ -302,8 +308,9 @@ def test_spf_void_limit(dns_facts: DomainDns, spf_tree: SpfTree) -> None:
     """
     _tree(dns_facts, spf_tree)
     t = spf_tree
+    lower = "" if t.complete else "at least "
     assert not t.over_void_limit, (
-        f"evaluating the SPF record of {dns_facts.domain} meets {t.void_lookups} void lookups "
+        f"evaluating the SPF record of {dns_facts.domain} meets {lower}{t.void_lookups} void lookups "
         f"({_listed(t.void_terms)}), more than the {MAX_VOID_LOOKUPS} receivers SHOULD allow before "
         "returning permerror (RFC 7208 §4.6.4, §11.1). Remove the terms that name domains with no such "
         "record (stale includes, a: and mx: of hosts that no longer exist)."
@@ -338,8 +345,16 @@ def test_spf_mx_limit(dns_facts: DomainDns, spf_tree: SpfTree) -> None:
     )
     if t.indeterminate:
         raise Indeterminate(f"could not test: {t.indeterminate[0]}")
-    if t.stopped:
-        raise Indeterminate(f"could not test every mx term: {t.stopped}")
+    # (a walk stopped at its bound left some terms unlooked-up: only an mx term among them, or an
+    # include or redirect that might hold one, leaves the verdict open)
+    unwalked = [
+        f"{n.domain}: {term.text}"
+        for n in _nodes(t.root)
+        for term in n.terms
+        if term.finding.startswith(NOT_WALKED) and term.kind in ("mx", "include", "redirect")
+    ]
+    if t.stopped and unwalked:
+        raise Indeterminate(f"could not test every mx term: {t.stopped} ({_listed(unwalked, 3)})")
     macro_mx = [m for m in t.macro_terms if ": mx" in m.lower()]
     if macro_mx:
         note(f"not fully evaluable (macros): {_listed(macro_mx)}")
@@ -596,15 +611,16 @@ def test_spf_authorizes_outbound(
     dns_facts: DomainDns,
     outbound_ip: OutboundIp,
     spf_outbound: SpfResult,
-    spf_helo: list[tuple[str, SpfTree, SpfResult]],
+    spf_helo_known: list[tuple[str, SpfTree, SpfResult]],
 ) -> None:
-    """The SPF record authorises every outbound IP address, for the MAIL FROM and the HELO identity.
+    """The SPF record authorises every outbound IP address.
 
     check_host(<address>, <domain>, ``postmaster@<domain>``) as a receiver evaluates the MAIL FROM
     identity (RFC 7208 §2.4, §4) must be pass; fail, softfail, neutral, none and permerror fail, a
-    temperror is "could not test". Where the HELO name publishes an SPF record, check_host(<address>,
-    <HELO name>) must be pass too: receivers check the HELO identity first, and for bounces (the null
-    sender) it is the only one (RFC 7208 §2.3, §2.4). A HELO name without a record is helo.spf's. Only
+    temperror is "could not test". Where a HELO name given with --mail-helo-name publishes an SPF
+    record, check_host(<address>, <HELO name>) must be pass too: receivers check the HELO identity
+    first, and for bounces (the null sender) it is the only one (RFC 7208 §2.3, §2.4). A HELO name
+    without a record, or one only read off the MX banner, is helo.spf's. Only
     for the addresses given with --mail-outbound: the MX addresses are not known to send the domain's
     mail.
     """
@@ -633,7 +649,7 @@ def test_spf_authorizes_outbound(
             f"§4), and Google and Yahoo require SPF to pass for bulk mail. {fix}."
         )
     unknown: list[str] = []
-    for name, tree, helo in spf_helo:
+    for name, tree, helo in spf_helo_known:
         if tree.root.state != "record":  # (no record, or a broken one: helo.spf reports it)
             continue
         evidence(helo)

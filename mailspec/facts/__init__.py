@@ -6,7 +6,7 @@ from the xdist controller to its workers, and every verdict a check gives can be
 
 from __future__ import annotations
 
-from mailspec.facts.auth import DkimSurvey, DmarcSurvey, DnsLookups, MtaStsSurvey
+from mailspec.facts.auth import DkimSurvey, DmarcFound, DmarcSurvey, DnsLookups, MtaStsSurvey
 from mailspec.facts.base import Fact, decode, encode
 from mailspec.facts.dns import (
     PER_NAME,
@@ -22,6 +22,7 @@ from mailspec.facts.dns import (
     need,
 )
 from mailspec.facts.mtasts import MtaStsFetch, PeerCertificate
+from mailspec.facts.published import PublishedTls
 from mailspec.facts.smtp import (
     DnsblListing,
     DnsblZone,
@@ -29,6 +30,8 @@ from mailspec.facts.smtp import (
     HostAddresses,
     IdentProbe,
     OutboundIp,
+    ReportRcpt,
+    ReportRcpts,
     ReverseDns,
     SmtpEndpoint,
     SmtpEnvelope,
@@ -36,11 +39,13 @@ from mailspec.facts.smtp import (
     SmtpSession,
     TlsInfo,
 )
+from mailspec.facts.spf import SpfResult, SpfTree
 
 __all__ = [
     "PER_NAME",
     "PER_ZONE",
     "DkimSurvey",
+    "DmarcFound",
     "DmarcSurvey",
     "DnsAnswer",
     "DnsLookups",
@@ -58,13 +63,18 @@ __all__ = [
     "NsAddress",
     "OutboundIp",
     "PeerCertificate",
+    "PublishedTls",
     "Record",
+    "ReportRcpt",
+    "ReportRcpts",
     "ReverseDns",
     "SmtpEndpoint",
     "SmtpEnvelope",
     "SmtpIntrusive",
     "SmtpSession",
     "Soa",
+    "SpfResult",
+    "SpfTree",
     "TlsInfo",
     "ZoneProbe",
     "decode",

@@ -37,8 +37,9 @@ POLICY_MAX_BYTES = 65536
 #: (``connect``: refused or unreachable; ``timeout``; ``tls``: the TLS handshake failed, the
 #: certificate rejected or the server's TLS broken; ``closed``: the connection ended before the
 #: answer was whole; ``protocol``: the answer was not HTTP; ``setup``: the client could not be set
-#: up, the CA bundle unreadable, say).
-FAILURES = ("", "connect", "timeout", "tls", "closed", "protocol", "setup")
+#: up, the CA bundle unreadable, say; ``unpublished``: not fetched, the domain publishes no
+#: ``v=STSv1`` record, so senders fetch nothing either, RFC 8461 §3.3).
+FAILURES = ("", "connect", "timeout", "tls", "closed", "protocol", "setup", "unpublished")
 #: :attr:`MtaStsFetch.tls_reason` values, for ``failure == "tls"``.
 TLS_REASONS = (
     "wrong-name",
@@ -181,5 +182,7 @@ class MtaStsFetch:
 
     @property
     def _where(self) -> str:
+        if not self.ip:  # (the policy host has no address: nothing was connected to)
+            return self.host or "the policy host"
         where = f"[{self.ip}]" if ":" in self.ip else self.ip
         return f"{where} port {self.port}"

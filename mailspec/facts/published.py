@@ -87,6 +87,11 @@ def published_tls(
         parse_mtasts_record(records[0])
     except MtaStsError as exc:
         return none(f"the MTA-STS record is invalid ({exc}): senders assume no policy (RFC 8461 §3.1)")
+    if survey.host_a.definite and survey.host_aaaa.definite and not survey.host_ips:
+        return none(
+            f"the policy host mta-sts.{domain} has no address: senders find no policy (see "
+            "mtasts.policy.fetch)"
+        )
     got = fetch()
     if got is None:
         return none(
@@ -99,7 +104,7 @@ def published_tls(
             f"the MTA-STS policy could not be fetched ({got.problem}); judged as if nothing were published",
             unknown=True,
         )
-    if got.failure or got.status != 200 or got.truncated:
+    if got.failure or got.status != 200 or got.too_large or not got.body_utf8:
         return none(
             f"no MTA-STS policy could be read from {got.url} (see mtasts.policy.fetch): senders apply none"
         )

@@ -10,6 +10,9 @@ server by the survey (read-only session first, envelope next, intrusive last):
   unknown recipients, the relay test, VRFY and EXPN; never DATA.
 * :class:`SmtpIntrusive` (``intrusive``), per endpoint: early talking, unauthorised pipelining,
   STARTTLS injection, legacy TLS versions.
+* :class:`ReportRcpts` (``envelope``), per domain: each mailto: report address of its DMARC record
+  asked for at the report domain's MX (:class:`ReportRcpt`: EHLO, ``MAIL FROM:<>``, RCPT, RSET,
+  QUIT; never DATA).
 * :class:`IdentProbe` per address (port 113), :class:`ReverseDns` per address (PTR and forward
   confirmation), :class:`HostAddresses` per name, :class:`DnsblListing` per address and list.
 """
@@ -29,6 +32,8 @@ __all__ = [
     "LegacyTls",
     "OutboundIp",
     "Rcpt",
+    "ReportRcpt",
+    "ReportRcpts",
     "ReverseDns",
     "SmtpEndpoint",
     "SmtpEnvelope",
@@ -323,6 +328,72 @@ class SmtpEnvelope:
         if self.error:
             return [f"{head}: {self.error}", *self.transcript]
         return [f"{head}:", *self.transcript]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRcpt:
+    """One report address asked for at its domain's MX: EHLO, ``MAIL FROM:<>``, ``RCPT TO:<address>``
+    (once more after a pause when the reply is 4yz, once more inside TLS when it says STARTTLS is
+    needed first, and once more with the probe's own sender when the null sender is refused), RSET,
+    QUIT. Never DATA."""
+
+    address: str  #: the mailbox, as the URI names it (percent-decoded)
+    tag: str  #: rua | ruf
+    host: str = ""  #: the MX host asked (the report domain itself for its implicit MX), "" if none
+    ip: str = ""
+    port: int = 0
+    #: why no RCPT reply was had (no MX address, an address not probed, no connection, a refused
+    #: greeting or MAIL, a timeout); "" when the RCPT was answered
+    untried: str = ""
+    #: the envelope the verdict rests on (MAIL and RCPT, with the first 4yz reply when retried): the
+    #: null sender's, or, when that was refused (5yz), the probe's own sender's; None without MAIL
+    rcpt: Rcpt | None = None
+    #: the null sender's envelope, when it was refused and the probe's own sender was tried after it
+    null_refused: Rcpt | None = None
+    transcript: tuple[str, ...] = ()
+
+    @property
+    def reply(self) -> Exchange | None:
+        """The reply to RCPT (None when there was none)."""
+        return None if self.untried or self.rcpt is None else self.rcpt.rcpt
+
+    @property
+    def where(self) -> str:
+        return f"{self.host} [{self.ip}]" if self.host and self.host != self.ip else f"[{self.ip}]"
+
+    def evidence(self) -> list[str]:
+        head = f"RCPT probe of the {self.tag} address {self.address}"
+        if self.ip:
+            head += f" at {self.where}:{self.port}"
+        return [f"{head}: {self.untried}" if self.untried else f"{head}:", *self.transcript]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRcpts:
+    """The RCPT probes of one domain's DMARC report addresses (the mailto: ``rua`` and ``ruf`` URIs of
+    the records that either reading of its policy applies, at most ten)."""
+
+    domain: str
+    probes: tuple[ReportRcpt, ...] = ()
+    #: why none was made at all (the DMARC records were not known, the probe level is below envelope)
+    error: str = ""
+
+    def get(self, address: str) -> ReportRcpt | None:
+        """The probe of one address (compared without case: the domain part has none, and no
+        receiver's report mailbox is told from another by case alone)."""
+        want = address.lower()
+        return next((p for p in self.probes if p.address.lower() == want), None)
+
+    @property
+    def definite(self) -> bool:
+        return True  # (a probe that could not be made leaves the DNS verdict standing: no "could not test")
+
+    @property
+    def problem(self) -> str:
+        return self.error
+
+    def evidence(self) -> list[str]:
+        return [line for p in self.probes for line in p.evidence()]
 
 
 @dataclass(frozen=True, slots=True)

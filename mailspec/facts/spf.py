@@ -15,7 +15,7 @@ from mailspec.facts.dns import DnsAnswer
 from mailspec.records.spf import MAX_DNS_TERMS, MAX_VOID_LOOKUPS, is_spf
 from mailspec.records.txt import txt_value
 
-__all__ = ["RESULTS", "SpfNode", "SpfResult", "SpfStep", "SpfTerm", "SpfTree"]
+__all__ = ["NOT_WALKED", "RESULTS", "SpfNode", "SpfResult", "SpfStep", "SpfTerm", "SpfTree"]
 
 #: the results of check_host() (RFC 7208 §2.6)
 RESULTS = ("none", "neutral", "pass", "fail", "softfail", "temperror", "permerror")
@@ -73,6 +73,10 @@ class SpfResult:
         if len(self.trail) > _MAX_LINES:
             lines.append(f"... {len(self.trail) - _MAX_LINES} more steps")
         return lines
+
+
+#: the finding of a term the static walk did not look up, its bound reached first
+NOT_WALKED = "not looked up: the walk's bound was reached"
 
 
 @dataclass(frozen=True, slots=True)

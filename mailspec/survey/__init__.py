@@ -17,7 +17,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from mailspec.facts.auth import DkimSurvey, DmarcSurvey, MtaStsSurvey
@@ -29,13 +29,18 @@ from mailspec.facts.smtp import (
     DnsblZone,
     HostAddresses,
     IdentProbe,
+    ReportRcpt,
+    ReportRcpts,
     ReverseDns,
     SmtpEnvelope,
     SmtpIntrusive,
     SmtpSession,
+    endpoint_key,
 )
 from mailspec.facts.spf import SpfResult, SpfTree
-from mailspec.survey.auth import survey_dkim, survey_dmarc, survey_mtasts
+from mailspec.records.mtasts import mtasts_records
+from mailspec.records.txt import txt_value
+from mailspec.survey.auth import MAX_REPORT_URIS, survey_dkim, survey_dmarc, survey_mtasts
 from mailspec.survey.dns import Budget, DnsClient, DnsEndpoint
 from mailspec.survey.domain import BUDGET_TIMEOUTS, Consent, probe_zone, survey_domain
 from mailspec.survey.engine import Engine, EngineError, Liveness
@@ -142,6 +147,7 @@ async def _fetch_intrusive(s: Survey, key: str) -> SmtpIntrusive:
     # these may refuse the probe's address for a while)
     others = [k for kind, k in s.wanted_keys(SmtpEnvelope) if k.endswith("|" + endpoint)]
     await asyncio.gather(*(s.fact(SmtpEnvelope, k) for k in others), return_exceptions=True)
+    await _after_report_rcpts(s, ip, port)
     if not session.greeted:
         return SmtpIntrusive(
             host,
@@ -157,6 +163,122 @@ async def _fetch_intrusive(s: Survey, key: str) -> SmtpIntrusive:
                                lambda why: SmtpIntrusive(host, ip, port, error=why))  # fmt: skip
 
     return await s.engine.memo("smtp.intrusive-run", endpoint, run)
+
+
+# -- DMARC report addresses ----------------------------------------------------------------------
+#: (address, rua|ruf, MX host, its address, or why none is asked)
+_Target = tuple[str, str, str, str, str]
+
+
+def _report_addresses(dmarc: DmarcSurvey) -> list[tuple[str, str, str]]:
+    """(address, tag, its domain) of each mailto: report URI of the records either reading applies,
+    rua first, at most :data:`MAX_REPORT_URIS` a record (as the checks read them), each address once."""
+    out: dict[str, tuple[str, str, str]] = {}
+    for reading in ("rfc7489", "rfc9989"):
+        record = dmarc.discover(reading).record
+        if record is None:
+            continue
+        tagged = [("rua", u) for u in record.rua] + [("ruf", u) for u in record.ruf]
+        for tag, uri in tagged[:MAX_REPORT_URIS]:
+            if uri.is_mailto and uri.host and uri.address:
+                out.setdefault(uri.address.lower(), (uri.address, tag, uri.host))
+    return list(out.values())
+
+
+async def _report_target(
+    s: Survey, domain: str, port: int, address: str, tag: str, report_domain: str
+) -> _Target:
+    """Where the report address is asked: the first address of the report domain's most preferred
+    MX host that has one (its implicit MX, the domain's own address, without MX records). A server
+    that is an endpoint of this run is asked after its read-only session, and not at all when that
+    got no 220 greeting (as its envelope probes are not): a silent server or a tarpit costs one
+    timeout, not two, and a connection it still counts is not joined by a third."""
+    dmarc = await s.fact(DmarcSurvey, domain)
+    mx = dmarc.lookups.get(report_domain, "MX")
+    if mx is None or not mx.definite:
+        why = mx.problem if mx is not None else dmarc.error or f"{report_domain} MX was not asked"
+        return address, tag, "", "", f"the MX of {report_domain} is unknown ({why})"
+    ips: list[tuple[str, str]] = []
+    if mx.records:
+        ranked = sorted(
+            (r for r in mx.records if r.target),
+            key=lambda r: (int(r.data.split()[0]) if r.data.split()[0].isdigit() else 65536, r.target),
+        )
+        if not ranked:
+            return address, tag, "", "", f"{report_domain} has a null MX: it takes no mail"
+        hosts = await asyncio.gather(*(s.fact(HostAddresses, r.target) for r in ranked))
+        ips = [(h.name, ip) for h in hosts for ip in h.ips[:1]]
+    else:
+        for rdtype in ("A", "AAAA"):  # (asked by the DMARC survey for a report domain without MX)
+            answer = dmarc.lookups.get(report_domain, rdtype)
+            if answer is not None:
+                ips += [(report_domain, r.data) for r in answer.records if r.rdtype == rdtype]
+    if not ips:
+        return address, tag, "", "", f"no MX host of {report_domain} has an address"
+    host, ip = ips[0]
+    cfg = s.smtp.config
+    # (the consent given for the domain under test covers the report domains its record names)
+    refused = cfg.refused(domain, host, ip) and cfg.refused(report_domain, host, ip)
+    if refused:
+        return address, tag, host, ip, refused
+    endpoint = endpoint_key(host, ip, port)
+    if s.wanted(SmtpSession, endpoint):
+        session = await s.fact(SmtpSession, endpoint)
+        if not session.greeted:
+            g = session.greeting
+            why = session.connect_error or (g.reply if g is not None else "no greeting")
+            return address, tag, host, ip, f"the read-only session with {host} got no 220 greeting ({why})"
+    return address, tag, host, ip, ""
+
+
+async def _report_targets(s: Survey, key: str) -> list[_Target]:
+    """``domain|port``: where each report address of the domain's DMARC records is asked (DNS only,
+    memoised: the intrusive probes of a server wait for the report probes that go to it)."""
+
+    async def find() -> list[_Target]:
+        domain, _, port = key.rpartition("|")
+        dmarc = await s.fact(DmarcSurvey, domain)
+        found = _report_addresses(dmarc)
+        return list(await asyncio.gather(*(_report_target(s, domain, int(port), *a) for a in found)))
+
+    result: list[_Target] = await s.engine.memo("smtp.report-targets", key, find)
+    return result
+
+
+async def _fetch_report_rcpts(s: Survey, key: str) -> ReportRcpts:
+    """``domain|port``: each report address asked at its domain's MX, on ``port``; an address (at one
+    server) is asked once per run, however many domains send their reports to it."""
+    domain, _, port_text = key.rpartition("|")
+    port = int(port_text)
+    dmarc = await s.fact(DmarcSurvey, domain)
+    if dmarc.error:
+        return ReportRcpts(domain, error=f"the DMARC records are not known: {dmarc.error}")
+    targets = await _report_targets(s, key)
+
+    async def one(address: str, tag: str, host: str, ip: str, why: str) -> ReportRcpt:
+        if why:
+            return ReportRcpt(address, tag, host, ip, port if ip else 0, untried=why)
+
+        async def run() -> ReportRcpt:
+            return await s.smtp.report_rcpt(address, tag, host, ip, port)
+
+        probe: ReportRcpt = await s.engine.memo("smtp.report-rcpt", f"{address.lower()}|{ip}|{port}", run)
+        return probe if probe.tag == tag else replace(probe, tag=tag)
+
+    return ReportRcpts(domain, tuple(await asyncio.gather(*(one(*t) for t in targets))))
+
+
+async def _after_report_rcpts(s: Survey, ip: str, port: int) -> None:
+    """Wait for every report-address probe of this run that goes to ``ip``: the intrusive probes of a
+    server come after every other probe of it."""
+    keys = [k for _, k in s.wanted_keys(ReportRcpts) if k.endswith(f"|{port}")]
+    found = await asyncio.gather(*(_report_targets(s, k) for k in keys), return_exceptions=True)
+    mine = [
+        k
+        for k, targets in zip(keys, found, strict=True)
+        if not isinstance(targets, BaseException) and any(t[3] == ip and not t[4] for t in targets)
+    ]
+    await asyncio.gather(*(s.fact(ReportRcpts, k) for k in mine), return_exceptions=True)
 
 
 async def _fetch_ident(s: Survey, ip: str) -> IdentProbe:
@@ -252,12 +374,17 @@ async def _fetch_mtasts_policy(s: Survey, domain: str) -> MtaStsFetch:
     m = await s.fact(MtaStsSurvey, domain)
     ips = m.host_ips
     port = s.https_port
+    if m.txt.definite and not mtasts_records(txt_value(r.data) for r in m.txt.records if r.rdtype == "TXT"):
+        # (senders fetch a policy only when the record says there is one: no connection to the host)
+        unpublished = f"no v=STSv1 record at _mta-sts.{domain}: not fetched"
+        return MtaStsFetch(domain, policy_host(domain), "", port, policy_url(domain), s.timeout, MAX_BYTES,
+                           failure="unpublished", error=unpublished)  # fmt: skip
     if not ips:
         why = (m.host_a.problem or m.host_aaaa.problem) or f"{policy_host(domain)} has no address"
         return MtaStsFetch(domain, policy_host(domain), "", port, policy_url(domain), s.timeout, MAX_BYTES,
                            failure="connect", error=why)  # fmt: skip
     slot = s.engine.host(ips[0]).slot("https", 1)
-    return await fetch_mta_sts_policy(domain, ips[0], port=port, ca_path=s.ca_path, timeout=2 * s.timeout,
+    return await fetch_mta_sts_policy(domain, ips[0], port=port, ca_path=s.ca_path, timeout=s.timeout,
                                       slot=slot)  # fmt: skip
 
 
@@ -289,6 +416,10 @@ def _intrusive_failed(key: str, why: str) -> SmtpIntrusive:
     return SmtpIntrusive(host, ip, port, error=why)
 
 
+def _report_rcpts_failed(key: str, why: str) -> ReportRcpts:
+    return ReportRcpts(key.rpartition("|")[0], error=why)
+
+
 def _ident_failed(ip: str, why: str) -> IdentProbe:
     return IdentProbe(ip, 0, "error", why)
 
@@ -312,6 +443,12 @@ FACT_KINDS: dict[type, FactKind] = {
             SmtpIntrusive,
             _contained(_fetch_intrusive, _intrusive_failed),
             probe="intrusive",
+        ),
+        FactKind(
+            "smtp.report-rcpt",
+            ReportRcpts,
+            _contained(_fetch_report_rcpts, _report_rcpts_failed),
+            probe="envelope",
         ),
         FactKind("ident", IdentProbe, _contained(_fetch_ident, _ident_failed), probe="connect"),
         FactKind("spf", SpfTree, _fetch_spf_tree),

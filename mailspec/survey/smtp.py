@@ -37,6 +37,7 @@ from mailspec.facts.smtp import (
     IdentProbe,
     LegacyTls,
     Rcpt,
+    ReportRcpt,
     SmtpEnvelope,
     SmtpIntrusive,
     SmtpSession,
@@ -125,6 +126,20 @@ class SmtpConfig:
     lock_dir: str | None = None
     #: cap on the ident wait (RFC 1413 clients wait 30 s or more; the catalog gives 10 s)
     ident_timeout: float = 10.0
+    #: why mailspec does not connect to an address that no subject of the run named (a DMARC report
+    #: domain's MX): ``refusal(domain, host, ip)``, None if it may (the settings' consent); without
+    #: it, only public addresses are connected to
+    refusal: Callable[[str, str, str], str | None] | None = None
+
+    def refused(self, domain: str, host: str, ip: str) -> str | None:
+        """Why ``ip`` (``host``'s address, for ``domain``) is not connected to, or None if it may be."""
+        if self.refusal is not None:
+            return self.refusal(domain, host, ip)
+        from mailspec.records.addresses import is_public_address, never_asked
+
+        if why := never_asked(ip):
+            return why.replace("never asked", "not probed", 1)
+        return None if is_public_address(ip) else f"not probed: {ip} is not a public address"
 
 
 @dataclass
@@ -1027,6 +1042,110 @@ class SmtpProber:
                 out[name] = Rcpt(probes[name], sender, mail, _retried(retry, first), tls=tls)
         return mail
 
+    # -- a DMARC report address (L2) -------------------------------------------------------------
+    #: the report-address probe's bound, in timeouts, from when its connection slot is taken: the
+    #: connect and greeting, EHLO (and HELO), MAIL and RCPT twice (in plaintext, then inside TLS:
+    #: STARTTLS, the handshake and EHLO again), RSET and QUIT, each within the timeout; the pauses
+    #: of the greylisting retries come on top (a 421 greeting, MAIL, RCPT)
+    REPORT_TIMEOUTS = 16
+
+    async def report_rcpt(self, address: str, tag: str, host: str, ip: str, port: int) -> ReportRcpt:
+        """Whether ``host`` (at ``ip``) takes mail for the report address: EHLO, ``MAIL FROM:<>``,
+        ``RCPT TO:<address>``, RSET, QUIT, in one of the server's connection slots (never DATA). A 4yz
+        is asked once more after the greylisting pause; a refusal that says STARTTLS is needed first
+        is asked once more inside TLS, as a report sender that uses TLS would be answered; a 5yz to
+        the null sender (at MAIL or RCPT) once more with the probe's own sender
+        (``mailspec@<probe name>``), as report senders use a sender of their own."""
+        cfg = self.config
+        log = _Transcript()
+
+        def done(untried: str = "", rcpt: Rcpt | None = None, null: Rcpt | None = None) -> ReportRcpt:
+            return ReportRcpt(address, tag, host, ip, port, untried=untried, rcpt=rcpt, null_refused=null,
+                              transcript=tuple(log.lines))  # fmt: skip
+
+        if not address or any(c.isspace() or not c.isprintable() or c in "<>" for c in address):
+            return done(f"{address!r} cannot be sent in an RCPT command")
+        budget = self.REPORT_TIMEOUTS * cfg.timeout + 3 * cfg.retry_delay + 5.0
+        held: list[_Session] = []
+        async with self._slot(ip):
+            try:
+                async with asyncio.timeout(budget):
+                    return await self._report_rcpt(address, host, ip, port, log, held, done)
+            except TimeoutError:
+                for session in held:
+                    self._drop_session(session)
+                return done(f"not finished in time: the budget of {budget:g} s ran out")
+
+    async def _report_rcpt(
+        self,
+        address: str,
+        host: str,
+        ip: str,
+        port: int,
+        log: _Transcript,
+        held: list[_Session],
+        done: Callable[..., ReportRcpt],
+    ) -> ReportRcpt:
+        cfg = self.config
+        s, greeting, connect_error = await self._open(ip, port, log)
+        held += [s] if s is not None else []
+        if greeting is not None and greeting.code == 421 and s is not None:
+            await s.quit()
+            log.note(f"421 at the greeting: one retry after {cfg.retry_delay:g} s")
+            await asyncio.sleep(cfg.retry_delay)
+            s, greeting, connect_error = await self._open(ip, port, log)
+            held += [s] if s is not None else []
+        if connect_error or s is None or greeting is None:
+            why = connect_error or (greeting.error if greeting is not None else "no greeting")
+            return done(f"could not connect: {why}")
+        if greeting.code != 220:
+            await s.quit()
+            return done(f"the server greets this probe with {greeting.reply}")
+        ehlo = await s.command(f"EHLO {cfg.probe_helo}")
+        if ehlo.code != 250 and not s.closed:
+            await s.command(f"HELO {cfg.probe_helo}")
+        keywords = (
+            {line.split()[0].upper() for line in ehlo.lines[1:] if line.split()}
+            if ehlo.code == 250
+            else set()
+        )
+        out: dict[str, Rcpt] = {}
+        if not s.closed:
+            await self._transaction(s, "", {"report": address}, out, tls=False)
+        first = out.get("report")
+        if first is not None and _tls_required(first) and "STARTTLS" in keywords and not s.closed:
+            log.note("refused until STARTTLS: asked again inside TLS")
+            await s.command("RSET")
+            if not s.closed:
+                tls = await s.starttls(host, tls_client_context())
+                if tls.established:
+                    await s.command(f"EHLO {cfg.probe_helo}")
+                    if not s.closed:
+                        await self._transaction(s, "", {"report": address}, out, tls=True)
+        null = out.get("report")
+        if null is not None and (null.rcpt or null.mail).kind == 5 and not s.closed:
+            # RFC 5321 §4.5.5: only bounces must use the null sender, and a report sender need not
+            # (most do not): a refusal of <> is no refusal of the address until a sender is refused too
+            log.note("refused with the null sender: asked again with the probe's own sender")
+            await s.command("RSET")
+            if not s.closed:
+                sender = f"mailspec@{cfg.probe_helo}"
+                await self._transaction(s, sender, {"report-sender": address}, out, tls=s.tls)
+        if not s.closed:
+            await s.command("RSET")
+        await s.quit()
+        r = out.get("report-sender", null)
+        refused_null = null if r is not null else None
+        if r is None:
+            return done("the session ended before MAIL")
+        if r.rcpt is None:
+            return done(f"MAIL FROM:<{r.sender}> got {r.mail.reply}", r, refused_null)
+        if not r.rcpt.replied:
+            return done(f"no reply to RCPT: {r.rcpt.error}", r, refused_null)
+        if r.rcpt.code == 421:  # (the server closed the session: no retry was possible)
+            return done(f"RCPT got {r.rcpt.reply}, and the server closed the session", r, refused_null)
+        return done("", r, refused_null)
+
     # -- the intrusive probes (L3) ----------------------------------------------------------------
     async def intrusive(self, host: str, ip: str, port: int, domain: str, tls_offered: bool) -> SmtpIntrusive:
         logs = [_Transcript() for _ in range(5)]
@@ -1098,10 +1217,14 @@ class SmtpProber:
             return Exchange("", error=os_reason(exc))
 
     @staticmethod
-    async def _close(writer: asyncio.StreamWriter, reader: asyncio.StreamReader | None = None) -> None:
-        """QUIT, and (given the reader) wait briefly for the server to close its side first."""
-        with contextlib.suppress(Exception):
-            writer.write(_checked("QUIT"))
+    async def _close(
+        writer: asyncio.StreamWriter, reader: asyncio.StreamReader | None = None, *, quit: bool = True
+    ) -> None:
+        """QUIT (unless it was sent already), and (given the reader) wait briefly for the server to
+        close its side first."""
+        if quit:
+            with contextlib.suppress(Exception):
+                writer.write(_checked("QUIT"))
         if reader is not None:
             with contextlib.suppress(Exception):
                 deadline = asyncio.get_running_loop().time() + CLOSE_WAIT
@@ -1211,8 +1334,10 @@ class SmtpProber:
         self, host: str, ip: str, port: int, log: _Transcript
     ) -> tuple[tuple[str, ...], str]:
         """``STARTTLS`` and ``NOOP`` in one write; after the handshake, anything the server says before
-        the client speaks is the answer to a command injected in plaintext (RFC 3207 §4.2)."""
+        its answer to the client's first command there (QUIT, which only 221 answers) is the answer
+        to a command injected in plaintext (RFC 3207 §4.2)."""
         log.note("STARTTLS injection: STARTTLS and NOOP in one write")
+        quit_sent = False
         async with self._slot(ip):
             try:
                 reader, writer = await self._raw(ip, port)
@@ -1240,27 +1365,37 @@ class SmtpProber:
                 except (ssl.SSLError, OSError, TimeoutError) as exc:
                     return (f"TLS handshake failed: {_error_text(exc, self.config.timeout)}",), "untestable"
                 log.handshake()
-                # a correct server discarded the injected NOOP. Ask NOOP, then QUIT: a safe server
-                # answers 250, then 221; one that kept the NOOP answers it first, so its reply to our
-                # QUIT is our NOOP's 250 (no waiting for something that may not come)
-                writer.write(_checked("NOOP"))
-                first = await self._reply(reader)
+                # The one command over TLS is QUIT, sent once and never followed by another: a
+                # server answers in order, QUIT only with 221 and NOOP only with 250 (RFC 5321
+                # §4.1.1.10, §4.1.1.9), so a reply that comes before the 221 answers something sent
+                # before the handshake. What the verdict rests on is the order of the replies, never
+                # how soon one came; and no second command is ever sent before the reply to the
+                # first, which a server that enforces RFC 2920 would punish (a NOOP then a QUIT
+                # right after the first reply is, to such a server, an unauthorised pipeline when
+                # that reply was the injected NOOP's)
+                quit_sent = True
                 writer.write(_checked("QUIT"))
-                second = await self._reply(reader)
-                log.add(Exchange("NOOP (after the handshake)", first.code, first.lines, first.error))
-                log.add(Exchange("QUIT", second.code, second.lines, second.error))
-                if second.code == 221 or (first.code == 221 and not second.replied):
-                    log.note("the injected NOOP was discarded: NOOP got its own reply, QUIT got 221")
-                    return (f"NOOP got {first.reply}, QUIT got {second.reply}",), "safe"
-                if first.kind == 2 and second.kind == 2:
-                    log.note("QUIT got a 2yz that is not 221: the reply to a NOOP injected before TLS")
-                    return (f"NOOP got {first.reply}, QUIT got {second.reply} (the injected NOOP's answer "
-                            "came first)",), "vulnerable"  # fmt: skip
+                first = await self._reply(reader)
+                log.add(Exchange("QUIT (the first command after the handshake)", first.code, first.lines,
+                                 first.error))  # fmt: skip
+                if first.code == 221:
+                    log.note("QUIT got 221 first: the injected NOOP was discarded")
+                    return (f"QUIT got {first.reply} first: nothing before it was answered",), "safe"
                 if not first.replied:
+                    if first.error.startswith("timeout"):  # (slow is not "safe")
+                        return (f"no reply to QUIT after the handshake ({first.error})",), "untestable"
                     return (f"the session ended after the handshake ({first.error})",), "safe"
-                return (f"NOOP got {first.reply}, QUIT got {second.reply}",), "untestable"
+                if first.code == 421:  # (the server closing, RFC 5321 §3.8: says nothing of the NOOP)
+                    return (f"QUIT got {first.reply}",), "untestable"
+                second = await self._reply(reader)
+                log.lines += second.transcript()  # (no command of its own: no round trip of its own)
+                if second.replied:
+                    log.note("a reply came before QUIT's: the answer to the NOOP injected before TLS")
+                    return (f"QUIT got {first.reply} first, then {second.reply} (the injected NOOP's "
+                            "answer came before QUIT's)",), "vulnerable"  # fmt: skip
+                return (f"QUIT got {first.reply}, not 221, then no more ({second.error})",), "untestable"
             finally:
-                await self._close(writer, reader)
+                await self._close(writer, reader, quit=not quit_sent)
 
     async def _legacy(self, host: str, ip: str, port: int, version: str, log: _Transcript) -> LegacyTls:
         try:

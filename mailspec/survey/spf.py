@@ -27,7 +27,7 @@ import dns.exception
 import dns.name
 
 from mailspec.facts.dns import DnsAnswer
-from mailspec.facts.spf import SpfNode, SpfResult, SpfStep, SpfTerm, SpfTree
+from mailspec.facts.spf import NOT_WALKED, SpfNode, SpfResult, SpfStep, SpfTerm, SpfTree
 from mailspec.records.spf import (
     MAX_DNS_TERMS,
     MAX_NAMES,
@@ -598,7 +598,7 @@ class _Walk:
                 target = _spec_text(t.domain_spec) or domain
                 out.append(SpfTerm(t.text, kind, 1, target=target, finding="ptr: SHOULD NOT be used (§5.5)"))
             elif how == "skip":
-                out.append(SpfTerm(t.text, kind, 1, finding="not looked up: the walk's bound was reached"))
+                out.append(SpfTerm(t.text, kind, 1, finding=NOT_WALKED))
             elif how == "lookup":
                 out.append(next(done))
             else:

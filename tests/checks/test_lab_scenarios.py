@@ -84,8 +84,9 @@ def test_good_domain_passes_every_check(lab_report: dict[str, Any]) -> None:
     shipped = {i for i, e in CATALOG.items() if e.probe != "host"}
     assert checks >= shipped - LATER, sorted(shipped - LATER - checks)
     # what skips, and why: no null MX; no Spamhaus list in the lab; the primary MX is the parity
-    # reference; no --mail-outbound (the outbound addresses are only assumed). (dkim.key.ed25519 with an RSA key alone, and mtasts.testing-needs-tlsrpt in
-    # enforce mode, pass with a note saying why the rule holds.)
+    # reference; no --mail-outbound (the outbound addresses are only assumed). (dkim.key.ed25519 with
+    # an RSA key alone, and mtasts.testing-needs-tlsrpt in enforce mode, pass with a note saying why
+    # the rule holds.)
     assert {r["check"] for r in good if r["outcome"] == "skipped"} == {
         "mx.null.exclusive",
         "mx.null.not-sender",

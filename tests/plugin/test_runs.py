@@ -279,3 +279,15 @@ def test_a_dead_resolver_is_followed_by_the_next(pytester: pytest.Pytester, mail
     )
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     assert {r["outcome"] for r in report(out)["results"]} <= {"passed", "skipped", "waived"}
+
+
+def test_the_bulk_profile_makes_the_sender_rules_a_must(pytester: pytest.Pytester) -> None:
+    # CATALOG.md §15: dmarc.present is a should; the bulk senders' rules make it a must
+    rows = {}
+    for profile in ("default", "bulk"):
+        out = pytester.path / f"{profile}.json"
+        run(pytester, "--pyargs", "mailspec.checks", "--mail-lab=dmarc-none", "--mail-fail-on=must",
+            f"--mail-profile={profile}", f"--mail-report={out}", "-k", "dmarc_present")  # fmt: skip
+        (rows[profile],) = [r for r in report(out)["results"] if r["check"] == "dmarc.present"]
+    assert (rows["default"]["outcome"], rows["default"]["severity"]) == ("warned", "should")
+    assert (rows["bulk"]["outcome"], rows["bulk"]["severity"]) == ("failed", "must")

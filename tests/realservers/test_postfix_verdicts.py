@@ -70,8 +70,8 @@ COMMON_OPTIONS = ("--mail-probe=intrusive", "--mail-timeout=6")
 #: The checks whose verdicts rest on the MTA's SMTP dialogue.
 SMTP_SIDE = ("smtp.", "role.", "tls.", "mx2.")
 #: Checks of catalog level dns that read SMTP facts: the banner (the HELO name, when no
-#: --mail-helo-name is given) and the RCPT answer for the SOA RNAME's mailbox.
-SMTP_READERS = ("helo.", "dns.soa.rname")
+#: --mail-helo-name is given) and the RCPT answer for the SOA RNAME's and the DMARC report mailboxes.
+SMTP_READERS = ("helo.", "dns.soa.rname", "dmarc.rua.deliverable")
 #: (scenario, check id) -> why real Postfix, configured as the scenario says, cannot meet that
 #: expectation. Empty: Postfix can meet every expectation of every scenario judged here.
 POSTFIX_CANNOT: dict[tuple[str, str], str] = {}

@@ -37,11 +37,13 @@ import pytest
 
 import mailspec
 from mailspec.catalog import CATALOG
+from mailspec.records.dmarc import DmarcError, parse_dmarc
 from mailspec.session import LAB_DNSBLS
 from mailspec.testing.lab import LabError
 from mailspec.testing.process import LabProcess
 from mailspec.testing.scenario import Scenario, Soa
 from mailspec.testing.verdicts import judge
+from mailspec.testing.zones import build_lab, parse_zone
 
 from .servers import SCENARIOS_ENV, RealLab, ask, lab_scenarios
 
@@ -91,11 +93,39 @@ def rname_malformed(scenario: Scenario) -> bool:
     return not parts or not all(_LDH.match(part) for part in parts)
 
 
+def rua_undeliverable_in_dns(scenario: Scenario) -> bool:
+    """A mailto: report domain of the scenario's own DMARC record has a null MX, or no MX and no
+    address, in the scenario's zones: the DNS part of dmarc.rua.deliverable, which a DNS-only run can
+    find (its other findings, a report mailbox refused or greylisted at RCPT, need the RCPT probe)."""
+    zones = [parse_zone(name, text) for name, text in build_lab([scenario]).zones.items()]
+
+    def records(name: str, rdtype: str) -> list[str]:
+        for zone in zones:
+            found = zone.get_rdataset(f"{name}.", rdtype) if zone.origin is not None else None
+            if found is not None:
+                return [r.to_text() for r in found]
+        return []
+
+    hosts = set()
+    for text in records(f"_dmarc.{scenario.domain}", "TXT"):
+        with contextlib.suppress(DmarcError):
+            record = parse_dmarc("".join(part.strip('"') for part in text.split('" "')))
+            hosts |= {u.host for u in (*record.rua, *record.ruf) if u.is_mailto and u.host}
+    for host in hosts:
+        mx = records(host, "MX")
+        if (mx and all(r.split()[-1] == "." for r in mx)) or not (
+            mx or records(host, "A") or records(host, "AAAA")
+        ):
+            return True
+    return False
+
+
 def dns_level(scenario: Scenario) -> Scenario:
     """*scenario* with only the expectations a ``--mail-probe=dns`` run can meet (see
     :func:`dns_judged`). dns.soa.rname is flagged there only for the RNAME's own syntax: its other
     finding, a mailbox refused at RCPT, is read off the envelopes the SMTP checks fetch, so a flag
-    that rests on it stays for the Postfix tier. ``clean`` is kept; judge it over
+    that rests on it stays for the Postfix tier; so is dmarc.rua.deliverable for a report domain
+    without mail DNS only (:func:`rua_undeliverable_in_dns`). ``clean`` is kept; judge it over
     :func:`dns_results` only."""
     exp = scenario.expect
 
@@ -103,6 +133,8 @@ def dns_level(scenario: Scenario) -> Scenario:
         kept = tuple(cid for cid in ids if dns_judged(cid))
         if flags and not rname_malformed(scenario):
             kept = tuple(cid for cid in kept if cid.partition("@")[0] != "dns.soa.rname")
+        if flags and not rua_undeliverable_in_dns(scenario):
+            kept = tuple(cid for cid in kept if cid.partition("@")[0] != "dmarc.rua.deliverable")
         return kept
 
     narrowed = dataclasses.replace(

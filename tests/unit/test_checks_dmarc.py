@@ -12,6 +12,7 @@ from mailspec.errors import Indeterminate
 from mailspec.facts.auth import DmarcSurvey, DnsLookups
 from mailspec.facts.base import decode, encode
 from mailspec.facts.dns import DnsAnswer, DomainDns, Record
+from mailspec.facts.smtp import Exchange, Rcpt, ReportRcpt, ReportRcpts
 from mailspec.outcome import Finding, current, reset
 from mailspec.records.dmarc import psl_discovery_names, psl_organizational_domain, tree_walk_names
 from mailspec.settings import Settings
@@ -350,22 +351,136 @@ def test_external_authorisation_timeout_is_indeterminate() -> None:
 
 
 # --------------------------------------------------------------------------- dmarc.rua.deliverable
+ADDRESS = "dmarc@example.com"
+MX1 = "mx1.example.com"
+#: what the fixture gives below --mail-probe=envelope
+NOT_ASKED = ReportRcpts(D, error="RCPT needs --mail-probe=envelope or above (this run: --mail-probe=dns)")
+
+
+def reply(sent: str, code: int, text: str, first: str = "") -> Exchange:
+    return Exchange(sent, code=code, lines=(text,), first=first)
+
+
+def rcpt(code: int, text: str, *, sender: str = "", first: str = "", tls: bool = False) -> Rcpt:
+    return Rcpt(ADDRESS, sender, reply(f"MAIL FROM:<{sender}>", 250, "2.1.0 Ok"),
+                reply(f"RCPT TO:<{ADDRESS}>", code, text, first), tls=tls)  # fmt: skip
+
+
+def probed(envelope: Rcpt | None = None, *, untried: str = "", null: Rcpt | None = None) -> ReportRcpts:
+    probe = ReportRcpt(ADDRESS, "rua", MX1, "192.0.2.25", 25, untried=untried, rcpt=envelope,
+                       null_refused=null, transcript=("C: RCPT TO:<dmarc@example.com>",))  # fmt: skip
+    return ReportRcpts(D, (probe,))
+
+
+def deliverable(run: ReportRcpts) -> None:
+    checks.test_dmarc_rua_deliverable(with_record(GOOD, mx(D, f"10 {MX1}.")), run)
+
+
+def notes() -> str:
+    return " | ".join(current().notes)
+
+
 def test_rua_deliverable() -> None:
-    passes(checks.test_dmarc_rua_deliverable, with_record(GOOD, mx(D, "10 mx1.example.com.")))
+    passes(checks.test_dmarc_rua_deliverable, with_record(GOOD, mx(D, "10 mx1.example.com.")), NOT_ASKED)
     implicit = (mx(D), ans(D, "A", Record(D, 300, "A", "192.0.2.1")), ans(D, "AAAA"))
-    passes(checks.test_dmarc_rua_deliverable, with_record(GOOD, *implicit))
+    passes(checks.test_dmarc_rua_deliverable, with_record(GOOD, *implicit), NOT_ASKED)
 
 
 def test_rua_undeliverable_fails() -> None:
-    fails(checks.test_dmarc_rua_deliverable, with_record(GOOD, mx(D, "0 .")), match="null MX")
+    fails(checks.test_dmarc_rua_deliverable, with_record(GOOD, mx(D, "0 .")), NOT_ASKED, match="null MX")
     gone = (mx(D, rcode="NXDOMAIN"), ans(D, "A", rcode="NXDOMAIN"), ans(D, "AAAA", rcode="NXDOMAIN"))
-    message = fails(checks.test_dmarc_rua_deliverable, with_record(GOOD, *gone), match="does not exist")
+    message = fails(
+        checks.test_dmarc_rua_deliverable, with_record(GOOD, *gone), NOT_ASKED, match="does not exist"
+    )
     assert "RFC 7489 §7.2.1.1" in message
 
 
 def test_rua_deliverable_timeout_is_indeterminate() -> None:
     with pytest.raises(Indeterminate, match="timeout"):
-        checks.test_dmarc_rua_deliverable(with_record(GOOD, mx(D, error=TIMEOUT)))
+        checks.test_dmarc_rua_deliverable(with_record(GOOD, mx(D, error=TIMEOUT)), NOT_ASKED)
+
+
+def test_rua_below_envelope_keeps_the_dns_verdict_and_says_the_address_was_not_tried() -> None:
+    passes(deliverable, NOT_ASKED)
+    assert "not asked for at their MX" in notes() and "--mail-probe=envelope" in notes()
+
+
+def test_rua_accepted_at_rcpt_passes_with_a_note() -> None:
+    passes(deliverable, probed(rcpt(250, "2.1.5 Ok")))
+    assert f"accepts RCPT TO:<{ADDRESS}>" in notes() and MX1 in notes()
+    assert "C: RCPT TO:<dmarc@example.com>" in current().evidence
+
+
+def test_rua_refused_at_rcpt_fails_naming_the_address_and_the_reply() -> None:
+    unknown = "5.1.1 <dmarc@example.com>: Recipient address rejected: User unknown"
+    envelope = rcpt(550, unknown, sender="mailspec@probe.example")
+    message = fails(deliverable, probed(envelope, null=rcpt(550, unknown)), match="refuses the address")
+    assert ADDRESS in message and f"550 {unknown}" in message and MX1 in message
+    assert "MAIL FROM:<>" in message and "MAIL FROM:<mailspec@probe.example>" in message
+    assert "RFC 7489 §7.2.1.1" in message
+
+
+def test_rua_refused_only_from_the_null_sender_passes_with_a_note() -> None:
+    null = rcpt(550, "5.7.1 <dmarc@example.com>: null sender refused here")
+    passes(deliverable, probed(rcpt(250, "2.1.5 Ok", sender="mailspec@probe.example"), null=null))
+    assert "refuses the address from the null sender" in notes() and "null sender refused here" in notes()
+
+
+def test_rua_refused_until_starttls_is_judged_inside_tls() -> None:
+    passes(deliverable, probed(rcpt(250, "2.1.5 Ok", tls=True)))
+    assert "inside TLS" in notes()
+
+
+def test_rua_transient_after_the_retry_warns() -> None:
+    grey = "4.7.1 <dmarc@example.com>: Recipient address rejected: Greylisted"
+    message = warns(deliverable, probed(rcpt(450, grey, first=f"450 {grey}")), match="is transient")
+    assert ADDRESS in message and f"450 {grey}" in message and "after a pause" in message
+
+
+def test_rua_a_5yz_fails_even_when_another_address_is_transient() -> None:
+    other = "reports@example.com"
+    grey = ReportRcpt(other, "ruf", MX1, "192.0.2.25", 25, rcpt=Rcpt(other, "", reply("MAIL", 250, "Ok"),
+                      reply("RCPT", 451, "4.3.0 try later", "451 4.3.0 try later")))  # fmt: skip
+    refused = probed(rcpt(550, "5.1.1 unknown")).probes[0]
+    record = f"{GOOD}; ruf=mailto:{other}"
+    with pytest.raises(AssertionError, match=r"5\.1\.1 unknown") as info:
+        checks.test_dmarc_rua_deliverable(
+            with_record(record, mx(D, f"10 {MX1}.")), ReportRcpts(D, (refused, grey))
+        )
+    assert "4.3.0 try later" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "why",
+    [
+        "could not connect: timeout (no TCP answer within 10 s)",
+        "could not connect: connection refused",
+        "the server greets this probe with 554 5.7.1 go away",
+        "MAIL FROM:<mailspec@probe.example> got 550 5.7.1 no",
+        "not finished in time: the budget of 165 s ran out",
+        "not probed: 10.0.0.25 is not a public address",
+    ],
+)
+def test_rua_probe_that_could_not_be_made_keeps_the_dns_verdict(why: str) -> None:
+    passes(deliverable, probed(untried=why))
+    assert "could not be made" in notes() and why in notes() and "DNS verdict stands" in notes()
+
+
+def test_rua_probe_does_not_rescue_a_dns_failure() -> None:
+    gone = (mx(D, rcode="NXDOMAIN"), ans(D, "A", rcode="NXDOMAIN"), ans(D, "AAAA", rcode="NXDOMAIN"))
+    untried = probed(untried="the MX of example.com is unknown")
+    fails(checks.test_dmarc_rua_deliverable, with_record(GOOD, *gone), untried, match="does not exist")
+
+
+def test_rua_probe_missing_for_an_address_is_a_note() -> None:
+    passes(deliverable, ReportRcpts(D))
+    assert "it was not asked" in notes()
+
+
+def test_report_rcpts_round_trip_through_the_codec() -> None:
+    facts = probed(rcpt(550, "5.1.1 unknown", sender="mailspec@probe.example"), null=rcpt(550, "x"))
+    assert decode(ReportRcpts, encode(facts)) == facts
+    assert facts.get("DMARC@example.com") is facts.probes[0]
 
 
 # ------------------------------------------------------------------------------- dmarc.misplaced
@@ -453,3 +568,18 @@ def test_alignment_skips_for_a_domain_that_sends_no_mail() -> None:
     """A parked domain ("v=spf1 -all", no selector) has nothing to align: a skip, not a failure."""
     with pytest.raises(pytest.skip.Exception, match="sends no mail"):
         checks.test_dmarc_alignment_feasible(domain_dns("v=spf1 -all"), with_record(), Settings())
+
+
+def test_rua_refusal_of_the_probe_not_the_mailbox_only_warns() -> None:
+    # (a blocklist of this machine at the report MX: RFC 3463 X.7.x, no mailbox status)
+    blocked = "5.7.1 Service unavailable; Client host [198.51.100.7] blocked using zen.spamhaus.org"
+    message = warns(deliverable, probed(rcpt(554, blocked)), match="may be of this probe")
+    assert ADDRESS in message and "554 5.7.1" in message and "X.1.x, X.2.x" in message
+    # no enhanced code: the words decide
+    fails(deliverable, probed(rcpt(550, "<dmarc@example.com>: User unknown")), match="refuses the address")
+    warns(deliverable, probed(rcpt(550, "Access denied")), match="may be of this probe")
+
+
+def test_rua_starttls_demanded_but_unusable_keeps_the_dns_verdict() -> None:
+    passes(deliverable, probed(rcpt(530, "5.7.0 Must issue a STARTTLS command first")))
+    assert "asks for STARTTLS" in notes() and "DNS verdict stands" in notes()

@@ -666,3 +666,25 @@ def test_no_fetch_without_a_record() -> None:
     assert asked == []
     published_tls(D, MX1, DEPLOYED, fetched)
     assert asked == ["fetch"]
+
+
+def test_a_policy_senders_cannot_read_applies_no_constraint() -> None:
+    # (not UTF-8, or over the size limit: mtasts.policy.* fail it; senders apply no policy)
+    latin = published_tls(
+        D, MX1, DEPLOYED, lambda: fetch(policy() + "comment: caf\ufffd\r\n", body_utf8=False)
+    )
+    assert (latin.mode, latin.enforced, latin.unknown) == ("", False, False)
+    big = published_tls(D, MX1, DEPLOYED, lambda: fetch(body_bytes=70000))
+    assert (big.mode, big.unknown) == ("", False)
+
+
+def test_a_policy_host_without_an_address_is_no_policy_not_unknown() -> None:
+    asked: list[str] = []
+
+    def fetched() -> MtaStsFetch | None:
+        asked.append("fetch")
+        return GOOD
+
+    p = published_tls(D, MX1, survey(RECORD, host_ips=()), fetched)
+    assert (p.mode, p.unknown, asked) == ("", False, [])
+    assert "has no address" in p.why
