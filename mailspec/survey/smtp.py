@@ -1276,6 +1276,11 @@ class SmtpProber:
                             r.error,
                         )
                     )
+                    if not r.replied and r.error.startswith("timeout"):
+                        # (silence after the greeting says nothing either way: the server may have
+                        # discarded the early EHLO and be waiting for a command, or be slow)
+                        out.append(f"no reply to the early EHLO in time: {r.reply}")
+                        return tuple(out), "untestable"
                     if r.kind != 2:
                         out.append(f"rejected: {r.reply}")
                         return tuple(out), "rejected"
