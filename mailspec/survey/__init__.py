@@ -217,8 +217,13 @@ async def _report_target(
         return address, tag, "", "", f"no MX host of {report_domain} has an address"
     host, ip = ips[0]
     cfg = s.smtp.config
-    # (the consent given for the domain under test covers the report domains its record names)
-    refused = cfg.refused(domain, host, ip) and cfg.refused(report_domain, host, ip)
+    # (consent for a non-public address: given for the report domain; the domain under test's covers
+    # only its own names, which it controls anyway: a zone's DMARC record must not be able to aim the
+    # probe at another party's private address)
+    own = report_domain == domain or report_domain.endswith("." + domain)
+    refused = cfg.refused(report_domain, host, ip)
+    if refused and own:
+        refused = cfg.refused(domain, host, ip)
     if refused:
         return address, tag, host, ip, refused
     endpoint = endpoint_key(host, ip, port)

@@ -386,7 +386,7 @@ class Runs:
 @pytest.fixture(scope="session")
 def mailspec_runs(real_lab: RealLab, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     """The same mailspec command against the real servers and against the embedded lab playing the
-    same scenarios, both at once (each spends most of its time waiting for the silent servers)."""
+    same scenarios, the real servers first."""
     cwd = tmp_path_factory.mktemp("mailspec")
     scenarios = real_lab.scenarios
     real_lab.timings.append(("resolver restarted", real_lab.restart_resolver()))
@@ -399,13 +399,15 @@ def mailspec_runs(real_lab: RealLab, tmp_path_factory: pytest.TempPathFactory) -
         with lab_process as lab:
             return _runs(lab.resolver, lab.dns_port, scenarios, cwd, "embedded-lab", real_lab.timings)
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        other = pool.submit(embedded)
-        real = _runs(real_lab.resolver, real_lab.dns_port, scenarios, cwd, "real-servers", real_lab.timings)
-        try:
-            return Runs(real, other.result())
-        except LabError as exc:
-            return Runs(real, {}, f"the embedded lab did not start: {exc}")
+    # One after the other, not both at once: the embedded lab is one Python process answering every
+    # scenario's domains, and with two surveys of its own beside two of the real servers', on a
+    # 2-core machine under load, it fell behind by more than two timeouts (a run of domains in a row
+    # "could not test"), which is the machine's speed, not the lab's behaviour.
+    real = _runs(real_lab.resolver, real_lab.dns_port, scenarios, cwd, "real-servers", real_lab.timings)
+    try:
+        return Runs(real, embedded())
+    except LabError as exc:
+        return Runs(real, {}, f"the embedded lab did not start: {exc}")
 
 
 # ------------------------------------------------------------------------------------ expectations
