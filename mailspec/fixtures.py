@@ -342,12 +342,14 @@ def published_tls(request: pytest.FixtureRequest, smtp_endpoint: SmtpEndpoint) -
 @pytest.fixture
 def mx_endpoints(request: pytest.FixtureRequest, mail_domain: str) -> list[SmtpEndpoint]:
     """Every SMTP endpoint of the domain under test (its MX hosts at each address, or the
-    --mail-servers), with MX preferences."""
+    --mail-servers), with MX preferences, in preference order."""
     config = request.config
     settings = settings_of(config)
     d = fact(config, DomainDns, mail_domain) if not settings.servers else None
     subjects = subjects_for(config, BY_NAME["smtp"], mail_domain)
-    return [_endpoint(s, d) for s in subjects if s.error is None and s.skip is None]
+    endpoints = [_endpoint(s, d) for s in subjects if s.error is None and s.skip is None]
+    # (in MX preference order, then by name and address: the DNS answer's order varies between runs)
+    return sorted(endpoints, key=lambda e: (e.preference if e.preference is not None else -1, e.host, e.ip))
 
 
 @pytest.fixture(scope="session")
