@@ -32,7 +32,6 @@ from mailspec.records.mtasts import (
     MtaStsError,
     MtaStsPolicy,
     MtaStsRecord,
-    mtasts_records,
     parse_mtasts_policy,
     parse_mtasts_record,
 )
@@ -63,7 +62,7 @@ def _records(m: MtaStsSurvey) -> tuple[str, ...]:
     """The ``v=STSv1;`` records at ``_mta-sts.<domain>``; could not test when the lookup failed."""
     evidence(m.txt)
     need(m.txt)
-    return mtasts_records(txt_value(r.data) for r in m.txt.records)
+    return m.sts_records
 
 
 def _deployed(d: DomainDns, m: MtaStsSurvey) -> MtaStsRecord:

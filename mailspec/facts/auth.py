@@ -30,6 +30,7 @@ from mailspec.records.dmarc import (
     psl_organizational_domain,
     tree_walk_outcome,
 )
+from mailspec.records.mtasts import mtasts_records
 from mailspec.records.txt import txt_value
 
 __all__ = ["DkimSurvey", "DmarcFound", "DmarcSurvey", "DnsLookups", "MtaStsSurvey"]
@@ -328,6 +329,11 @@ class MtaStsSurvey:
             if not a.definite:
                 return a.problem
         return ""
+
+    @property
+    def sts_records(self) -> tuple[str, ...]:
+        """The ``v=STSv1`` records at ``_mta-sts.<domain>`` (RFC 8461 §3.1: exactly one is usable)."""
+        return mtasts_records(txt_value(r.data) for r in self.txt.records if r.rdtype == "TXT")
 
     @property
     def host_ips(self) -> list[str]:

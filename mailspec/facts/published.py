@@ -20,13 +20,7 @@ from dataclasses import dataclass
 
 from mailspec.facts.auth import MtaStsSurvey
 from mailspec.facts.mtasts import MtaStsFetch
-from mailspec.records.mtasts import (
-    MtaStsError,
-    mtasts_records,
-    parse_mtasts_policy,
-    parse_mtasts_record,
-)
-from mailspec.records.txt import txt_value
+from mailspec.records.mtasts import MtaStsError, parse_mtasts_policy, parse_mtasts_record
 
 __all__ = ["PublishedTls", "published_tls"]
 
@@ -76,7 +70,7 @@ def published_tls(
             "were published",
             unknown=True,
         )
-    records = mtasts_records(txt_value(r.data) for r in survey.txt.records if r.rdtype == "TXT")
+    records = survey.sts_records
     if not records:
         return none(f"no MTA-STS record at _mta-sts.{domain}: opportunistic TLS (RFC 7435)")
     if len(records) > 1:

@@ -38,8 +38,6 @@ from mailspec.facts.smtp import (
     endpoint_key,
 )
 from mailspec.facts.spf import SpfResult, SpfTree
-from mailspec.records.mtasts import mtasts_records
-from mailspec.records.txt import txt_value
 from mailspec.survey.auth import MAX_REPORT_URIS, survey_dkim, survey_dmarc, survey_mtasts
 from mailspec.survey.dns import Budget, DnsClient, DnsEndpoint
 from mailspec.survey.domain import BUDGET_TIMEOUTS, Consent, probe_zone, survey_domain
@@ -379,7 +377,7 @@ async def _fetch_mtasts_policy(s: Survey, domain: str) -> MtaStsFetch:
     m = await s.fact(MtaStsSurvey, domain)
     ips = m.host_ips
     port = s.https_port
-    if m.txt.definite and not mtasts_records(txt_value(r.data) for r in m.txt.records if r.rdtype == "TXT"):
+    if m.txt.definite and not m.sts_records:
         # (senders fetch a policy only when the record says there is one: no connection to the host)
         unpublished = f"no v=STSv1 record at _mta-sts.{domain}: not fetched"
         return MtaStsFetch(domain, policy_host(domain), "", port, policy_url(domain), s.timeout, MAX_BYTES,

@@ -5,42 +5,21 @@ neither a rejection nor an acceptance)."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 
 import pytest
+from scripted import ScriptedServer
 
 from mailspec.survey.engine import Engine
 from mailspec.survey.smtp import SmtpConfig, SmtpProber, _Transcript
 
 
-class GreetThenSilence:
+class GreetThenSilence(ScriptedServer):
     """127.0.0.1: greets 220 (``reply`` None: then never answers; else answers every line so)."""
 
     def __init__(self, reply: bytes | None) -> None:
+        super().__init__()
         self.reply = reply
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.port = 0
-
-    def __enter__(self) -> GreetThenSilence:
-        self.thread.start()
-        self.server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._session, "127.0.0.1", 0), self.loop
-        ).result(10)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def close() -> None:
-            self.server.close()
-            for task in asyncio.all_tasks() - {asyncio.current_task()}:
-                task.cancel()
-
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from scripted import ScriptedServer
 
 from mailspec.survey.engine import Engine
 from mailspec.survey.smtp import SmtpConfig, SmtpProber, _Transcript
@@ -29,7 +29,7 @@ from mailspec.testing.pki import LabCA
 SYNC = b"554 5.5.0 Error: SMTP protocol synchronization\r\n"
 
 
-class ScriptedMta:
+class ScriptedMta(ScriptedServer):
     """An SMTP server on 127.0.0.1 (its own loop, in a thread) that plays STARTTLS one of three ways:
     ``safe`` discards what came with STARTTLS; ``slow`` keeps it, answers it after the handshake and
     then waits ``pause`` seconds before it reads on; ``late`` keeps it and answers it only once the
@@ -37,33 +37,11 @@ class ScriptedMta:
     more input waiting behind it (PIPELINING is not advertised) gets 554 and the session ends."""
 
     def __init__(self, mode: str, certificate: tuple[Path, Path], pause: float = 0.3) -> None:
+        super().__init__()
         self.mode, self.pause = mode, pause
         self.context = tls_context(certificate)
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.port = 0
         self.seen: list[bytes] = []  #: every line read, over TLS or not
         self.synced = 0  #: how many times a client was caught pipelining
-
-    def __enter__(self) -> ScriptedMta:
-        self.thread.start()
-        server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._session, "127.0.0.1", 0), self.loop
-        ).result(10)
-        self.server = server
-        self.port = server.sockets[0].getsockname()[1]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def close() -> None:
-            self.server.close()
-            for task in asyncio.all_tasks() - {asyncio.current_task()}:
-                task.cancel()
-
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
     @staticmethod
     def _buffered(reader: asyncio.StreamReader) -> bytearray:
