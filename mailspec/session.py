@@ -190,6 +190,7 @@ def survey_of(config: pytest.Config) -> Survey:
             # xdist's workers share the hand-over's folder: two connections per server in all of them
             lock_dir=str(handover.path.parent) if handover is not None else None,
             refusal=functools.partial(probe_refusal, s),  # (a DMARC report domain's MX)
+            controls=s.smtp_controls,
         )
         survey = Survey(
             list(s.resolvers), timeout=s.timeout, dns_port=s.dns_port, consent=_consent(s), smtp=smtp,
@@ -249,7 +250,7 @@ def start_lab(config: pytest.Config, settings: Settings) -> Settings:
 
     names = [n.strip() for n in (settings.lab or "").split(",") if n.strip()]
     try:
-        lab = LabProcess.from_names(names)
+        lab = LabProcess.from_names(names, control=True)
         lab.start()
     except (MailspecError, RuntimeError, ValueError, OSError) as exc:  # the lab's errors name the cause
         raise pytest.UsageError(f"--mail-lab={settings.lab}: {exc}") from None
@@ -268,6 +269,8 @@ def start_lab(config: pytest.Config, settings: Settings) -> Settings:
         resolvers=(DnsEndpoint(host, int(port)),),
         dns_port=lab.dns_port,
         smtp_port=getattr(lab, "smtp_port", settings.smtp_port),
+        # the lab's control server: it always takes connections, so a scenario's dead server fails
+        smtp_controls=settings.smtp_controls or _lab_control(lab),
         ident_port=getattr(lab, "ident_port", settings.ident_port),
         https_port=getattr(lab, "https_port", settings.https_port) or settings.https_port,
         # the scenarios' own selectors (selector@domain), unless the user chose theirs
@@ -278,6 +281,11 @@ def start_lab(config: pytest.Config, settings: Settings) -> Settings:
         probe_helo=settings.probe_helo or LAB_PROBE_HELO,
         waivers=settings.waivers + lab_waivers,
     )
+
+
+def _lab_control(lab: Any) -> tuple[tuple[str, int], ...]:
+    host, _, port = str(getattr(lab, "smtp_control", "")).rpartition(":")
+    return ((host, int(port)),) if host and port.isdigit() else ()
 
 
 def facts_wanted(items: list[pytest.Item], settings: Settings) -> dict[str, set[tuple[type, str]]]:
@@ -343,6 +351,7 @@ def settings_handover(settings: Settings) -> dict[str, Any]:
         "dns_port": settings.dns_port,
         "waivers": [str(w) for w in settings.waivers],
         "smtp_port": settings.smtp_port,
+        "smtp_controls": [list(c) for c in settings.smtp_controls],
         "ident_port": settings.ident_port,
         "https_port": settings.https_port,
         "ca": str(settings.ca) if settings.ca is not None else None,
@@ -361,6 +370,7 @@ def apply_settings_handover(settings: Settings, data: dict[str, Any]) -> Setting
         dns_port=data["dns_port"],
         waivers=tuple(parse_waiver(w) for w in data["waivers"]),
         smtp_port=data["smtp_port"],
+        smtp_controls=tuple((host, port) for host, port in data["smtp_controls"]),
         ident_port=data["ident_port"],
         https_port=data["https_port"],
         ca=Path(data["ca"]) if data["ca"] else None,

@@ -120,6 +120,16 @@ OPTIONS: tuple[Option, ...] = (
         metavar="PORT",
     ),
     Option(
+        "--mail-smtp-control",
+        "mail_smtp_control",
+        "mail_smtp_controls",
+        "an SMTP server known to take connections from here, tried when no server under test takes one: "
+        "it tells a blocked outbound port (SMTP checks: error) from servers that are down (they fail); "
+        "on --mail-smtp-port unless PORT is given (default: none; --mail-lab: the lab's own)",
+        multiple=True,
+        metavar="HOST[:PORT]",
+    ),
+    Option(
         "--mail-probe",
         "mail_probe",
         "mail_probe",
@@ -431,6 +441,8 @@ class Settings:
 
     domains: tuple[str, ...] = ()
     servers: tuple[tuple[str, int], ...] = ()
+    #: control servers (--mail-smtp-control): known to take SMTP connections from here
+    smtp_controls: tuple[tuple[str, int], ...] = ()
     outbound: tuple[str, ...] = ()
     helo_names: tuple[str, ...] = ()
     resolvers: tuple[DnsEndpoint, ...] = ()
@@ -533,6 +545,10 @@ class Settings:
         servers = tuple(
             parse_hostport(s, default_port=smtp_port, what="--mail-server") for s in many("mail_server")
         )
+        controls = tuple(
+            parse_hostport(s, default_port=smtp_port, what="--mail-smtp-control")
+            for s in many("mail_smtp_control")
+        )
         outbound = []
         for o in many("mail_outbound"):
             try:
@@ -623,6 +639,7 @@ class Settings:
         return cls(
             domains=tuple(dict.fromkeys(domains)),
             servers=servers,
+            smtp_controls=tuple(dict.fromkeys(controls)),
             outbound=tuple(outbound),
             helo_names=helo,
             resolvers=resolvers,

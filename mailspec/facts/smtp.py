@@ -35,6 +35,7 @@ __all__ = [
     "ReportRcpt",
     "ReportRcpts",
     "ReverseDns",
+    "SmtpControl",
     "SmtpEndpoint",
     "SmtpEnvelope",
     "SmtpIntrusive",
@@ -442,6 +443,34 @@ class SmtpIntrusive:
     def evidence(self) -> list[str]:
         head = f"intrusive probes of {self.host} [{self.ip}]:{self.port}"
         return [f"{head}: {self.error}" if self.error else f"{head}:", *self.transcript]
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpControl:
+    """A control server (``--mail-smtp-control``): an SMTP server known to take connections from
+    here, tried when no server under test took one, to tell a port blocked on this side (every SMTP
+    check could not test) from servers that are down (their checks fail). Connect, read the
+    greeting, QUIT: nothing else is sent to it."""
+
+    host: str
+    port: int
+    ip: str = ""
+    #: why no TCP connection was made ("" when one was: the port is not blocked from here)
+    error: str = ""
+    greeting: str = ""  #: the first line of its greeting, if one came
+
+    @property
+    def reached(self) -> bool:
+        return bool(self.ip) and not self.error
+
+    @property
+    def endpoint(self) -> str:
+        where = self.host if self.host == self.ip or not self.ip else f"{self.host} [{self.ip}]"
+        return f"{where}:{self.port}"
+
+    def evidence(self) -> list[str]:
+        state = f"connected, greeting {self.greeting!r}" if self.reached else f"no connection ({self.error})"
+        return [f"control server {self.endpoint}: {state}"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ did, why (as the operating system said it), so that a run that could test nothin
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import math
 import time
 from collections import Counter
@@ -32,6 +34,7 @@ from mailspec.facts.smtp import (
     ReportRcpt,
     ReportRcpts,
     ReverseDns,
+    SmtpControl,
     SmtpEnvelope,
     SmtpIntrusive,
     SmtpSession,
@@ -106,8 +109,9 @@ def _split(key: str) -> tuple[str, str, str, int]:
 
 async def _fetch_session(s: Survey, key: str) -> SmtpSession:
     host, ip, port = key.split("|")
-    return await s.bounded(s.smtp.session(host, ip, int(port)), 16, f"the SMTP session with {ip}:{port}",
-                           lambda why: SmtpSession(host, ip, int(port), connect_error=why))  # fmt: skip
+    # each of its connections bounded from when it has its slot (the wait for one is bounded by the
+    # budgets of the probes ahead of it): connect, greeting, EHLO, STARTTLS, the handshake, EHLO, QUIT
+    return await s.smtp.session(host, ip, int(port), budget=8 * s.timeout + 5.0)
 
 
 async def _fetch_envelope(s: Survey, key: str) -> SmtpEnvelope:
@@ -290,6 +294,29 @@ async def _fetch_ident(s: Survey, ip: str) -> IdentProbe:
     return await s.smtp.ident(ip)
 
 
+async def _fetch_control(s: Survey, key: str) -> SmtpControl:
+    host, _, port_text = key.rpartition("|")
+    port = int(port_text)
+    try:
+        ips = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        found = await s.fact(HostAddresses, host)
+        ips = list(found.ips[:2])
+        if not ips:
+            return SmtpControl(host, port, error=f"its name has no address ({found.problem or 'none'})")
+    tried = SmtpControl(host, port)
+    for ip in ips:  # (a name's first two addresses, as a sender would fall back)
+        tried = await s.smtp.control(host, ip, port)
+        if tried.reached:
+            break
+    return tried
+
+
+def _control_failed(key: str, why: str) -> SmtpControl:
+    host, _, port = key.rpartition("|")
+    return SmtpControl(host, int(port), error=why)
+
+
 async def _fetch_host(s: Survey, name: str) -> HostAddresses:
     budget = Budget(BUDGET_TIMEOUTS * s.timeout, f"the addresses of {name}")
     a, aaaa = await asyncio.gather(s.client.query(name, "A", budget), s.client.query(name, "AAAA", budget))
@@ -454,6 +481,7 @@ FACT_KINDS: dict[type, FactKind] = {
             probe="envelope",
         ),
         FactKind("ident", IdentProbe, _contained(_fetch_ident, _ident_failed), probe="connect"),
+        FactKind("smtp.control", SmtpControl, _contained(_fetch_control, _control_failed), probe="connect"),
         FactKind("spf", SpfTree, _fetch_spf_tree),
         FactKind("spf.check", SpfResult, _fetch_spf_check),
         FactKind("dmarc", DmarcSurvey, _fetch_dmarc),
@@ -519,6 +547,7 @@ class Survey:
         self._client: DnsClient | None = None
         self._smtp_config = smtp or SmtpConfig(timeout=timeout)
         self._smtp: SmtpProber | None = None
+        self._control_ips: set[str] = set()  #: the control servers' addresses (not servers under test)
         #: where MTA-STS policy hosts listen, and the trust store their certificates are checked with
         #: (None: the system's)
         self.https_port = https_port
@@ -572,15 +601,25 @@ class Survey:
         """None when some SMTP server took a TCP connection (or none was tried); else why none did,
         once for the run: "outbound port 25 looks blocked from here (<the OS's reason>)".
 
-        Safe from any thread: it reads a snapshot of the hosts' liveness."""
+        The servers under test are judged once every read-only session this run wants has ended (a
+        refused server must not read as a blocked port while another's answer is on its way). With
+        control servers (--mail-smtp-control), they decide: one that takes a connection proves the
+        port open from here, so the servers under test are down, not blocked (their checks fail).
+
+        Call it from a thread other than the engine's: it may wait for the sessions and the controls."""
         if self._smtp is None:
             return None
+        under_test = set()
+        for _, key in self.wanted_keys(SmtpSession):
+            under_test.add(key.split("|")[1])
+            with contextlib.suppress(EngineError):
+                self.get(SmtpSession, key)
         merged = Liveness()
         failures: Counter[str] = Counter()
         for ip in list(self._smtp.opened):
             host = self.engine.known_host(ip)
             live = host.channels.get("smtp") if host is not None else None
-            if live is None:
+            if live is None or (ip in self._control_ips and ip not in under_test):
                 continue
             if live.answered:
                 return None
@@ -594,7 +633,28 @@ class Survey:
         if cause == "timeout":
             cause = f"no TCP answer within {self.timeout:g} s"
         ports = ", ".join(str(p) for p in sorted(self._smtp.ports)) or "25"
-        return f"outbound port {ports} looks blocked from here: no SMTP server took a connection ({cause})"
+        said = f"outbound port {ports} looks blocked from here: no SMTP server took a connection ({cause})"
+        controls = self.controls()
+        if not controls:
+            return said
+        if any(c.reached for c in controls):
+            return None
+        tried = "; ".join(f"{c.endpoint}: {c.error}" for c in controls)
+        return f"{said}, and no control server did either ({tried})"
+
+    def controls(self) -> list[SmtpControl]:
+        """What the control servers (--mail-smtp-control) said, asked now if they were not yet."""
+        if self._smtp is None:
+            return []
+        out = []
+        for host, port in self._smtp.config.controls:
+            try:
+                found = self.get(SmtpControl, f"{host}|{port}")
+            except EngineError as exc:
+                found = SmtpControl(host, port, error=f"could not ask: {exc}")
+            out.append(found)
+            self._control_ips.add(found.ip)
+        return out
 
     @property
     def queries_sent(self) -> int:

@@ -38,6 +38,7 @@ from mailspec.facts.smtp import (
     LegacyTls,
     Rcpt,
     ReportRcpt,
+    SmtpControl,
     SmtpEnvelope,
     SmtpIntrusive,
     SmtpSession,
@@ -130,6 +131,9 @@ class SmtpConfig:
     #: domain's MX): ``refusal(domain, host, ip)``, None if it may (the settings' consent); without
     #: it, only public addresses are connected to
     refusal: Callable[[str, str, str], str | None] | None = None
+    #: the control servers (host, port): SMTP servers known to take connections from here, asked
+    #: when no server under test took one (--mail-smtp-control)
+    controls: tuple[tuple[str, int], ...] = ()
 
     def refused(self, domain: str, host: str, ip: str) -> str | None:
         """Why ``ip`` (``host``'s address, for ``domain``) is not connected to, or None if it may be."""
@@ -703,15 +707,27 @@ class SmtpProber:
         return _Session(client, t, log, sock), greeting, ""
 
     # -- the read-only session (L1) ---------------------------------------------------------------
-    async def session(self, host: str, ip: str, port: int) -> SmtpSession:
+    async def session(self, host: str, ip: str, port: int, *, budget: float = 0.0) -> SmtpSession:
         """The read-only session and, beside it (the two connections at once), the fresh session for
-        HELO and the unknown command."""
+        HELO and the unknown command. ``budget`` (seconds, 0: none) bounds each of its connections
+        from the moment it has its slot: the wait for a slot is politeness (another process's, or
+        another probe's turn at a shared server, each bounded by its own budget), not the server's
+        slowness, and must not run a session out of time that its server would have answered."""
         start = time.monotonic()
         log, log2 = _Transcript(), _Transcript()
 
+        def spent() -> str:
+            return f"not finished in time (survey timeout): the budget of {budget:g} s ran out"
+
         async def main() -> tuple[str, Exchange | None, Exchange | None, TlsInfo | None]:
+            try:
+                return await in_slot()
+            except TimeoutError:
+                return spent(), None, None, None
+
+        async def in_slot() -> tuple[str, Exchange | None, Exchange | None, TlsInfo | None]:
             ehlo = tls = None
-            async with self._slot(ip):
+            async with self._slot(ip), asyncio.timeout(budget or None):
                 s, greeting, connect_error = await self._open(ip, port, log)
                 if connect_error:
                     return connect_error, None, None, None
@@ -730,8 +746,14 @@ class SmtpProber:
             return "", greeting, ehlo, tls
 
         async def fresh() -> tuple[str, Exchange | None, Exchange | None, Exchange | None]:
+            try:
+                return await fresh_in_slot()
+            except TimeoutError:
+                return spent(), None, None, None
+
+        async def fresh_in_slot() -> tuple[str, Exchange | None, Exchange | None, Exchange | None]:
             log2.note("a fresh session for HELO and an unknown command")
-            async with self._slot(ip):
+            async with self._slot(ip), asyncio.timeout(budget or None):
                 s2, g2, err2 = await self._open(ip, port, log2)
                 if err2 or s2 is None or g2 is None or g2.code != 220:
                     return err2 or (g2.reply if g2 is not None else "no greeting"), None, None, None
@@ -748,7 +770,7 @@ class SmtpProber:
             main(), fresh()
         )
         if tls is not None and tls.starttls.code == 220 and tls.handshake_error:
-            tls = await self._fallback(host, ip, port, tls, log)
+            tls = await self._fallback(host, ip, port, tls, log, budget)
         if connect_error:
             return SmtpSession(host, ip, port, connect_error=connect_error, elapsed=time.monotonic() - start)
         raw = greeting.malformed if greeting is not None else ""
@@ -759,21 +781,26 @@ class SmtpProber:
             round_trips=(sum(log.round_trips), sum(log2.round_trips)),
         )  # fmt: skip
 
-    async def _fallback(self, host: str, ip: str, port: int, tls: TlsInfo, log: _Transcript) -> TlsInfo:
+    async def _fallback(
+        self, host: str, ip: str, port: int, tls: TlsInfo, log: _Transcript, budget: float = 0.0
+    ) -> TlsInfo:
         """After a failed handshake, one more that offers every version this machine can: which one
         the server speaks tells a server of old TLS versions only from a broken one."""
         from dataclasses import replace
 
         log.note("the handshake failed: once more, offering every TLS version, to learn which one it speaks")
-        async with self._slot(ip):
-            s, g, err = await self._open(ip, port, log)
-            if err or s is None or g is None or g.code != 220:
-                if s is not None:
-                    await s.quit()
-                return replace(tls, fallback_error=err or "no 220 greeting")
-            await s.command(f"EHLO {self.config.probe_helo}")
-            again = await s.starttls(host, tls_client_context(legacy="any"))
-            await s.quit()
+        try:
+            async with self._slot(ip), asyncio.timeout(budget or None):
+                s, g, err = await self._open(ip, port, log)
+                if err or s is None or g is None or g.code != 220:
+                    if s is not None:
+                        await s.quit()
+                    return replace(tls, fallback_error=err or "no 220 greeting")
+                await s.command(f"EHLO {self.config.probe_helo}")
+                again = await s.starttls(host, tls_client_context(legacy="any"))
+                await s.quit()
+        except TimeoutError:
+            return replace(tls, fallback_error=f"not finished in time: the budget of {budget:g} s ran out")
         if again.established:
             return replace(tls, fallback_version=again.version)
         return replace(tls, fallback_error=again.handshake_error or again.starttls.reply)
@@ -1430,6 +1457,20 @@ class SmtpProber:
                     version, error=tls.handshake_error, untested=f"this machine's OpenSSL refuses {version}"
                 )
             return LegacyTls(version, error=tls.handshake_error or "refused")
+
+    # -- the control server -----------------------------------------------------------------------
+    async def control(self, host: str, ip: str, port: int) -> SmtpControl:
+        """Connect to a control server, read its greeting and QUIT (within its slot, each step bounded
+        by the timeout): whether this machine can reach an SMTP port at all."""
+        log = _Transcript()
+        async with self._slot(ip):
+            s, greeting, connect_error = await self._open(ip, port, log)
+            if connect_error:
+                return SmtpControl(host, port, ip, error=connect_error)
+            first = greeting.reply if greeting is not None else ""
+            if s is not None:
+                await s.quit()
+        return SmtpControl(host, port, ip, greeting=first[:RAW_KEPT])
 
     # -- IDENT ------------------------------------------------------------------------------------
     async def ident(self, ip: str) -> IdentProbe:

@@ -30,10 +30,16 @@ from .https import BodyMode, CertificateKind, HttpsSite, LabHttps, SilenceMode
 from .ident import LabIdent
 from .mta import LabMtas
 from .pki import LabCA
-from .scenario import HttpsSpec, Scenario, check_together, load_scenario, load_scenarios
+from .scenario import HttpsSpec, MtaSpec, Scenario, check_together, load_scenario, load_scenarios
 from .zones import LabPlan, build_lab
 
-__all__ = ["START_TIMEOUT", "Lab", "LabError", "choose_scenarios", "select_scenarios"]
+__all__ = ["CONTROL_IP", "START_TIMEOUT", "Lab", "LabError", "choose_scenarios", "select_scenarios"]
+
+#: The control MTA's address (``Lab(control=True)``): outside every scenario's range (127.0.2.0 to
+#: 127.0.15.255), beside the registry (127.0.1.1); a plain MTA that takes every connection, for
+#: --mail-smtp-control (it tells a scenario's dead server from a port blocked on the probe's side)
+CONTROL_IP = "127.0.1.25"
+CONTROL_NAME = "control.lab.test"
 
 #: Seconds a lab may take to bind its sockets before start() gives up.
 START_TIMEOUT = 5.0
@@ -77,6 +83,11 @@ class LabView:
     def https_port(self) -> int:
         """The TCP port every MTA-STS policy host listens on, the lab's port 443 (0 while stopped, or
         when no scenario has an ``[[https]]`` site)."""
+        raise NotImplementedError
+
+    @property
+    def smtp_control(self) -> str:
+        """``IP:PORT`` of the control MTA, as ``--mail-smtp-control`` takes it ("" without one)."""
         raise NotImplementedError
 
     def smtp_stats(self) -> dict[str, dict[str, Any]]:
@@ -132,6 +143,7 @@ class Lab(LabView):
         latency: float = 0.0,
         port: int = 0,
         mtas: bool = True,
+        control: bool = False,
     ) -> None:
         self._scenarios = list(scenarios) if scenarios is not None else load_scenarios()
         if latency < 0:
@@ -140,6 +152,7 @@ class Lab(LabView):
             raise LabError(f"port must be 0 (a free one) to 65535, got {port}")
         self._port = port
         self._with_mtas = mtas
+        self._control = control and mtas
         self.plan: LabPlan = build_lab(self._scenarios)
         self._server = LabDnsServer(self.plan, latency=latency)
         self._mtas: LabMtas | None = None
@@ -156,9 +169,11 @@ class Lab(LabView):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_names(cls, names: Iterable[str] | str, *, latency: float = 0.0, mtas: bool = True) -> Lab:
+    def from_names(
+        cls, names: Iterable[str] | str, *, latency: float = 0.0, mtas: bool = True, control: bool = False
+    ) -> Lab:
         """A lab of the packaged scenarios named by file stem or domain; ``all`` means every one."""
-        return cls(select_scenarios(names), latency=latency, mtas=mtas)
+        return cls(select_scenarios(names), latency=latency, mtas=mtas, control=control)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -193,8 +208,10 @@ class Lab(LabView):
             return
         pairs = [(spec, sc.served_domains) for sc in self._scenarios for spec in sc.mtas]
         try:
-            self._mtas = LabMtas(pairs, self._ca)
             self._ident = LabIdent([(spec.ip, spec.ident) for spec, _ in pairs])
+            if self._control:
+                pairs.append((MtaSpec(ip=CONTROL_IP, hostname=CONTROL_NAME, tls=("none",)), ()))
+            self._mtas = LabMtas(pairs, self._ca)
         except (ValueError, OSError) as exc:
             raise LabError(f"the lab's MTAs could not be set up: {exc}") from exc
 
@@ -308,6 +325,10 @@ class Lab(LabView):
     @property
     def https_port(self) -> int:
         return self._https.port if self._https is not None else 0
+
+    @property
+    def smtp_control(self) -> str:
+        return f"{CONTROL_IP}:{self.smtp_port}" if self._control and self.smtp_port else ""
 
     @property
     def ca_path(self) -> str:

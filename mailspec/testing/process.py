@@ -65,6 +65,7 @@ class LabProcess(LabView):
         latency: float = 0.0,
         port: int = 0,
         mtas: bool = True,
+        control: bool = False,
     ) -> None:
         self._names = [] if names is None else [names] if isinstance(names, str) else list(names)
         self._files = [os.path.abspath(f) for f in files]
@@ -78,6 +79,7 @@ class LabProcess(LabView):
         self._latency = float(latency)
         self._port = port
         self._mtas = mtas
+        self._control = control
         self._lock = threading.RLock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
@@ -88,12 +90,14 @@ class LabProcess(LabView):
         self._returncode: int | None = None
 
     @classmethod
-    def from_names(cls, names: Iterable[str] | str, *, latency: float = 0.0, mtas: bool = True) -> LabProcess:
+    def from_names(
+        cls, names: Iterable[str] | str, *, latency: float = 0.0, mtas: bool = True, control: bool = False
+    ) -> LabProcess:
         """A lab process of the packaged scenarios named by file stem or domain; ``all`` means every one."""
         listed = [names] if isinstance(names, str) else list(names)
         if not listed:
             raise LabError("name at least one lab scenario (or 'all')")
-        return cls(listed, latency=latency, mtas=mtas)
+        return cls(listed, latency=latency, mtas=mtas, control=control)
 
     @property
     def command(self) -> list[str]:
@@ -109,6 +113,8 @@ class LabProcess(LabView):
             cmd.append(f"--port={self._port}")
         if not self._mtas:
             cmd.append("--no-mtas")
+        if self._control:
+            cmd.append("--control")
         return cmd
 
     # ------------------------------------------------------------------ lifecycle
@@ -227,6 +233,11 @@ class LabProcess(LabView):
     def https_port(self) -> int:
         """The TCP port of the MTA-STS policy hosts (0 while stopped, or when there are none)."""
         return int(self._info.get("https_port", 0))
+
+    @property
+    def smtp_control(self) -> str:
+        """``IP:PORT`` of the child's control MTA ("" while stopped, or without ``control=True``)."""
+        return str(self._info.get("smtp_control", ""))
 
     @property
     def ca_path(self) -> str:

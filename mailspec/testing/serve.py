@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .lab import Lab, LabError, choose_scenarios, select_scenarios
+from .lab import CONTROL_IP, Lab, LabError, choose_scenarios, select_scenarios
 from .scenario import ScenarioError
 
 __all__ = ["announcement", "build_parser", "main"]
@@ -45,11 +45,11 @@ certificates of the same CA) on a fourth. Point mailspec at it with --mail-resol
 Once every socket is bound, one JSON line goes to stdout:
 
   {"resolver": "127.0.0.153:PORT", "dns_port": PORT, "smtp_port": PORT, "ident_port": PORT,
-   "https_port": PORT, "ca_path": "/tmp/.../ca.pem", "domains": [...], "waivers": [...],
-   "dkim_selectors": [...], "scenarios": [...]}
+   "https_port": PORT, "smtp_control": "127.0.1.25:PORT", "ca_path": "/tmp/.../ca.pem",
+   "domains": [...], "waivers": [...], "dkim_selectors": [...], "scenarios": [...]}
 
-(waivers in --mail-waive's form, DKIM selectors in --mail-dkim-selector's SELECTOR@DOMAIN; a port is
-0 where nothing listens). The lab then serves until stdin
+(smtp_control is "" without --control; waivers in --mail-waive's form, DKIM selectors in
+--mail-dkim-selector's SELECTOR@DOMAIN; a port is 0 where nothing listens). The lab then serves until stdin
 reaches its end (so it ends with the process that started it) or until SIGTERM or SIGINT, and exits
 0. With --serve-forever, stdin is ignored and only a signal stops it: use that where stdin is
 /dev/null, as in a container.
@@ -120,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
         "hosts still serve)",
     )
     parser.add_argument(
+        "--control",
+        action="store_true",
+        help=f"also start the control MTA on {CONTROL_IP} (a server that takes every connection, for "
+        "--mail-smtp-control: it tells a dead scenario server from a blocked port); its address and "
+        "port are announced as smtp_control",
+    )
+    parser.add_argument(
         "--serve-forever",
         action="store_true",
         help="ignore stdin; serve until SIGTERM or SIGINT",
@@ -160,6 +167,7 @@ def announcement(lab: Lab) -> dict[str, Any]:
         "smtp_port": lab.smtp_port,
         "ident_port": lab.ident_port,
         "https_port": lab.https_port,
+        "smtp_control": lab.smtp_control,
         "ca_path": lab.ca_path,
         "domains": lab.domains,
         "waivers": lab.waivers,
@@ -182,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 latency=opts.latency,
                 port=opts.port,
                 mtas=not opts.no_mtas,
+                control=opts.control,
             )
             lab.start(timeout=BIND_TIMEOUT)
         except (LabError, ScenarioError, OSError) as exc:

@@ -302,6 +302,7 @@ def test_serve_stops_at_the_end_of_stdin(served: Serve) -> None:
         "smtp_port": ready["smtp_port"],
         "ident_port": 0,  # good.test keeps port 113 closed: nothing listens
         "https_port": ready["https_port"],  # mta-sts.good.test
+        "smtp_control": "",  # (only with --control)
         "ca_path": ready["ca_path"],
         "domains": ["good.test"],
         "waivers": list(GOOD.waivers),

@@ -24,13 +24,14 @@ def results(path: Path) -> list[dict[str, Any]]:
 
 def test_blocked_port_25_is_said_once_and_every_smtp_check_is_an_error(pytester: pytest.Pytester) -> None:
     out = pytester.path / "r.json"
-    # a closed port on loopback: the operating system refuses every connection
+    # a closed port on loopback: the operating system refuses every connection, the control's too
     result = run(pytester, "--pyargs", "mailspec.checks", "--mail-lab", "--mail-server=127.0.0.1:9",
-                 f"--mail-report={out}")  # fmt: skip
+                 "--mail-smtp-control=127.0.0.1:9", f"--mail-report={out}")  # fmt: skip
     said = [line for line in result.stdout.lines if "looks blocked from here" in line]
     assert said == [
         "mailspec: no SMTP check could be tested: outbound port 9 looks blocked from here: no SMTP server "
-        "took a connection (connection refused)"
+        "took a connection (connection refused), and no control server did either (127.0.0.1:9: "
+        "connection refused)"
     ]
     # (the checks above the dns level that talk to no SMTP server of the run: IDENT; the MTA-STS
     # policy's HTTPS fetch, which the lab's web server answers; mx2.policy-covered, which compares the
@@ -43,6 +44,46 @@ def test_blocked_port_25_is_said_once_and_every_smtp_check_is_an_error(pytester:
     assert smtp
     assert {r["outcome"] for r in smtp} <= {"error", "skipped"}
     assert any(r["outcome"] == "error" for r in smtp)
+
+
+def smtp_outcomes(path: Path) -> dict[str, str]:
+    return {
+        r["check"]: r["outcome"] for r in results(path) if r["check"] in ("smtp.connect", "smtp.banner.code")
+    }
+
+
+def test_a_control_server_that_answers_makes_a_dead_server_fail(pytester: pytest.Pytester) -> None:
+    """The same dead server, with a control that takes connections (the lab's own, which --mail-lab
+    names by itself): the port is open from here, so the server is down: smtp.connect fails."""
+    out = pytester.path / "r.json"
+    result = run(pytester, "--pyargs", "mailspec.checks", "--mail-lab", "--mail-server=127.0.0.1:9",
+                 f"--mail-report={out}")  # fmt: skip
+    assert not [line for line in result.stdout.lines if "looks blocked from here" in line]
+    assert smtp_outcomes(out) == {"smtp.connect": "failed", "smtp.banner.code": "skipped"}
+
+
+@pytest.mark.parametrize("control", [True, False])
+def test_without_a_control_the_runs_own_servers_decide(pytester: pytest.Pytester, control: bool) -> None:
+    """Outside the lab, no control is named unless given: the run's own servers decide (one that took
+    a connection proves the port open), and a given control decides alone."""
+    out = pytester.path / "r.json"
+    with LabProcess(["good"], control=True) as lab:
+        assert lab.smtp_control.startswith("127.0.1.25:")
+        extra = (f"--mail-smtp-control={lab.smtp_control}",) if control else ()
+        result = run(pytester, "--pyargs", "mailspec.checks", "--mail-domain=good.test",
+                     f"--mail-resolver={lab.resolver}", f"--mail-dns-port={lab.dns_port}",
+                     "--mail-server=127.0.0.1:9", "--mail-waive=mx.target.public-address=lab",
+                     f"--mail-report={out}", *extra)  # fmt: skip
+        connections = lab.smtp_stats()["127.0.1.25"]["connections"]
+    blocked = [line for line in result.stdout.lines if "looks blocked from here" in line]
+    if control:
+        assert connections == 1  # (connect, greeting, QUIT: once for the run)
+        assert not blocked
+        assert smtp_outcomes(out)["smtp.connect"] == "failed"
+    else:
+        assert connections == 0
+        assert len(blocked) == 1
+        assert smtp_outcomes(out)["smtp.connect"] == "error"
 
 
 @pytest.mark.parametrize(
