@@ -27,8 +27,8 @@ How many connections mailspec held to one Postfix at once is not asserted: smtpd
 when its process (a fresh one per connection, ``max_use=1``) takes the connection over and
 ``disconnect from`` after it has seen the client go, with timestamps to the second, so under load two
 sessions one after the other can look overlapped in the log, and overlapped ones sequential (anvil
-counts from the same smtpd events). The log cannot show the politeness limit either way; the plugin
-tests hold the survey to it.
+counts from the same smtpd events). The log cannot show the politeness limit either way:
+``test_postfix_connections`` counts mailspec's connections to Postfix through a relay instead.
 """
 
 from __future__ import annotations
