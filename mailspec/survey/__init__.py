@@ -542,12 +542,15 @@ class Survey:
         self.engine = Engine()
         self._loaded: dict[tuple[str, str], Any] = {}
         self._wanted: set[tuple[type, str]] = set()
+        self._wanted_of: Counter[type] = Counter()  #: how many facts of each kind are wanted
         self._sources: list[Callable[[type, str], Any | None]] = []
         self._admit: asyncio.Semaphore | None = None
         self._client: DnsClient | None = None
         self._smtp_config = smtp or SmtpConfig(timeout=timeout)
         self._smtp: SmtpProber | None = None
         self._control_ips: set[str] = set()  #: the control servers' addresses (not servers under test)
+        #: what smtp_blocked() said, and for how many wanted sessions
+        self._blocked: tuple[int, str | None] | None = None
         #: where MTA-STS policy hosts listen, and the trust store their certificates are checked with
         #: (None: the system's)
         self.https_port = https_port
@@ -593,6 +596,12 @@ class Survey:
             return spent(f"not finished in time (survey timeout): the survey's budget of {seconds:g} s for "
                          f"{what} ran out")  # fmt: skip
 
+    def _want(self, facts: Iterable[tuple[type, str]]) -> None:
+        for fact in facts:
+            if fact not in self._wanted:
+                self._wanted.add(fact)
+                self._wanted_of[fact[0]] += 1
+
     def wanted_keys(self, kind: type) -> list[tuple[type, str]]:
         """The keys of ``kind`` wanted in this run so far."""
         return [(k, key) for k, key in list(self._wanted) if k is kind]
@@ -609,6 +618,16 @@ class Survey:
         Call it from a thread other than the engine's: it may wait for the sessions and the controls."""
         if self._smtp is None:
             return None
+        # (once per set of wanted sessions: every check of a dead server asks, thousands in a big run)
+        generation = self._wanted_of[SmtpSession]
+        if self._blocked is not None and self._blocked[0] == generation:
+            return self._blocked[1]
+        said = self._smtp_blocked()
+        self._blocked = (generation, said)
+        return said
+
+    def _smtp_blocked(self) -> str | None:
+        assert self._smtp is not None
         under_test = set()
         for _, key in self.wanted_keys(SmtpSession):
             under_test.add(key.split("|")[1])
@@ -684,7 +703,7 @@ class Survey:
         known = self._known(kind, key)
         if known is not None:
             return known
-        self._wanted.add((kind, key))
+        self._want([(kind, key)])
 
         async def make() -> F:
             assert self._admit is not None
@@ -720,7 +739,7 @@ class Survey:
         todo = list(dict.fromkeys((k, key) for k, key in wanted if self._known(k, key) is None))
         if not todo:
             return
-        self._wanted.update(todo)  # before any starts: a fact that waits for others sees them all
+        self._want(todo)  # before any starts: a fact that waits for others sees them all
 
         tally = _Tally(todo)
 
