@@ -101,6 +101,8 @@ def _policy(d: DomainDns, m: MtaStsSurvey, fetch: MtaStsFetch) -> MtaStsPolicy:
         pytest.skip(f"the policy could not be fetched ({fetch.problem}; see mtasts.policy.fetch)")
     if fetch.failure or fetch.status != 200 or fetch.truncated:
         pytest.skip(f"no policy was read from {fetch.url} (see mtasts.policy.fetch)")
+    if not fetch.body_utf8:  # (as a sender reads it: published_tls refuses it too)
+        pytest.skip(f"the policy at {fetch.url} is not valid UTF-8 (see mtasts.policy.syntax)")
     try:
         return parse_mtasts_policy(fetch.body)
     except MtaStsError as exc:

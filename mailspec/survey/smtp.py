@@ -1073,7 +1073,7 @@ class SmtpProber:
     #: the report-address probe's bound, in timeouts, from when its connection slot is taken: the
     #: connect and greeting, EHLO (and HELO), MAIL and RCPT twice (in plaintext, then inside TLS:
     #: STARTTLS, the handshake and EHLO again), RSET and QUIT, each within the timeout; the pauses
-    #: of the greylisting retries come on top (a 421 greeting, MAIL, RCPT)
+    #: of the greylisting retries come on top (see report_rcpt)
     REPORT_TIMEOUTS = 16
 
     async def report_rcpt(self, address: str, tag: str, host: str, ip: str, port: int) -> ReportRcpt:
@@ -1092,7 +1092,9 @@ class SmtpProber:
 
         if not address or any(c.isspace() or not c.isprintable() or c in "<>" for c in address):
             return done(f"{address!r} cannot be sent in an RCPT command")
-        budget = self.REPORT_TIMEOUTS * cfg.timeout + 3 * cfg.retry_delay + 5.0
+        # the 4yz pauses it may take: one after a 421 greeting, and two (MAIL, then the recipient) in
+        # each of its three transactions (the null sender, again inside TLS, the probe's own sender)
+        budget = self.REPORT_TIMEOUTS * cfg.timeout + 7 * cfg.retry_delay + 5.0
         held: list[_Session] = []
         async with self._slot(ip):
             try:

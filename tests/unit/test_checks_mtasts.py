@@ -420,6 +420,12 @@ def test_a_body_that_is_not_utf8_fails() -> None:
         checks.test_mtasts_policy_syntax(DNS, DEPLOYED, fetch(body_utf8=False))
 
 
+def test_a_body_that_is_not_utf8_is_no_policy_for_the_other_checks() -> None:
+    """As a sender reads it (and published_tls): mtasts.policy.syntax fails it, the rest skip."""
+    with pytest.raises(pytest.skip.Exception, match="not valid UTF-8"):
+        checks.test_mtasts_policy_max_age(DNS, DEPLOYED, fetch(policy(), body_utf8=False))
+
+
 # -------------------------------------------------------------------------------- policy.max-age
 def test_a_week_passes_quietly() -> None:
     passes(checks.test_mtasts_policy_max_age, DNS, DEPLOYED, GOOD)
