@@ -112,8 +112,8 @@ def addresses(count: int, fit: tuple[str, str]) -> list[str]:
 
 
 def scenario_toml(n: int, ns1: str, ns2: str, *, blackholed: bool) -> str:
-    """One domain: the lab's well-configured domain with name servers of its own; optionally with the
-    lab's resolver silent for it."""
+    """One domain: the lab's well-configured domain (MX, SPF, DMARC, reverse DNS) with name servers
+    of its own; optionally with the lab's resolver silent for it."""
     domain = f"scale-{n:05d}.test"
     expect = 'error = ["dns.domain.exists"]' if blackholed else "clean = true"
     silent = "\n[resolver]\nsilent = true\n" if blackholed else ""
@@ -127,6 +127,7 @@ records = """
 @    MX  10 mx1
 @    MX  20 mx2
 @    TXT "v=spf1 mx -all"
+_dmarc TXT "v=DMARC1; p=reject"
 mx1  A   {ns1}
 mx2  A   {ns2}
 """
@@ -136,6 +137,9 @@ ip = "{ns1}"
 [[zone.nameserver]]
 host = "ns2"
 ip = "{ns2}"
+[ptr]
+"{ns1}" = "mx1.{domain}"
+"{ns2}" = "mx2.{domain}"
 {silent}'''
 
 
@@ -487,6 +491,7 @@ def pytest_argv(
         f"--mail-domains-file={domains_file}",
         f"--mail-resolver={lab.resolver}",
         f"--mail-dns-port={lab.dns_port}",
+        "--mail-dnsbl=dnsbl.test",  # (the lab's blocklist, as --mail-lab has it)
         *(f"--mail-waive={w}" for w in waivers),
         f"--mail-report={report}",
         *([f"--mail-probe={probe}"] if probe else []),
