@@ -196,6 +196,7 @@ def pytest_once(lab: LabProcess, domains: list[str], port: int, timeout: float) 
             sys.executable, "-m", "pytest", "--pyargs", "mailspec.checks", *[f"--mail-domain={d}" for d in domains],
             f"--mail-resolver={lab.resolver}", f"--mail-dns-port={lab.dns_port}", f"--mail-smtp-port={port}",
             *([f"--mail-ident-port={lab.ident_port}"] if lab.ident_port else []), f"--mail-ca={lab.ca_path}", "--mail-dnsbl=dnsbl.test",
+            *([f"--mail-https-port={lab.https_port}"] if lab.https_port else []),  # (MTA-STS: unproxied)
             "--mail-probe=intrusive", "--mail-probe-helo=probe.lab.test", f"--mail-timeout={timeout}",
             "--mail-smtp-retry=0.5", f"--mail-report={report}", "-q", "-p", "no:cacheprovider",
             # the lab's standing waivers: every server is on loopback (and only so does mailspec connect)
