@@ -42,7 +42,14 @@ from pathlib import Path
 from typing import Any
 
 from mailspec.facts import DomainDns
-from mailspec.facts.smtp import ReportRcpt, ReportRcpts, SmtpEnvelope, SmtpIntrusive, SmtpSession, endpoint_key
+from mailspec.facts.smtp import (
+    ReportRcpt,
+    ReportRcpts,
+    SmtpEnvelope,
+    SmtpIntrusive,
+    SmtpSession,
+    endpoint_key,
+)
 from mailspec.survey import DnsEndpoint, SmtpConfig, Survey
 from mailspec.testing import LabProcess
 from mailspec.testing.mta import PREGREET_WINDOW
@@ -114,7 +121,9 @@ def start_proxy(ips: list[str], target: int, delay: float) -> tuple[subprocess.P
 def shared_scenario(domains: int) -> str:
     """A provider: four MX hosts that take mail for every one of ``domains`` customer domains (each
     a zone of the scenario, so that its MTAs serve them all, as a provider's MX does)."""
-    mtas = "".join(f'\n[[mta]]\nip = "{ip}"\nhostname = "mx{i + 1}.{SHARED}"\n' for i, ip in enumerate(SHARED_IPS))
+    mtas = "".join(
+        f'\n[[mta]]\nip = "{ip}"\nhostname = "mx{i + 1}.{SHARED}"\n' for i, ip in enumerate(SHARED_IPS)
+    )
     ptr = "".join(f'"{ip}" = "mx{i + 1}.{SHARED}"\n' for i, ip in enumerate(SHARED_IPS))
     records = "".join(f"mx{i + 1} A {ip}\n" for i, ip in enumerate(SHARED_IPS))
     mx = "".join(f"@ MX {10 if i < 2 else 20} mx{i + 1}.{SHARED}.\n" for i in range(4))
@@ -180,7 +189,9 @@ def _report_trips(r: ReportRcpt) -> int:
     """A report-address probe's round trips, from its transcript: the connect and the greeting, each
     command, and a TLS handshake."""
     lines = r.transcript
-    return 2 + sum(1 for x in lines if x.startswith("C: ")) + sum(1 for x in lines if x.startswith("   (TLS "))
+    return (
+        2 + sum(1 for x in lines if x.startswith("C: ")) + sum(1 for x in lines if x.startswith("   (TLS "))
+    )
 
 
 def critical_path(
@@ -232,18 +243,23 @@ def critical_path(
 
 
 # -------------------------------------------------------------------------------------------- the runs
-def pytest_once(lab: LabProcess, domains: list[str], port: int, timeout: float) -> tuple[float, dict[str, Any]]:
+def pytest_once(
+    lab: LabProcess, domains: list[str], port: int, timeout: float
+) -> tuple[float, dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "r.json"
         args = [
-            sys.executable, "-m", "pytest", "--pyargs", "mailspec.checks", *[f"--mail-domain={d}" for d in domains],
+            sys.executable, "-m", "pytest", "--pyargs", "mailspec.checks",
+            *[f"--mail-domain={d}" for d in domains],
             f"--mail-resolver={lab.resolver}", f"--mail-dns-port={lab.dns_port}", f"--mail-smtp-port={port}",
-            *([f"--mail-ident-port={lab.ident_port}"] if lab.ident_port else []), f"--mail-ca={lab.ca_path}", "--mail-dnsbl=dnsbl.test",
+            *([f"--mail-ident-port={lab.ident_port}"] if lab.ident_port else []),
+            f"--mail-ca={lab.ca_path}", "--mail-dnsbl=dnsbl.test",
             *([f"--mail-https-port={lab.https_port}"] if lab.https_port else []),  # (MTA-STS: unproxied)
             "--mail-probe=intrusive", "--mail-probe-helo=probe.lab.test", f"--mail-timeout={timeout}",
             "--mail-smtp-retry=0.5", f"--mail-report={report}", "-q", "-p", "no:cacheprovider",
             # the lab's standing waivers: every server is on loopback (and only so does mailspec connect)
-            "--mail-waive=mx.target.public-address=lab loopback", "--mail-waive=dns.ns.public-address=lab loopback",
+            "--mail-waive=mx.target.public-address=lab loopback",
+            "--mail-waive=dns.ns.public-address=lab loopback",
         ]  # fmt: skip
         t0 = time.perf_counter()
         proc = subprocess.run(args, cwd=tmp, capture_output=True, text=True, check=False)
@@ -284,17 +300,22 @@ def run_case(name: str, lab: LabProcess, domains: list[str], opts: argparse.Name
             most = max(s["max_open"] for s in after.values())
         start = [startup_once() for _ in range(opts.runs)]
         conns = sorted(n for n in opened[-1].values() if n)
-        print(f"{name}: {len(domains)} domain(s), {len(per_server)} SMTP endpoint(s), results {data['summary']}")
+        print(
+            f"{name}: {len(domains)} domain(s), {len(per_server)} SMTP endpoint(s), results {data['summary']}"
+        )
         print(f"  wall (pytest, --mail-probe=intrusive): {spread(walls)} over {opts.runs} runs")
         print(f"  pytest start-up: {spread(start)}")
         shares = ", ".join(f"{v:.2f}" for v in sorted(per_server.values()))
-        print(f"  critical path ({rtt * 1000:.0f} ms a round trip, with the servers' waits before they greet): "
-              f"{chain:.2f} s  (per server: {shares} s); round trips alone: {trips_only:.2f} s")  # fmt: skip
+        print(f"  critical path ({rtt * 1000:.0f} ms a round trip, with the servers' waits before they "
+              f"greet): {chain:.2f} s  (per server: {shares} s); "
+              f"round trips alone: {trips_only:.2f} s")  # fmt: skip
         target = 1.5 * chain + statistics.median(start)
         print(f"  target 1.5 x critical path + start-up = {target:.2f} s: "
               f"{'met' if statistics.median(walls) <= target else 'NOT met'} (median)")  # fmt: skip
         print(f"  connections per SMTP server in one run: {conns}; most open at once at any server: {most}")
-        errors = sorted({r["message"].splitlines()[0][:140] for r in data["results"] if r["outcome"] == "error"})
+        errors = sorted(
+            {r["message"].splitlines()[0][:140] for r in data["results"] if r["outcome"] == "error"}
+        )
         for line in errors[:5]:
             print(f"  error: {line}")
     finally:
@@ -304,7 +325,12 @@ def run_case(name: str, lab: LabProcess, domains: list[str], opts: argparse.Name
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--proxy":
-        ips, port, target, delay = sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+        ips, port, target, delay = (
+            sys.argv[2].split(","),
+            int(sys.argv[3]),
+            int(sys.argv[4]),
+            float(sys.argv[5]),
+        )
         asyncio.run(_proxy(ips, port, target, delay))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
