@@ -11,13 +11,14 @@ facts the collected tests will read, and none that they will not.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from mailspec.errors import Indeterminate
 from mailspec.facts.auth import DkimSurvey, DmarcFound, DmarcSurvey, MtaStsSurvey
 from mailspec.facts.dns import DomainDns, MxTarget, NameServer, NsAddress, ZoneProbe
+from mailspec.facts.host import MtaConfig, this_host_mx
 from mailspec.facts.mtasts import MtaStsFetch
 from mailspec.facts.published import PublishedTls
 from mailspec.facts.published import published_tls as published_tls_of
@@ -72,6 +73,11 @@ __all__ = [
     "mailspec_lab",
     "mailspec_settings",
     "make_mailspec_lab",
+    "mta_config",
+    "mta_domain",
+    "mta_domain_dns",
+    "mta_mx_hosts",
+    "mta_outbound_ptr",
     "mtasts_policy",
     "mtasts_survey",
     "mx_endpoints",
@@ -116,6 +122,8 @@ def mail_survey(pytestconfig: pytest.Config) -> Survey:
 @pytest.fixture
 def _mailspec_subject(request: pytest.FixtureRequest) -> Subject:
     subject: Subject | None = getattr(request, "param", None)
+    if subject is None and BY_NAME["host"].marker in request.fixturenames:
+        return Subject("host", "")  # a host check with no domain to judge the host for: the host alone
     if subject is None:
         pytest.skip(NO_DOMAIN)
     if subject.error is not None:
@@ -162,6 +170,16 @@ def _mailspec_kind_outbound() -> None:
 
 @pytest.fixture(scope="session")
 def _mailspec_kind_dkim() -> None:
+    return None
+
+
+@pytest.fixture(scope="session")
+def _mailspec_kind_host() -> None:
+    return None
+
+
+@pytest.fixture(scope="session")
+def _mailspec_kind_host_domain() -> None:
     return None
 
 
@@ -647,3 +665,84 @@ def dmarc_record(dmarc_survey: DmarcSurvey) -> DmarcFound:
     if found.error:
         raise Indeterminate(found.error)
     return found
+
+
+# ------------------------------------------------------------------------- host checks (testinfra)
+#: (host id, MTA, configuration) -> the MTA facts read there: once per host and configuration per run
+_MTA_READ = pytest.StashKey[dict[tuple[str, str, str], MtaConfig]]()
+
+
+@pytest.fixture
+def mta_config(
+    request: pytest.FixtureRequest, host: Any, _mailspec_subject: Subject, _mailspec_kind_host: None
+) -> MtaConfig:
+    """The MTA of the testinfra host under test (:class:`mailspec.facts.host.MtaConfig`), as its own
+    tools report it: Postfix's effective settings (``postconf -x``, ``postconf -n``), its master.cf
+    services (``postconf -M``), where postmaster and abuse go (``postmap -q``, ``postalias -q``), or
+    Exim's (``exim -bP``, ``exim -bt``); the host's listening sockets, addresses, TLS files and packet
+    filter. Read once per host and configuration per run (``--mail-mta``, ``--mail-mta-config``); an
+    MTA that cannot be read at all makes the test an error (could not test), never a failure."""
+    from mailspec.hostside import read_mta
+    from mailspec.subjects import host_id
+
+    settings = settings_of(request.config)
+    name = host_id(host) or "host"
+    cache = request.config.stash.setdefault(_MTA_READ, {})
+    key = (name, settings.mta, settings.mta_config or "")
+    if key not in cache:
+        cache[key] = read_mta(host, name, mta=settings.mta, config=settings.mta_config,
+                              domains=settings.domains, timeout=settings.timeout)  # fmt: skip
+    found = cache[key]
+    if found.problem:
+        raise Indeterminate(f"could not test: {found.problem}")
+    return found
+
+
+@pytest.fixture
+def mta_domain(
+    _mailspec_subject: Subject, _mailspec_kind_host_domain: None, _mailspec_kind_host: None
+) -> str:
+    """The mail domain a host check judges the host for (one test per host and domain), or "" when
+    no --mail-domain was given (the check then judges what the host alone says)."""
+    return _mailspec_subject.domain
+
+
+@pytest.fixture
+@reads(DomainDns, lambda s, _: [s.domain] if s.domain else [])
+def mta_domain_dns(request: pytest.FixtureRequest, mta_domain: str) -> DomainDns | None:
+    """What the resolvers say of :func:`mta_domain` (None without a domain)."""
+    return fact(request.config, DomainDns, mta_domain) if mta_domain else None
+
+
+@pytest.fixture
+def mta_mx_hosts(
+    request: pytest.FixtureRequest, mta_config: MtaConfig, mta_domain_dns: DomainDns | None
+) -> list[MxTarget] | None:
+    """The MX hosts of :func:`mta_domain` that are this host (an MX address among the host's own, or
+    the MTA's host name), with their addresses; None without a domain."""
+    if mta_domain_dns is None:
+        return None
+    mine = this_host_mx(mta_config, mta_domain_dns)
+    # (the terminal summary sets these beside the outside checks of the same servers)
+    request.node.user_properties.extend(("mailspec_mx", t.name) for t in mine)
+    return mine
+
+
+@pytest.fixture
+def mta_outbound_ptr(
+    request: pytest.FixtureRequest, mta_config: MtaConfig, mta_mx_hosts: list[MxTarget] | None
+) -> list[ReverseDns] | None:
+    """The reverse DNS of the host's outbound addresses, as the survey saw it: ``--mail-outbound``
+    addresses that are the host's own, else Postfix's ``smtp_bind_address``/``smtp_bind_address6``,
+    else (assumed) the MX addresses of this host; None without a domain."""
+    if mta_mx_hosts is None:
+        return None
+    settings = settings_of(request.config)
+    own = set(mta_config.addresses)
+    ips = [ip for ip in settings.outbound if ip in own]
+    if not ips:
+        bound = (mta_config.values.get(n, "") for n in ("smtp_bind_address", "smtp_bind_address6"))
+        ips = [ip for ip in bound if ip]
+    if not ips:
+        ips = list(dict.fromkeys(ip for t in mta_mx_hosts for ip in t.ips))
+    return [fact(request.config, ReverseDns, ip) for ip in ips]

@@ -43,18 +43,18 @@ from mailspec.session import (
     facts_wanted,
     once_per_check,
     own_domain,
+    parametrize_hosts,
+    parametrize_subjects,
     prefetch,
     probe_ceiling,
     said_once,
     settings_of,
     start_lab,
-    subjects_for,
     survey_of,
     uses_mailspec,
     waivers_of,
 )
 from mailspec.settings import OPTIONS, Settings, add_options, raw_values, system_resolvers
-from mailspec.subjects import SubjectKindError, kind_for
 
 pytest_plugins = ["mailspec.fixtures", "mailspec.distribute"]
 
@@ -103,6 +103,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not settings.active:
         if asks_for_shipped_suite(config, CHECKS_DIR):  # a missing domain never passes a build
             raise pytest.UsageError(f"mailspec: the shipped checks were asked for, but {NO_DOMAIN}")
+        if getattr(config.option, "hosts", None):  # testinfra's --hosts: the host checks need no domain
+            configure_junit(config, settings)
         return
     # no test path on the command line: the shipped checks join whatever else is collected
     if settings.autocollect and config.args_source is not pytest.Config.ArgsSource.ARGS:
@@ -155,28 +157,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 # ----------------------------------------------------------------------------------- parametrisation
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "_mailspec_subject" not in metafunc.fixturenames:
-        return
-    config = metafunc.config
-    settings = settings_of(config)
-    if not settings.active:
-        skip = pytest.mark.skip(reason=NO_DOMAIN)
-        params = [pytest.param(None, marks=skip)]
-        metafunc.parametrize("_mailspec_subject", params, ids=["no-mail-domain"], indirect=True)
-        return
-    try:
-        kind = kind_for(metafunc.fixturenames)
-    except SubjectKindError as exc:
-        raise pytest.UsageError(f"{metafunc.definition.nodeid}: {exc}") from None
-    grouped = getattr(config.option, "dist", "no") == "loadgroup"  # the user's choice; else ours below
-    params = []
-    for domain in settings.domains:
-        for subject in subjects_for(config, kind, domain):
-            marks = [pytest.mark.xdist_group(kind.group(subject))] if grouped else []
-            if subject.skip is not None:
-                marks.append(pytest.mark.skip(reason=subject.skip))
-            params.append(pytest.param(subject, marks=marks, id=subject.id))
-    metafunc.parametrize("_mailspec_subject", params, indirect=True)
+    if "_mailspec_subject" in metafunc.fixturenames:
+        parametrize_subjects(metafunc)
+
+
+@pytest.hookimpl(trylast=True, specname="pytest_generate_tests")  # (after testinfra's: `[local-x.com]`)
+def pytest_generate_tests_of_hosts(metafunc: pytest.Metafunc) -> None:
+    if "_mailspec_subject" in metafunc.fixturenames:
+        parametrize_hosts(metafunc)
 
 
 # ---------------------------------------------------------------------------------------- collection

@@ -28,7 +28,16 @@ from mailspec.facts.base import decode, encode
 from mailspec.facts.dns import DomainDns
 from mailspec.facts.smtp import HostAddresses
 from mailspec.settings import DEFAULT_DNSBLS, ProbeLevel, Settings, Waiver, parse_waiver
-from mailspec.subjects import KINDS, Subject, SubjectKind, probe_refusal, subjects_of
+from mailspec.subjects import (
+    BY_NAME,
+    KINDS,
+    Subject,
+    SubjectKind,
+    SubjectKindError,
+    kind_for,
+    probe_refusal,
+    subjects_of,
+)
 from mailspec.survey import DnsEndpoint, EngineError, SmtpConfig, Survey
 from mailspec.survey.progress import Progress
 
@@ -80,6 +89,10 @@ def reads(kind: type, keys: Keys = _by_domain) -> Callable[[Fn], Fn]:
 
 SETTINGS = pytest.StashKey[Settings]()
 LAB = pytest.StashKey[Any]()
+#: a lab that already serves (LabView's API), stashed by a program that runs pytest, in a
+#: pytest_configure hook that runs before mailspec's (python -m mailspec.testing run): --mail-lab
+#: surveys it, with the same settings, instead of starting a lab of its own
+SERVED_LAB = pytest.StashKey[Any]()
 SURVEY = pytest.StashKey[Survey]()
 HANDOVER = pytest.StashKey["Handover"]()
 WORKER_KEY = "mailspec"
@@ -223,6 +236,51 @@ def _progress(config: pytest.Config) -> Callable[[Progress], None] | None:
     return show
 
 
+def _kind(metafunc: pytest.Metafunc) -> SubjectKind:
+    try:
+        return kind_for(metafunc.fixturenames)
+    except SubjectKindError as exc:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: {exc}") from None
+
+
+def parametrize_subjects(metafunc: pytest.Metafunc) -> None:
+    """One test per subject of the kind the test asks for, in every domain (a host check: see
+    :func:`parametrize_hosts`)."""
+    config = metafunc.config
+    settings = settings_of(config)
+    if BY_NAME["host"].marker in metafunc.fixturenames:
+        return
+    if not settings.active:
+        skip = pytest.mark.skip(reason=NO_DOMAIN)
+        params = [pytest.param(None, marks=skip)]
+        metafunc.parametrize("_mailspec_subject", params, ids=["no-mail-domain"], indirect=True)
+        return
+    kind = _kind(metafunc)
+    grouped = getattr(config.option, "dist", "no") == "loadgroup"  # the user's choice; else ours below
+    params = []
+    for domain in settings.domains:
+        for subject in subjects_for(config, kind, domain):
+            marks = [pytest.mark.xdist_group(kind.group(subject))] if grouped else []
+            if subject.skip is not None:
+                marks.append(pytest.mark.skip(reason=subject.skip))
+            params.append(pytest.param(subject, marks=marks, id=subject.id))
+    metafunc.parametrize("_mailspec_subject", params, indirect=True)
+
+
+def parametrize_hosts(metafunc: pytest.Metafunc) -> None:
+    """A host check runs once per testinfra host (testinfra parametrises that); one that concerns a
+    domain also once per domain, when domains are given (``test_host_role_postmaster[local-x.com]``).
+    Without a domain it is not parametrised here: it judges what the host alone says."""
+    if BY_NAME["host"].marker not in metafunc.fixturenames:
+        return
+    settings = settings_of(metafunc.config)
+    kind = _kind(metafunc)
+    if kind.name != "host_domain" or not settings.active:
+        return
+    params = [pytest.param(Subject("host", d), id=d) for d in settings.domains]
+    metafunc.parametrize("_mailspec_subject", params, indirect=True)
+
+
 def subjects_for(config: pytest.Config, kind: SubjectKind, domain: str) -> list[Subject]:
     handover = config.stash.get(HANDOVER, None)
     if handover is not None:
@@ -249,9 +307,11 @@ def start_lab(config: pytest.Config, settings: Settings) -> Settings:
     from mailspec.testing.process import LabProcess
 
     names = [n.strip() for n in (settings.lab or "").split(",") if n.strip()]
+    lab = config.stash.get(SERVED_LAB, None)
     try:
-        lab = LabProcess.from_names(names, control=True)
-        lab.start()
+        if lab is None:
+            lab = LabProcess.from_names(names, control=True)
+            lab.start()
     except (MailspecError, RuntimeError, ValueError, OSError) as exc:  # the lab's errors name the cause
         raise pytest.UsageError(f"--mail-lab={settings.lab}: {exc}") from None
     config.stash[LAB] = lab
@@ -297,7 +357,7 @@ def facts_wanted(items: list[pytest.Item], settings: Settings) -> dict[str, set[
     wanted: dict[str, set[tuple[type, str]]] = defaultdict(set)
     for item in items:
         subject = subject_of(item)
-        if subject is None or subject.error is not None or subject.skip is not None:
+        if subject is None or subject.error is not None or subject.skip is not None or not subject.domain:
             continue
         if item.get_closest_marker("skip") is not None:
             continue

@@ -50,6 +50,8 @@ class ProbeLevel(enum.IntEnum):
 
 
 PROFILES = ("default", "bulk")
+#: the MTAs the host checks read (--mail-mta)
+MTAS = ("auto", "postfix", "exim")
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,21 @@ OPTIONS: tuple[Option, ...] = (
         "mail_https_port",
         "port of the MTA-STS policy servers (443; the lab uses its own)",
         metavar="PORT",
+    ),
+    Option(
+        "--mail-mta",
+        "mail_mta",
+        "mail_mta",
+        "the MTA the host checks read: auto (default: Postfix if postconf runs, else Exim), postfix, exim",
+        metavar="NAME",
+    ),
+    Option(
+        "--mail-mta-config",
+        "mail_mta_config",
+        "mail_mta_config",
+        "the MTA's configuration on the host: Postfix's directory (postconf -c), Exim's file (exim -C); "
+        "default: the MTA's own",
+        metavar="PATH",
     ),
     Option(
         "--mail-dns-port",
@@ -465,6 +482,9 @@ class Settings:
     relay_rcpt: str | None = None
     ident_port: int = 113
     https_port: int = 443
+    #: the MTA the host checks read (auto, postfix, exim) and its configuration on the host
+    mta: str = "auto"
+    mta_config: str | None = None
 
     @property
     def probe_name(self) -> str:
@@ -636,6 +656,18 @@ class Settings:
             relay_rcpt = f"{local}@{normalise_domain(where, what='--mail-relay-rcpt domain')}"
         ident_port = _port(one("mail_ident_port") or "113", "--mail-ident-port")
         https_port = _port(one("mail_https_port") or "443", "--mail-https-port")
+        mta = _choice(one("mail_mta") or "auto", MTAS, "--mail-mta")
+        mta_config = one("mail_mta_config")
+        if values.get("mail_mta_config") is not None and mta_config is None:
+            raise SettingError("--mail-mta-config was given an empty value (an unset CI variable?): expected "
+                               "the path of the MTA's configuration on the host")  # fmt: skip
+        if mta_config is not None and (
+            not mta_config.startswith("/") or any(ord(ch) < 32 for ch in mta_config)
+        ):
+            raise SettingError(
+                f"--mail-mta-config {mta_config!r}: expected an absolute path on the host (Postfix: a "
+                "configuration directory; Exim: a configuration file)"
+            )
         return cls(
             domains=tuple(dict.fromkeys(domains)),
             servers=servers,
@@ -661,4 +693,6 @@ class Settings:
             relay_rcpt=relay_rcpt,
             ident_port=ident_port,
             https_port=https_port,
+            mta=mta,
+            mta_config=mta_config,
         )

@@ -20,7 +20,7 @@ from mailspec.facts.dns import DomainDns
 if TYPE_CHECKING:
     from mailspec.settings import Settings
 
-__all__ = ["KINDS", "Subject", "SubjectKind", "kind_for", "subjects_of"]
+__all__ = ["KINDS", "Subject", "SubjectKind", "host_id", "kind_for", "on_host", "subjects_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,8 @@ class Subject:
         """The subject as the JSON report names it."""
         if self.kind == "domain":
             return self.domain
+        if self.kind == "host":  # the testinfra host's id: local, mx1
+            return self.name
         if self.kind == "outbound":
             return f"{self.ip or self.name} (assumed)" if self.assumed else self.ip or self.name
         if self.kind == "smtp" and not self.name and self.ip and self.server:  # a --mail-server by address
@@ -63,7 +65,7 @@ class Subject:
     @property
     def id(self) -> str:
         """The parameter id: ``example.com``, ``example.com-mx1.example.com``, ``...@192.0.2.1``."""
-        if self.kind == "domain":
+        if self.kind in ("domain", "host"):  # (a host check's id: testinfra's host, then the domain)
             return self.domain
         if (self.skip is not None or self.error is not None) and not self.name:
             return f"{self.domain}-no-{self.kind.replace('_', '-')}"
@@ -281,6 +283,41 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+def _host(settings: Settings, domain: str, d: DomainDns | None, lookup: Lookup) -> list[Subject]:
+    """A host check per host only: no domain (the host is testinfra's parameter, named at run time)."""
+    return [Subject("host", "")]
+
+
+def _host_domain(settings: Settings, domain: str, d: DomainDns | None, lookup: Lookup) -> list[Subject]:
+    """A host check that concerns a domain: per host and domain."""
+    return [Subject("host", domain)]
+
+
+#: testinfra's private fixture that holds the host a test runs on (one test per --hosts entry)
+TESTINFRA_HOST = "_testinfra_host"
+
+
+def host_id(host: object) -> str:
+    """A testinfra host's id, as testinfra names its tests (``local``, ``mx1``)."""
+    backend = getattr(host, "backend", None)
+    get = getattr(backend, "get_pytest_id", None)
+    return str(get()) if callable(get) else ""
+
+
+def on_host(
+    subject: Subject | None, fixturenames: Iterable[str], params: dict[str, object]
+) -> Subject | None:
+    """The subject of a test, named after the testinfra host it runs on when it is a host check
+    (its kind's marker asked for): testinfra, not mailspec, parametrises over the hosts."""
+    if subject is None:
+        if BY_NAME["host"].marker not in fixturenames:
+            return None
+        subject = Subject("host", "")
+    if subject.kind != "host" or subject.name:
+        return subject
+    return replace(subject, name=host_id(params.get(TESTINFRA_HOST)))
+
+
 def _needs(
     fn: Callable[[str, DomainDns], list[Subject]], kind: str
 ) -> Callable[[Settings, str, DomainDns | None, Lookup], list[Subject]]:
@@ -301,6 +338,9 @@ KINDS: tuple[SubjectKind, ...] = (
     SubjectKind("smtp", "_mailspec_kind_smtp", "smtp", 1, _smtp, needs_dns=True),
     SubjectKind("outbound", "_mailspec_kind_outbound", "outbound", 1, _outbound, needs_dns=True),
     SubjectKind("dkim", "_mailspec_kind_dkim", "dkim", 1, _dkim, needs_dns=False),
+    # the host checks (testinfra): per host, and per host and domain (the host is testinfra's parameter)
+    SubjectKind("host", "_mailspec_kind_host", "host", 1, _host, needs_dns=False),
+    SubjectKind("host_domain", "_mailspec_kind_host_domain", "host", 2, _host_domain, needs_dns=False),
 )
 BY_NAME = {k.name: k for k in KINDS}
 

@@ -21,6 +21,7 @@ from mailspec.facts.dns import (
     ZoneProbe,
     need,
 )
+from mailspec.facts.host import MtaConfig, RoleRoute, TlsFiles
 from mailspec.facts.mtasts import MtaStsFetch, PeerCertificate
 from mailspec.facts.published import PublishedTls
 from mailspec.facts.smtp import (
@@ -57,6 +58,7 @@ __all__ = [
     "Fact",
     "HostAddresses",
     "IdentProbe",
+    "MtaConfig",
     "MtaStsFetch",
     "MtaStsSurvey",
     "MxTarget",
@@ -69,6 +71,7 @@ __all__ = [
     "ReportRcpt",
     "ReportRcpts",
     "ReverseDns",
+    "RoleRoute",
     "SmtpControl",
     "SmtpEndpoint",
     "SmtpEnvelope",
@@ -77,6 +80,7 @@ __all__ = [
     "Soa",
     "SpfResult",
     "SpfTree",
+    "TlsFiles",
     "TlsInfo",
     "ZoneProbe",
     "decode",

@@ -102,6 +102,9 @@ class ReportCollector:
             "title": data["title"],
             "message": message.split("\n", 1)[0] if message else "",
             "matched": data.get("matched") or (),
+            "host": data.get("host", ""),
+            # (a host check's MX hosts that are its host: the summary sets the two sides together)
+            "mx": tuple(v for k, v in report.user_properties if k == "mailspec_mx"),
             "line": self._lines - 1,
             "duration_s": duration,
         }
@@ -205,7 +208,9 @@ class ReportCollector:
             self._spool = None
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or not self.results or not self.settings.active:
+        if self.is_worker or not self.results:
+            return
+        if not self.settings.active and not any(r["host"] for r in self.results.values()):
             return
         from mailspec.session import SURVEY  # (here: the session imports the report)
 

@@ -12,7 +12,7 @@ from mailspec import outcome
 from mailspec.catalog import CheckInfo, Severity, check_info
 from mailspec.errors import Indeterminate
 from mailspec.outcome import Finding, Outcome, Raised
-from mailspec.subjects import Subject
+from mailspec.subjects import Subject, on_host
 
 __all__ = ["check_of", "expected", "message_of", "package_nodeid", "raised_by", "result_record", "subject_of"]
 
@@ -24,14 +24,17 @@ def check_of(item: pytest.Item) -> CheckInfo | None:
 
 def subject_of(item: pytest.Item) -> Subject | None:
     callspec = getattr(item, "callspec", None)
-    value = callspec.params.get("_mailspec_subject") if callspec is not None else None
-    return value if isinstance(value, Subject) else None
+    params = callspec.params if callspec is not None else {}
+    value = params.get("_mailspec_subject")
+    # (a host check's subject is named after testinfra's host, its other parameter)
+    return on_host(value if isinstance(value, Subject) else None, getattr(item, "fixturenames", ()), params)
 
 
 def package_nodeid(item: pytest.Item, checks_dir: Path) -> str:
     """A shipped check's node id as the JSON report names it: ``mailspec/checks/test_mx.py::...``,
     whatever folder pytest ran from (its own node ids are relative to the rootdir)."""
-    prefix = _package_path(Path(item.path), checks_dir)
+    path = Path(item.path)
+    prefix = _package_path(path, checks_dir) or _package_path(path, checks_dir.parent / "hostchecks")
     if not prefix:
         return ""
     _, _, rest = item.nodeid.partition("::")
@@ -99,6 +102,7 @@ def result_record(
     ``required``: the severity the subject's publications gave the check (``outcome.require``)."""
     finding = {Raised.FINDING: "warn", Raised.VIOLATION: "violation"}.get(raised)
     return {
+        "host": subject.name if subject is not None and subject.kind == "host" else "",
         "check": info.id if info else "",
         "domain": subject.domain if subject else domain,
         "subject": subject.label if subject else "",

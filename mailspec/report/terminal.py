@@ -70,7 +70,7 @@ def write_summary(
         tr.write_line(f"mailspec: nothing could be tested: {unreachable}", red=True, bold=True)
     if smtp_blocked is not None:
         tr.write_line(f"mailspec: no SMTP check could be tested: {smtp_blocked}", red=True, bold=True)
-    for domain_of_rows, rows in by_domain(results).items():
+    for domain_of_rows, rows in _by_domain_or_host(results).items():
         domain = domain_of_rows or "(your tests of no single domain)"
         counts = counts_of(rows)
         parts = ", ".join(f"{counts[o]} {o}" for o in _ORDER if counts[o])
@@ -110,6 +110,44 @@ def write_summary(
                     checks[0] if len(checks) == 1 else f"{len(checks)} checks ({', '.join(checks[:3])}, ...)"
                 )
                 tr.write_line(f"    {result.upper():7} {who}: {first}")
+    for line in both_sides(results):
+        tr.write_line(line, bold=True)
+
+
+def _by_domain_or_host(results: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """As :func:`by_domain`, with the host checks of no domain under their host (``host local``)."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        host = r.get("host") or ""
+        out[r["domain"] or (f"host {host}" if host else "")].append(r)
+    return out
+
+
+def _said(rows: list[dict[str, Any]]) -> str:
+    counts = counts_of(rows)
+    parts = ", ".join(f"{counts[o]} {o}" for o in _ORDER if counts[o])
+    return f"{verdict(counts)} ({parts})"
+
+
+def both_sides(results: list[dict[str, Any]]) -> list[str]:
+    """One verdict from both sides: per MX host that a testinfra host is (an MX address among the
+    host's own, or its MTA host name), what the outside checks said of it beside what the host
+    checks said inside it: ``mailspec: mx1.example.com  outside: PASS (...)  inside local: FAIL (...)``."""
+    hosts: dict[tuple[str, str], set[str]] = defaultdict(set)  # (domain, MX host) -> testinfra hosts
+    for r in results:
+        for mx in r.get("mx") or ():
+            hosts[(r["domain"], mx)].add(r["host"])
+    lines = []
+    for (domain, mx), inside in sorted(hosts.items()):
+        outside = [
+            r for r in results
+            if r["domain"] == domain and not r.get("host") and (r["subject"] or "").split("@")[0] == mx
+        ]  # fmt: skip
+        text = f"mailspec: {mx}  outside: {_said(outside) if outside else 'not checked'}"
+        for host in sorted(inside):
+            text += f"  inside {host}: {_said([r for r in results if r.get('host') == host])}"
+        lines.append(text)
+    return lines
 
 
 def header_lines(s: Settings) -> list[str]:
@@ -148,14 +186,24 @@ def checks_listing() -> list[str]:
     import pkgutil
 
     import mailspec.checks
+    import mailspec.hostchecks
     from mailspec.catalog import CATALOG, function_name
 
-    shipped: set[str] = set()
     names = {function_name(i): i for i in CATALOG}
-    for mod in pkgutil.iter_modules(mailspec.checks.__path__):
-        module = importlib.import_module(f"mailspec.checks.{mod.name}")
-        shipped.update(names[n] for n in dir(module) if n in names)
-    lines = [f"mailspec checks: {len(CATALOG)} in the catalog, {len(shipped)} run by this release", ""]
+    found: dict[str, set[str]] = {}
+    for package in (mailspec.checks, mailspec.hostchecks):
+        shipped_here = found.setdefault(package.__name__, set())
+        for mod in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{mod.name}")
+            # (a host-check module imports testinfra's nothing at import time: no testinfra needed)
+            shipped_here.update(names[n] for n in getattr(module, "__all__", dir(module)) if n in names)
+    outside, inside = found["mailspec.checks"], found["mailspec.hostchecks"]
+    shipped = outside | inside
+    lines = [
+        f"mailspec checks: {len(CATALOG)} in the catalog, {len(outside)} run by this release from outside, "
+        f"{len(inside)} inside the mail host (testinfra: pytest --pyargs mailspec.hostchecks --hosts=...)",
+        "",
+    ]
     section = None
     width = max(len(i) for i in CATALOG)
     for entry in CATALOG.values():

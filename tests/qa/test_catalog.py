@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import mailspec.checks
+import mailspec.hostchecks
 from mailspec.catalog import (
     CATALOG,
     CatalogEntry,
@@ -32,8 +33,14 @@ CATALOG_JSON = Path(mailspec.__file__).resolve().parent / "catalog.json"
 
 def shipped_checks() -> list[tuple[str, Any, CheckInfo]]:
     out = []
-    for mod in pkgutil.iter_modules(mailspec.checks.__path__):
-        module = importlib.import_module(f"mailspec.checks.{mod.name}")
+    # the checks from outside, and the host checks (testinfra) from inside the mail host
+    packages = [
+        (p.__name__, mod)
+        for p in (mailspec.checks, mailspec.hostchecks)
+        for mod in pkgutil.iter_modules(p.__path__)
+    ]
+    for package, mod in packages:
+        module = importlib.import_module(f"{package}.{mod.name}")
         for name, func in inspect.getmembers(module, inspect.isfunction):
             if not name.startswith("test_") or func.__module__ != module.__name__:
                 continue
@@ -52,6 +59,11 @@ def test_checks_exist() -> None:
     assert len(CHECKS) >= 23
 
 
+def test_every_host_id_of_the_catalog_is_a_host_check() -> None:
+    host = {info.id for module, _, info in CHECKS if module.startswith("mailspec.hostchecks.")}
+    assert host == {i for i, e in CATALOG.items() if e.probe == "host"}
+
+
 def test_no_id_twice() -> None:
     counts = Counter(info.id for _, _, info in CHECKS)
     assert [i for i, n in counts.items() if n > 1] == []
@@ -65,7 +77,10 @@ def test_check_is_described(module: str, func: Any, info: CheckInfo) -> None:
     assert info.title == CATALOG[info.id].title, "catalog.json holds the docstring's title"
     assert info.refs, "a check cites its sources"
     assert all(
-        re.match(r"(RFC \d+|Zonemaster|IANA|Google|Yahoo|Spamhaus|SpamAssassin|checkdmarc)", r)
+        re.match(
+            r"(RFC \d+|Zonemaster|IANA|Google|Yahoo|Spamhaus|SpamAssassin|checkdmarc|Postfix|seed \([a-k]\))",
+            r,
+        )
         for r in info.refs
     )
     assert info.title.endswith("."), "the docstring's first sentence is the title"

@@ -97,6 +97,9 @@ def _in(name: str, package: str) -> bool:
 
 RULES = [
     ("mailspec.checks", ("mailspec.survey",)),
+    # the host checks read the host through their fixtures: no survey, and testinfra only through them
+    ("mailspec.hostchecks", ("mailspec.survey", "testinfra")),
+    ("mailspec.hostside", ("pytest", "mailspec.survey", "testinfra")),
     ("mailspec.records", ("mailspec.survey", "mailspec.facts", "pytest")),
     ("mailspec.survey", ("pytest", "mailspec.plugin", "mailspec.checks")),
     ("mailspec.testing", ("mailspec.survey", "mailspec.records")),
@@ -129,6 +132,14 @@ def test_the_plugin_loads_the_lab_only_when_it_is_used() -> None:
     assert not any(_in(n, "mailspec.testing") for n in loads("mailspec.plugin"))
     loaded = [m for m in loads("mailspec.plugin") | {"mailspec.plugin"} if m in MODULES]
     assert any(_in(n, "mailspec.testing") for m in loaded for n in imports(m, lazy=True))
+
+
+def test_the_plugin_runs_without_testinfra() -> None:
+    # testinfra is an optional dependency (the host extra): nothing the plugin loads imports it
+    assert not any(_in(n, "testinfra") for n in loads("mailspec.plugin"))
+    assert not any(
+        _in(n, "testinfra") for m in loads("mailspec.plugin") if m in MODULES for n in imports(m, lazy=True)
+    )
 
 
 def test_the_rules_see_real_imports() -> None:

@@ -43,7 +43,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -58,8 +58,11 @@ from .servers import PORT_RANGE, Process, ServerError, find_program
 
 __all__ = [
     "APT_PACKAGES",
+    "MASTER_HEADER",
+    "NEVER_DELIVERED",
     "PROBE_HELO",
     "PROGRAMS",
+    "SUPPORT_SERVICES",
     "PostfixInstance",
     "PostfixLab",
     "discarded_keywords",
@@ -120,11 +123,11 @@ QUEUE_DIRS: dict[str, tuple[str, str, int]] = {
 #: Queue directories whose files are messages (bounce, defer, trace and flush hold logs about them).
 MESSAGE_DIRS = ("maildrop", "incoming", "active", "deferred", "hold", "corrupt", "saved")
 
-# The services Postfix needs besides the one smtpd; chroot off everywhere (the queue is no jail).
-_MASTER_CF = """\
-# service type  private unpriv  chroot  wakeup  maxproc command + args
-{listen} inet  n       -       n       -       -       smtpd
-{options}
+#: master.cf's column header.
+MASTER_HEADER = "# service type  private unpriv  chroot  wakeup  maxproc command + args\n"
+#: The services Postfix needs besides the one that takes connections (the smtpd, or a postscreen);
+#: chroot off everywhere (the queue is no jail).
+SUPPORT_SERVICES = """\
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -149,6 +152,8 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 """
+_FRONT_SMTPD = "{listen} inet  n       -       n       -       -       smtpd\n{options}\n"
+_MASTER_CF = MASTER_HEADER + _FRONT_SMTPD + SUPPORT_SERVICES
 
 #: A queue id in a log line of the programs that handle a message once it exists: pickup (local
 #: submission), cleanup (``message-id=``, logged once the message is complete) and qmgr (``from=``,
@@ -481,7 +486,10 @@ class PostfixInstance:
     writes in *workdir* (``etc/``, ``queue/``, ``data/``, ``maillog``); its certificate from *ca*.
 
     ``with PostfixInstance(...) as mx: ...`` starts it and waits for its greeting; :meth:`stop` is
-    safe to call at any time, more than once.
+    safe to call at any time, more than once. *configure*, if given, is called with the configuration
+    directory once the files generated from *spec* are there, to write a configuration of its own over
+    them (``main.cf`` keeping this instance's ``queue_directory``, ``data_directory`` and
+    ``maillog_file``, ``master.cf`` listening on ``spec.ip``:*port*).
     """
 
     def __init__(
@@ -493,6 +501,7 @@ class PostfixInstance:
         ca: LabCA,
         *,
         served: Sequence[str] = (),
+        configure: Callable[[Path], None] | None = None,
     ) -> None:
         why = unplayable(spec)
         if why:
@@ -515,6 +524,8 @@ class PostfixInstance:
         _write_settled(self.etc / "domains.regexp", domains_regexp(self.served))
         _write_settled(self.etc / "recipients.regexp", recipients_regexp(spec, self.served))
         _write_settled(self.etc / "master.cf", master_cf(spec.ip, port))
+        if configure is not None:
+            configure(self.etc)
         self.process = Process(self.name, [_master(), "-c", str(self.etc), "-s"], workdir / "master.out")
 
     def _certificate(self, ca: LabCA) -> tuple[Path, Path]:

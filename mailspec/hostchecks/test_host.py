@@ -1,0 +1,943 @@
+"""The MTA's own configuration, from the inside (CATALOG.md §19): one check per practice, per
+testinfra host, and per host and domain for those that concern a domain (``--mail-domain``).
+
+Each check asserts over the facts the host's own tools gave once per run (:class:`mailspec.facts.host.
+MtaConfig`, the ``mta_config`` fixture); a setting that could not be read is "could not test" (an
+error), never a failure. Postfix is read in full; an Exim rule that this release does not read is an
+error that says so, never a pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pytest
+
+from mailspec.catalog import check
+from mailspec.errors import Indeterminate
+from mailspec.facts.dns import DomainDns, MxTarget
+from mailspec.facts.host import MtaConfig, this_host_mx
+from mailspec.facts.smtp import ReverseDns
+from mailspec.outcome import evidence, note, warn
+from mailspec.records.certs import name_matches, validity_problem
+from mailspec.records.exim import exim_bool
+from mailspec.records.firewall import port_disposition
+from mailspec.records.hostname import hostname_problem, looks_like_ip
+from mailspec.records.postfix import (
+    FILTERS,
+    RCPT_LISTS,
+    MasterService,
+    accepting,
+    network_entry_kind,
+    restrictions,
+    service_value,
+    split_list,
+    wide_networks,
+    yes,
+)
+
+if TYPE_CHECKING:
+    from mailspec.settings import Settings
+
+__all__ = [
+    "test_host_banner_names_host",
+    "test_host_helo_matches_ptr",
+    "test_host_helo_required",
+    "test_host_hostname_fqdn",
+    "test_host_ident_not_dropped",
+    "test_host_mta_address_families",
+    "test_host_mta_listening",
+    "test_host_pipelining_enforced",
+    "test_host_pregreet_enforced",
+    "test_host_relay_restricted",
+    "test_host_role_abuse",
+    "test_host_role_postmaster",
+    "test_host_role_unfiltered",
+    "test_host_tls_cert_current",
+    "test_host_tls_configured",
+    "test_host_vrfy_restricted",
+]
+
+NEEDS_DOMAIN = "needs --mail-domain=DOMAIN (the host is judged for a domain's MX records)"
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def tool(c: MtaConfig) -> str:
+    return "postconf" if c.mta == "postfix" else "exim -bP"
+
+
+def shown(c: MtaConfig, *names: str) -> None:
+    """The settings a verdict rests on, as evidence."""
+    evidence(*(f"{c.host}: {tool(c)}: {n} = {c.values.get(n, '(not set)')}" for n in names))
+
+
+def need(c: MtaConfig, *parts: str) -> None:
+    """Could not test when a part of the host the check needs could not be read."""
+    for part in parts:
+        if part in c.unread:
+            raise Indeterminate(f"could not test on {c.host}: {c.unread[part]}")
+
+
+def not_for_exim(c: MtaConfig, what: str) -> None:
+    if c.mta == "exim":
+        raise Indeterminate(
+            f"could not test on {c.host}: reading Exim's {what} is not implemented in this release "
+            "(only Postfix's is); check it by hand, or waive this check for the host"
+        )
+
+
+def smtp_ports(port: int) -> set[str]:
+    return {"smtp", "25"} if port == 25 else {str(port)}
+
+
+def front(c: MtaConfig, port: int) -> MasterService | None:
+    """The master.cf service that takes connections on the SMTP port (smtpd or postscreen)."""
+    for ports in (smtp_ports(port), smtp_ports(25)):  # (the lab's port, else the real smtp service)
+        found = next((s for s in c.services if s.type == "inet" and s.port in ports), None)
+        if found is not None:
+            return found
+    return None
+
+
+def postscreen(c: MtaConfig, port: int) -> bool:
+    s = front(c, port)
+    return s is not None and s.command.split()[0] == "postscreen"
+
+
+def smtpd_value(c: MtaConfig, name: str, port: int) -> str:
+    """A parameter's value for the smtpd that serves the SMTP port (its master.cf ``-o`` override,
+    else main.cf's); behind postscreen, the ``pass`` smtpd's."""
+    s = front(c, port)
+    if s is not None and s.command.split()[0] == "postscreen":
+        s = next((x for x in c.services if x.type == "pass" and x.command.split()[0] == "smtpd"), None)
+    return service_value(c.values, s, name) if s is not None else c.values.get(name, "")
+
+
+def without_expansions(text: str) -> str:
+    """Exim text with its ``$name`` and ``${...}`` expansions taken out (what they expand to is not
+    known here)."""
+    out, depth, i = "", 0, 0
+    while i < len(text):
+        if text.startswith("${", i):
+            depth, i = depth + 1, i + 2
+            continue
+        if depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+            continue
+        m = re.match(r"\$\w+", text[i:])
+        if m:
+            i += len(m.group(0))
+            continue
+        out += text[i]
+        i += 1
+    return out
+
+
+def _loopback(addr: str) -> bool:
+    try:
+        return addr.lower() == "localhost" or ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_on(c: MtaConfig, port: int) -> bool:
+    """Whether the MTA offers STARTTLS on the SMTP port (Postfix smtpd_tls_security_level, or the
+    legacy smtpd_use_tls; Exim tls_advertise_hosts)."""
+    if c.mta != "postfix":
+        return bool(c.values.get("tls_advertise_hosts", "").strip())
+    level = smtpd_value(c, "smtpd_tls_security_level", port).lower()
+    legacy = yes(c.values.get("smtpd_use_tls")) or yes(c.values.get("smtpd_enforce_tls"))
+    return level in ("may", "encrypt") or (not level and legacy)
+
+
+def postscreen_value(c: MtaConfig, name: str, port: int) -> str:
+    """A postscreen parameter's value for the service on the SMTP port (its ``-o`` override, else
+    main.cf's)."""
+    s = front(c, port)
+    return service_value(c.values, s, name) if s is not None else c.values.get(name, "")
+
+
+def mine_or_skip(mine: list[MxTarget] | None, c: MtaConfig, domain: str) -> list[MxTarget]:
+    if mine is None:
+        pytest.skip(NEEDS_DOMAIN)
+    if not mine:
+        pytest.skip(
+            f"no MX host of {domain} is this host ({c.host}: addresses {', '.join(c.addresses) or 'none'}, "
+            f"host name {c.hostname or '(not set)'}): nothing here to judge for {domain}"
+        )
+    return mine
+
+
+def dns_evidence(d: DomainDns | None, mine: Iterable[MxTarget]) -> None:
+    if d is not None:
+        evidence(d.mx)
+    for t in mine:
+        evidence(*(x for x in t.lookups))
+
+
+# --------------------------------------------------------------------------------------- listening
+@check(
+    "host.mta.listening",
+    refs=["RFC 5321 §4.5.4.2"],
+    fix="Make the MTA listen on port 25 on each MX address of the host (Postfix: inet_interfaces and "
+    "the smtp service of master.cf; Exim: local_interfaces and daemon_smtp_ports).",
+)
+def test_host_mta_listening(
+    mta_config: MtaConfig, mta_domain: str, mta_domain_dns: DomainDns | None,
+    mta_mx_hosts: list[MxTarget] | None, mailspec_settings: Settings,
+) -> None:  # fmt: skip
+    """The MTA listens on port 25 on every address the MX records give for the host.
+
+    With a domain: each address of the MX hosts that are this host (an MX address among the host's
+    own, or the name that is its MTA host name) has a listening TCP socket on --mail-smtp-port (the
+    wildcard of the address's family counts). Without one: a socket listens on the port on each
+    address ``inet_interfaces`` names (any address when it says ``all``).
+    """
+    c, port = mta_config, mailspec_settings.smtp_port
+    need(c, "sockets")
+    if c.mta == "postfix":
+        need(c, "master.cf")
+    interfaces = "inet_interfaces" if c.mta == "postfix" else "local_interfaces"
+    shown(c, interfaces)
+    sockets = ", ".join(f"[{a}]:{p}" if ":" in a else f"{a}:{p}" for a, p in c.listening if p == port)
+    evidence(f"{c.host}: ss -ltn: listening on port {port}: {sockets or 'nothing'}")
+    if mta_mx_hosts is None:
+        wanted = [
+            w.strip("[]") for w in split_list(c.values.get(interfaces, "")) if looks_like_ip(w.strip("[]"))
+        ]
+        missing = [ip for ip in wanted if not c.listens_on(ip, port)]
+        reachable = [a for a, p in c.listening if p == port and not _loopback(a)]
+        if not sockets or missing or not reachable:
+            where = ", ".join(missing) if missing else "any address"
+            if sockets and not missing:
+                where = "any address but loopback (it listens only on the host itself)"
+            pytest.fail(
+                f"{c.host}: nothing listens on TCP port {port} at {where} ({interfaces} = "
+                f"{c.values.get(interfaces, '')!r}); an MX host must accept connections on port 25 "
+                "(RFC 5321 §4.5.4.2). Start the MTA's SMTP service on that port (Postfix: the smtp inet "
+                "service in master.cf and inet_interfaces; Exim: daemon_smtp_ports, local_interfaces)."
+            )
+        return
+    mine = mine_or_skip(mta_mx_hosts, c, mta_domain)
+    dns_evidence(mta_domain_dns, mine)
+    missing = [f"{t.name} {ip}" for t in mine for ip in t.ips if not c.listens_on(ip, port)]
+    if missing:
+        pytest.fail(
+            f"{c.host}: the MX records of {mta_domain} give {', '.join(missing)} for this host, but nothing "
+            f"listens on TCP port {port} there (listening: {sockets or 'nothing'}; {interfaces} = "
+            f"{c.values.get(interfaces, '')!r}); senders connect to every MX address (RFC 5321 §4.5.4.2). "
+            f"Make the MTA listen on those addresses ({interfaces}), or correct the MX host's addresses."
+        )
+
+
+@check(
+    "host.mta.address-families",
+    refs=["RFC 3974 §3"],
+    fix="Enable the missing family (Postfix: inet_protocols = all; Exim: disable_ipv6 = false), or "
+    "remove the MX host's records of that family.",
+)
+def test_host_mta_address_families(
+    mta_config: MtaConfig, mta_domain: str, mta_domain_dns: DomainDns | None,
+    mta_mx_hosts: list[MxTarget] | None, mailspec_settings: Settings,
+) -> None:  # fmt: skip
+    """The MTA listens on every address family the MX records publish for the host.
+
+    A family (IPv4, IPv6) that the MX hosts of this host publish (A, AAAA) must be enabled in the MTA
+    (Postfix ``inet_protocols``; Exim not ``disable_ipv6``) and, where the sockets could be read, have
+    a listening socket on the port. Without a domain the check skips (which families are published
+    is the domain's MX records' to say).
+    """
+    c, port = mta_config, mailspec_settings.smtp_port
+    mine = mine_or_skip(mta_mx_hosts, c, mta_domain)
+    dns_evidence(mta_domain_dns, mine)
+    published = {4: any(t.ipv4 for t in mine), 6: any(t.ipv6 for t in mine)}
+    if c.mta == "postfix":
+        shown(c, "inet_protocols")
+        words = {w.lower() for w in split_list(c.values.get("inet_protocols", ""))}
+        enabled = {4: bool(words & {"all", "ipv4"}), 6: bool(words & {"all", "ipv6"})}
+        setting = f"inet_protocols = {c.values.get('inet_protocols', '')!r}"
+    else:
+        shown(c, "disable_ipv6")
+        enabled = {4: True, 6: not exim_bool(c.values.get("disable_ipv6"))}
+        setting = f"disable_ipv6 = {c.values.get('disable_ipv6', 'false')!r}"
+    problems = []
+    for family, name, rr in ((4, "IPv4", "A"), (6, "IPv6", "AAAA")):
+        if not published[family]:
+            continue
+        if not enabled[family]:
+            problems.append(f"{name} is published ({rr} records) but disabled in the MTA ({setting})")
+        elif "sockets" not in c.unread and not any(
+            p == port and (":" in a) == (family == 6) for a, p in c.listening
+        ):
+            problems.append(f"{name} is published ({rr} records) but no {name} socket listens on port {port}")
+    if problems:
+        pytest.fail(
+            f"{c.host} ({mta_domain}): " + "; ".join(problems) + ". A sender that reaches the MX host over "
+            "that family finds no server (RFC 3974 §3). Enable the family in the MTA (Postfix: "
+            "inet_protocols = all; Exim: disable_ipv6 = false) or remove the MX host's records of it."
+        )
+
+
+# ------------------------------------------------------------------------------------------ names
+@check(
+    "host.hostname.fqdn",
+    refs=["RFC 5321 §2.3.5", "RFC 5321 §4.1.2"],
+    fix="Set myhostname (Exim: primary_hostname) to the host's fully qualified name, with an A/AAAA "
+    "record that gives the host's address.",
+)
+def test_host_hostname_fqdn(mta_config: MtaConfig) -> None:
+    """The MTA's host name is an FQDN without underscores that resolves to the host.
+
+    ``myhostname`` (Exim ``primary_hostname``) has at least two LDH labels, no ``_``, is not
+    ``localhost``, and the host's own resolver (``getent ahosts``) gives it an address of the host (a
+    loopback address passes with a note: senders resolve it through the public DNS).
+    """
+    c = mta_config
+    setting = "myhostname" if c.mta == "postfix" else "primary_hostname"
+    shown(c, setting)
+    name = c.hostname.rstrip(".")
+    problem = hostname_problem(name) if name else "it is not set"
+    if problem is None and name.lower().split(".")[0] == "localhost":
+        problem = "it is a localhost name"
+    if problem is not None:
+        pytest.fail(
+            f"{c.host}: {setting} = {name!r}: {problem}; the MTA gives this name in its greeting and HELO, "
+            "and it must be the host's fully qualified domain name (RFC 5321 §2.3.5, §4.1.2). Set "
+            f"{setting} to the host's FQDN, e.g. mx1.example.com."
+        )
+    need(c, "hostname", "addresses")
+    evidence(f"{c.host}: getent ahosts {name}: {', '.join(c.hostname_ips) or 'no address'}")
+    evidence(f"{c.host}: ip -o addr: {', '.join(c.addresses)}")
+    own = [ip for ip in c.hostname_ips if ip in c.addresses]
+    loop = [ip for ip in c.hostname_ips if ipaddress.ip_address(ip).is_loopback]
+    if not c.hostname_ips or not (own or loop):
+        gives = ", ".join(c.hostname_ips) if c.hostname_ips else "no address at all"
+        pytest.fail(
+            f"{c.host}: {setting} {name} resolves on the host to {gives}, none of them the host's own "
+            f"({', '.join(c.addresses) or 'none read'}); the MTA's name must name this host (RFC 5321 "
+            f"§2.3.5). Publish an A/AAAA record for {name} with the host's address, or set {setting} to "
+            "the name that has it."
+        )
+    if not own:
+        note(f"{name} resolves on the host to loopback only ({', '.join(loop)}, /etc/hosts?); senders "
+             "resolve it through the public DNS")  # fmt: skip
+
+
+@check(
+    "host.banner.names-host",
+    refs=["RFC 5321 §4.2", "RFC 5321 §4.3.1"],
+    fix="Start the greeting with the host's name: Postfix smtpd_banner = $myhostname ESMTP; Exim "
+    "smtp_banner = $smtp_active_hostname ESMTP.",
+)
+def test_host_banner_names_host(mta_config: MtaConfig, mailspec_settings: Settings) -> None:
+    """The MTA's greeting starts with the host's FQDN and contains no underscore.
+
+    Postfix ``smtpd_banner`` (as the smtp service uses it, ``-o`` overrides included, expanded) or Exim
+    ``smtp_banner`` (``$primary_hostname`` / ``$smtp_active_hostname`` stand for the host name): its
+    first word is the MTA's host name, an FQDN, and no ``_`` appears in it.
+    """
+    c = mta_config
+    if c.mta == "postfix":
+        need(c, "master.cf")
+        setting, banner = "smtpd_banner", smtpd_value(c, "smtpd_banner", mailspec_settings.smtp_port)
+        first = banner.split()[0] if banner.split() else ""
+    else:
+        setting = "smtp_banner"
+        banner = c.values.get("smtp_banner", "")
+        first = banner.split()[0] if banner.split() else ""
+        if first.strip("{}$") in ("primary_hostname", "smtp_active_hostname"):
+            first = c.hostname
+            banner = banner.replace(banner.split()[0], first, 1)
+    shown(c, setting, "myhostname" if c.mta == "postfix" else "primary_hostname")
+    evidence(f"{c.host}: the greeting: 220 {banner}")
+    problems = []
+    if first.lower().rstrip(".") != c.hostname.lower().rstrip("."):
+        problems.append(f"it starts with {first!r}, not the host name {c.hostname!r}")
+    elif (why := hostname_problem(first.rstrip("."))) is not None:
+        problems.append(f"its name {first!r} is no FQDN: {why}")
+    if "_" in (without_expansions(banner) if c.mta == "exim" else banner):
+        problems.append("it contains '_'")
+    if problems:
+        pytest.fail(
+            f"{c.host}: {setting} gives the greeting '220 {banner}': " + "; ".join(problems) + ". The "
+            "greeting starts with the server's FQDN (RFC 5321 §4.2, §4.3.1), and receivers check it. Set "
+            f"{setting} to start with the host name (Postfix: $myhostname ESMTP; Exim: "
+            "$smtp_active_hostname ESMTP)."
+        )
+
+
+@check(
+    "host.helo.matches-ptr",
+    refs=["seed (c)", "RFC 5321 §4.1.4"],
+    fix="Set the outbound HELO name (Postfix smtp_helo_name) to the PTR name of the outbound address, "
+    "and give that name an A/AAAA record with the address.",
+)
+def test_host_helo_matches_ptr(
+    mta_config: MtaConfig, mta_domain: str, mta_mx_hosts: list[MxTarget] | None,
+    mta_outbound_ptr: list[ReverseDns] | None,
+) -> None:  # fmt: skip
+    """The MTA's outbound HELO name is the forward-confirmed PTR name of its address.
+
+    The HELO name (Postfix ``smtp_helo_name`` of the smtp transport, ``-o`` overrides included) equals
+    a PTR name of each outbound address (``--mail-outbound`` addresses of this host, else
+    ``smtp_bind_address``, else the MX addresses of this host, assumed), and that name resolves back to
+    the address; else a warning naming both the host's setting and what the DNS says.
+    """
+    c = mta_config
+    not_for_exim(c, "helo_data of the remote_smtp transport")
+    mine = mine_or_skip(mta_mx_hosts, c, mta_domain)
+    smtp = next((s for s in c.services if s.type == "unix" and s.name == "smtp"), None)
+    helo = service_value(c.values, smtp, "smtp_helo_name") if smtp else c.values.get("smtp_helo_name", "")
+    helo = helo.lower().rstrip(".")
+    shown(c, "smtp_helo_name", "smtp_bind_address")
+    ptrs = mta_outbound_ptr or []
+    if not ptrs:
+        pytest.skip(f"no outbound address of {c.host} is known for {mta_domain} (MX hosts: "
+                    f"{', '.join(t.name for t in mine)})")  # fmt: skip
+    problems = []
+    for p in ptrs:
+        evidence(p)
+        if not p.definite:
+            raise Indeterminate(f"could not test: the PTR of {p.ip}: {p.problem}")
+        confirmed = [n.lower().rstrip(".") for n in p.confirmed()]
+        names = [n.lower().rstrip(".") for n in p.names]
+        if helo in confirmed:
+            continue
+        if helo in names:
+            problems.append(f"{p.ip}'s PTR is {helo} but {helo} does not resolve back to {p.ip}")
+        else:
+            problems.append(f"{p.ip}'s PTR is {', '.join(names) or 'missing (no PTR record)'}")
+    if problems:
+        warn(
+            f"{c.host} says HELO {helo} (smtp_helo_name), but the DNS says: " + "; ".join(problems) + ". "
+            "Receivers compare the HELO name with the forward-confirmed reverse DNS of the connecting "
+            "address (seed (c); RFC 5321 §4.1.4). Set smtp_helo_name to the address's PTR name, and make "
+            "that name resolve to the address (or change the PTR)."
+        )
+
+
+# ------------------------------------------------------------------------------------------ policy
+@check(
+    "host.relay.restricted",
+    refs=["RFC 2505 §2.1", "RFC 5321 §7.9"],
+    fix="Put reject_unauth_destination in smtpd_relay_restrictions (after permit_mynetworks and "
+    "permit_sasl_authenticated), and keep mynetworks to your own hosts.",
+)
+def test_host_relay_restricted(mta_config: MtaConfig, mailspec_settings: Settings) -> None:
+    """The MTA relays only for its own networks and domains.
+
+    Postfix: ``reject_unauth_destination`` (or ``defer_unauth_destination``) in
+    ``smtpd_relay_restrictions`` or ``smtpd_recipient_restrictions`` of the smtpd on the SMTP port,
+    before any unconditional ``permit``; and ``mynetworks`` holds no public network wider than /24
+    (IPv4) or /48 (IPv6). Exim's RCPT ACL is not read in this release: could not test.
+    """
+    c, port = mta_config, mailspec_settings.smtp_port
+    not_for_exim(c, "RCPT ACL (acl_smtp_rcpt)")
+    need(c, "master.cf")
+    lists = ("smtpd_relay_restrictions", "smtpd_recipient_restrictions")
+    shown(c, *lists, "mynetworks")
+    guarded: list[str] = []
+    unjudged: list[str] = []
+    opened: list[str] = []
+    for name in lists:
+        status, why = _relay_list(c, name, smtpd_value(c, name, port))
+        {"guarded": guarded, "unjudged": unjudged, "open": opened}[status].append(why)
+    problems = []
+    if not guarded:
+        if unjudged:
+            raise Indeterminate(
+                f"could not test on {c.host}: a table ahead of reject_unauth_destination was not judged: "
+                + "; ".join(unjudged)
+            )
+        problems.append(
+            "neither smtpd_relay_restrictions nor smtpd_recipient_restrictions has reject_unauth_destination "
+            f"(before any permit): relay = {smtpd_value(c, lists[0], port)!r}, recipient = "
+            f"{smtpd_value(c, lists[1], port)!r}"
+            + (f" ({'; '.join(w for w in opened if w)})" if any(opened) else "")
+        )
+    wide = wide_networks(_network_entries(c))
+    if wide:
+        problems.append(
+            f"mynetworks trusts public networks wider than /24 (IPv4) or /48 (IPv6): {', '.join(wide)}"
+        )
+    if problems:
+        pytest.fail(
+            f"{c.host}: " + "; ".join(problems) + ". An open relay forwards anyone's mail and is "
+            "blocklisted within hours (RFC 2505 §2.1; RFC 5321 §7.9). Set smtpd_relay_restrictions = "
+            "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination, and list only your "
+            "own hosts in mynetworks."
+        )
+
+
+#: the permits that cannot open the relay: trusted clients, or only the host's own destinations
+SAFE_PERMITS = (
+    "permit_mynetworks",
+    "permit_sasl_authenticated",
+    "permit_tls_clientcerts",
+    "permit_auth_destination",
+    "permit_inet_interfaces",
+)
+GUARDS = ("reject_unauth_destination", "defer_unauth_destination", "reject", "defer")
+
+
+def _relay_list(c: MtaConfig, name: str, value: str) -> tuple[str, str]:
+    """Whether one restriction list stops relaying: ``guarded`` (reject_unauth_destination is
+    reached before anything that can permit), ``open`` (a permit comes first, or none is there), or
+    ``unjudged`` (a table or a permit ahead of it may permit), with the reason."""
+    words = restrictions(value)
+    for i, w in enumerate(words):
+        if w in GUARDS:
+            return "guarded", f"{name}: {w}"
+        if w == "permit":  # (everything after an unconditional permit is never reached)
+            return "open", f"{name} permits before reject_unauth_destination"
+        if (w.startswith("check_") and (w.endswith("_access") or w == "check_policy_service")) or (
+            w.startswith("permit_") and w not in SAFE_PERMITS
+        ):
+            table = words[i + 1] if w.startswith("check_") and i + 1 < len(words) else ""
+            if w == "check_recipient_access" and table:
+                for key, result in c.access.items():
+                    t, _, k = key.partition("|")
+                    if t == table and k.endswith("@") and accepting(result):
+                        evidence(f"{c.host}: postmap -q {k} {table}: {result}")
+                        return "open", (
+                            f"{name}: check_recipient_access {table} returns {result} for {k}<any domain> "
+                            "ahead of reject_unauth_destination"
+                        )
+            return "unjudged", f"{name}: {w} {table}".rstrip()
+    return "open", ""
+
+
+def _network_entries(c: MtaConfig) -> list[str]:
+    """The networks ``mynetworks`` trusts, its files and cidr: tables read; could not test when one
+    of its elements could not be listed."""
+    out: list[str] = []
+    for entry in split_list(c.values.get("mynetworks", "")):
+        if network_entry_kind(entry) == "network":
+            out.append(entry)
+            continue
+        if f"mynetworks {entry}" in c.unread:
+            raise Indeterminate(f"could not test on {c.host}: {c.unread[f'mynetworks {entry}']}")
+        if entry not in c.networks:
+            raise Indeterminate(f"could not test on {c.host}: mynetworks has {entry}, which was not read")
+        evidence(f"{c.host}: {entry}: {', '.join(c.networks[entry]) or 'no entries'}")
+        out += [e for e in c.networks[entry] if network_entry_kind(e) == "network"]
+    return out
+
+
+@check(
+    "host.helo.required",
+    refs=["RFC 5321 §4.1.4"],
+    fix="Set smtpd_helo_required = yes (Exim: helo_verify_hosts = *, or require HELO in acl_smtp_mail).",
+)
+def test_host_helo_required(mta_config: MtaConfig, mailspec_settings: Settings) -> None:
+    """The MTA requires HELO or EHLO before mail.
+
+    Postfix: ``smtpd_helo_required = yes`` for the smtpd on the SMTP port. Exim: ``helo_verify_hosts``
+    or ``helo_try_verify_hosts`` not empty (an ACL that requires HELO is not read in this release:
+    could not test). Else a warning.
+    """
+    c = mta_config
+    if c.mta == "exim":
+        shown(c, "helo_verify_hosts", "helo_try_verify_hosts")
+        if c.values.get("helo_verify_hosts") or c.values.get("helo_try_verify_hosts"):
+            return
+        not_for_exim(c, "ACLs (a HELO requirement in acl_smtp_mail), as helo_verify_hosts is empty,")
+    need(c, "master.cf")
+    shown(c, "smtpd_helo_required")
+    value = smtpd_value(c, "smtpd_helo_required", mailspec_settings.smtp_port)
+    if not yes(value):
+        warn(
+            f"{c.host}: smtpd_helo_required = {value or 'no'}: clients may send MAIL without HELO/EHLO, "
+            "which RFC 5321 §4.1.4 requires first; spam software skips it. Set smtpd_helo_required = yes."
+        )
+
+
+@check(
+    "host.pipelining.enforced",
+    refs=["RFC 2920 §3"],
+    fix="Set smtpd_forbid_unauth_pipelining = yes, or add reject_unauth_pipelining to "
+    "smtpd_data_restrictions (Exim: keep smtp_enforce_sync true).",
+)
+def test_host_pipelining_enforced(mta_config: MtaConfig, mailspec_settings: Settings) -> None:
+    """The MTA rejects unauthorised pipelining.
+
+    Postfix: ``smtpd_forbid_unauth_pipelining = yes``, ``reject_unauth_pipelining`` in a restriction
+    list, or postscreen in front of the SMTP port with ``postscreen_pipelining_enable = yes``. Exim:
+    ``smtp_enforce_sync`` not false. Else a warning.
+    """
+    c, port = mta_config, mailspec_settings.smtp_port
+    if c.mta == "exim":
+        shown(c, "smtp_enforce_sync")
+        if c.values.get("smtp_enforce_sync", "true") == "false":
+            warn(f"{c.host}: smtp_enforce_sync is false: Exim accepts commands sent before their turn "
+                 "(RFC 2920 §3). Set smtp_enforce_sync = true (the default).")  # fmt: skip
+        return
+    need(c, "master.cf")
+    lists = [n for n in c.values if n.startswith("smtpd_") and n.endswith("_restrictions")]
+    shown(c, "smtpd_forbid_unauth_pipelining", "postscreen_pipelining_enable")
+    if yes(smtpd_value(c, "smtpd_forbid_unauth_pipelining", port)):
+        return
+    found = [n for n in sorted(lists) if "reject_unauth_pipelining" in restrictions(smtpd_value(c, n, port))]
+    if found:
+        evidence(*(f"{c.host}: {tool(c)}: {n} has reject_unauth_pipelining" for n in found))
+        return
+    if postscreen(c, port) and yes(postscreen_value(c, "postscreen_pipelining_enable", port)):
+        evidence(f"{c.host}: master.cf: postscreen takes port {port}, with its pipelining test")
+        return
+    warn(
+        f"{c.host}: Postfix accepts unauthorised pipelining: smtpd_forbid_unauth_pipelining is "
+        f"{c.values.get('smtpd_forbid_unauth_pipelining', '(not known to this Postfix)')!r}, no restriction "
+        "list has reject_unauth_pipelining, and postscreen's pipelining test is off. Clients that send "
+        "commands before PIPELINING is offered are spam engines (RFC 2920 §3). Set "
+        "smtpd_forbid_unauth_pipelining = yes, or add reject_unauth_pipelining to smtpd_data_restrictions."
+    )
+
+
+@check(
+    "host.pregreet.enforced",
+    refs=["Postfix postscreen(8)", "RFC 5321 §4.3.1"],
+    fix="Put postscreen in front of port 25 (master.cf: smtp inet ... postscreen) with "
+    "postscreen_greet_action = enforce (Exim: smtp_enforce_sync = true).",
+)
+def test_host_pregreet_enforced(mta_config: MtaConfig, mailspec_settings: Settings) -> None:
+    """The MTA rejects clients that talk before the greeting.
+
+    Postfix: postscreen takes the SMTP port (master.cf) with ``postscreen_greet_action`` other than
+    ``ignore``. Exim: ``smtp_enforce_sync`` true (it drops early talkers). Else a warning.
+    """
+    c, port = mta_config, mailspec_settings.smtp_port
+    if c.mta == "exim":
+        shown(c, "smtp_enforce_sync")
+        if c.values.get("smtp_enforce_sync", "true") == "false":
+            warn(f"{c.host}: smtp_enforce_sync is false: Exim accepts clients that talk before its greeting "
+                 "(RFC 5321 §4.3.1). Set smtp_enforce_sync = true.")  # fmt: skip
+        return
+    need(c, "master.cf")
+    s = front(c, port)
+    evidence(f"{c.host}: master.cf: {s.line if s else f'no inet service on port {port}'}")
+    shown(c, "postscreen_greet_action")
+    if not postscreen(c, port):
+        warn(
+            f"{c.host}: smtpd takes port {port} directly (no postscreen), so clients that talk before the "
+            "greeting are served like any other (RFC 5321 §4.3.1 has the client wait for it; postscreen(8) "
+            "rejects such pregreet spam engines). Run postscreen on port 25 with "
+            "postscreen_greet_action = enforce."
+        )
+    action = (postscreen_value(c, "postscreen_greet_action", port) or "ignore").lower()
+    if action == "ignore":
+        warn(
+            f"{c.host}: postscreen runs but postscreen_greet_action = ignore: early talkers pass "
+            "(postscreen(8)). Set postscreen_greet_action = enforce."
+        )
+
+
+@check(
+    "host.vrfy.restricted",
+    refs=["RFC 5321 §7.3"],
+    fix="Set disable_vrfy_command = yes (Exim: leave acl_smtp_vrfy unset).",
+)
+def test_host_vrfy_restricted(mta_config: MtaConfig) -> None:
+    """The MTA disables VRFY or answers it honestly.
+
+    Postfix: ``disable_vrfy_command = yes``; else a warning (VRFY then confirms addresses to
+    harvesters; whether it answers honestly is smtp.vrfy.honest's question, from outside). Exim:
+    ``acl_smtp_vrfy`` unset (Exim then refuses VRFY); else a warning.
+    """
+    c = mta_config
+    if c.mta == "exim":
+        shown(c, "acl_smtp_vrfy")
+        if c.values.get("acl_smtp_vrfy"):
+            warn(f"{c.host}: acl_smtp_vrfy = {c.values['acl_smtp_vrfy']!r}: VRFY may confirm addresses to "
+                 "harvesters (RFC 5321 §7.3; see smtp.vrfy.honest). Unset acl_smtp_vrfy.")  # fmt: skip
+        return
+    shown(c, "disable_vrfy_command")
+    if not yes(c.values.get("disable_vrfy_command")):
+        warn(
+            f"{c.host}: disable_vrfy_command = {c.values.get('disable_vrfy_command', 'no')}: VRFY confirms "
+            "which addresses exist, which address harvesters use (RFC 5321 §7.3; see smtp.vrfy.honest for "
+            "what it answers). Set disable_vrfy_command = yes."
+        )
+
+
+# ------------------------------------------------------------------------------------------- roles
+def _role(c: MtaConfig, role: str, domain: str, dns: DomainDns | None, severity_words: str) -> None:
+    addresses = [role] + ([f"{role}@{domain}"] if domain else [])
+    for addr in addresses:
+        route = c.roles.get(addr)
+        if route is None:
+            raise Indeterminate(f"could not test on {c.host}: the route of {addr} was not read")
+        evidence(*(f"{c.host}: {step}" for step in route.steps))
+        if route.problem:
+            raise Indeterminate(f"could not test on {c.host}: where {addr} goes: {route.problem}")
+        if route.foreign:
+            mine = this_host_mx(c, dns) if dns is not None else []
+            if not mine:
+                raise Indeterminate(
+                    f"could not test on {c.host}: {c.host} does not accept mail for {domain} "
+                    f"({'; '.join(route.steps)}) and is none of its MX hosts: where {addr} goes is "
+                    "another host's to say"
+                )
+        if not route.deliverable:
+            lookups = "; ".join(route.steps) or "no lookup found it"
+            pytest.fail(
+                f"{c.host}: mail to {addr} goes nowhere deliverable ({route.destination or 'unknown'}; "
+                f"{lookups}). {severity_words} Add an alias ({role}: a person's mailbox) in the "
+                "aliases file (newaliases) or the virtual alias map (postmap) for every domain."
+            )
+        note(f"{addr} -> {route.destination}")
+
+
+@check(
+    "host.role.postmaster",
+    refs=["RFC 5321 §4.5.1", "RFC 2142 §5"],
+    fix="Alias postmaster (and postmaster@ each domain) to a mailbox a person reads.",
+)
+def test_host_role_postmaster(
+    mta_config: MtaConfig, mta_domain: str, mta_domain_dns: DomainDns | None
+) -> None:
+    """The MTA delivers postmaster@ mail to a real destination.
+
+    ``postmaster`` (and, with a domain, ``postmaster@<domain>``) resolves through the virtual alias
+    maps, the aliases and the local users (Postfix ``postmap -q`` / ``postalias -q`` / ``getent
+    passwd``; Exim ``exim -bt``) to a mailbox, file, command or remote address; ``/dev/null``, a
+    missing alias or an alias loop fails.
+    """
+    _role(mta_config, "postmaster", mta_domain, mta_domain_dns,
+          "Every mail domain must accept mail for postmaster (RFC 5321 §4.5.1; RFC 2142 §5).")  # fmt: skip
+
+
+@check(
+    "host.role.abuse",
+    refs=["RFC 2142 §4"],
+    fix="Alias abuse (and abuse@ each domain) to a mailbox a person reads.",
+)
+def test_host_role_abuse(mta_config: MtaConfig, mta_domain: str, mta_domain_dns: DomainDns | None) -> None:
+    """The MTA delivers abuse@ mail to a real destination.
+
+    ``abuse`` (and, with a domain, ``abuse@<domain>``) resolves like postmaster does (see
+    host.role.postmaster).
+    """
+    _role(mta_config, "abuse", mta_domain, mta_domain_dns,
+          "A mail domain should accept complaints at abuse@ (RFC 2142 §4).")  # fmt: skip
+
+
+@check(
+    "host.role.unfiltered",
+    refs=["seed (i)"],
+    fix="Accept postmaster@ and abuse@ first: a check_recipient_access map that returns OK for them, "
+    "ahead of the blocklist and policy restrictions in smtpd_recipient_restrictions.",
+)
+def test_host_role_unfiltered(mta_config: MtaConfig, mailspec_settings: Settings) -> None:
+    """The MTA accepts postmaster@ and abuse@ mail ahead of its spam filters.
+
+    Postfix: no blocklist, DNS-sanity or policy restriction in ``smtpd_client_restrictions``,
+    ``smtpd_helo_restrictions`` or ``smtpd_sender_restrictions`` (evaluated before the recipient is
+    known), and in the relay and recipient restrictions every such restriction comes after a
+    ``check_recipient_access`` map that returns OK for both role addresses; else a warning (a sender
+    whose address is blocklisted by mistake cannot reach the postmaster to say so). Exim: not read.
+    """
+    c, port = mta_config, mailspec_settings.smtp_port
+    not_for_exim(c, "ACLs")
+    need(c, "master.cf")
+    shown(c, *RCPT_LISTS)
+    early = [(n, w) for n in RCPT_LISTS[:3] for w in restrictions(smtpd_value(c, n, port)) if w in FILTERS]
+    if early:
+        warn(
+            f"{c.host}: {early[0][0]} has {early[0][1]}, which judges the client before any recipient "
+            "exemption, so postmaster@ and abuse@ mail is filtered too (seed (i): a sender listed by "
+            "mistake must still reach the postmaster). Move it to smtpd_recipient_restrictions, after a "
+            "check_recipient_access map that returns OK for postmaster@ and abuse@."
+        )
+    for name in RCPT_LISTS[3:]:
+        exempt: set[str] = set()  # (an OK ends only its own list: the next one is still evaluated)
+        words = restrictions(smtpd_value(c, name, port))
+        for i, w in enumerate(words):
+            if w == "check_recipient_access" and i + 1 < len(words):
+                table = words[i + 1]
+                need(c, f"access {table}")
+                for key, result in c.access.items():
+                    if key.startswith(f"{table}|") and accepting(result):
+                        evidence(f"{c.host}: postmap -q {key.split('|', 1)[1]} {table}: {result}")
+                        exempt.add(key.split("|", 1)[1].split("@", 1)[0])
+            elif w in FILTERS and not {"postmaster", "abuse"} <= exempt:
+                missing = sorted({"postmaster", "abuse"} - exempt)
+                warn(
+                    f"{c.host}: {name} applies {w} before any check_recipient_access map accepts "
+                    f"{' and '.join(m + '@' for m in missing)}, so their mail is filtered like any other "
+                    "(seed (i)). Add check_recipient_access with a map that returns OK for postmaster@ and "
+                    f"abuse@ ahead of {w}."
+                )
+    filters = [n for n in ("content_filter", "smtpd_milters") if c.values.get(n)]
+    if filters:
+        note(f"content filters are configured ({', '.join(filters)}); their role-address bypass is not read")
+
+
+# --------------------------------------------------------------------------------------------- TLS
+@check(
+    "host.tls.configured",
+    refs=["RFC 3207", "RFC 8314 §4"],
+    fix="Set smtpd_tls_security_level = may with smtpd_tls_cert_file and smtpd_tls_key_file (or "
+    "smtpd_tls_chain_files) naming a certificate and its key (Exim: tls_advertise_hosts = *, "
+    "tls_certificate, tls_privatekey).",
+)
+def test_host_tls_configured(mta_config: MtaConfig, mailspec_settings: Settings) -> None:
+    """The MTA offers TLS with a certificate and key that exist and match.
+
+    Postfix: ``smtpd_tls_security_level`` is ``may`` or ``encrypt`` (or the legacy
+    ``smtpd_use_tls = yes``) for the smtpd on the SMTP port; Exim: ``tls_advertise_hosts`` not empty.
+    The certificate and key files exist, parse, and the key is the certificate's. A file that exists but
+    cannot be read here is could-not-test.
+    """
+    c = mta_config
+    if c.mta == "postfix":
+        need(c, "master.cf")
+        level = smtpd_value(c, "smtpd_tls_security_level", mailspec_settings.smtp_port).lower()
+        legacy = yes(c.values.get("smtpd_use_tls")) or yes(c.values.get("smtpd_enforce_tls"))
+        shown(
+            c,
+            "smtpd_tls_security_level",
+            "smtpd_tls_cert_file",
+            "smtpd_tls_key_file",
+            "smtpd_tls_chain_files",
+        )
+        on = level in ("may", "encrypt") or (not level and legacy)
+        setting = f"smtpd_tls_security_level = {level or '(empty)'}"
+    else:
+        shown(c, "tls_advertise_hosts", "tls_certificate", "tls_privatekey")
+        on = bool(c.values.get("tls_advertise_hosts", "").strip())
+        setting = f"tls_advertise_hosts = {c.values.get('tls_advertise_hosts', '')!r}"
+    if not on:
+        pytest.fail(
+            f"{c.host}: {setting}: the MTA offers no STARTTLS, so mail to it crosses the network in clear "
+            "(RFC 3207; RFC 8314 §4). Set smtpd_tls_security_level = may with a certificate and key "
+            "(Exim: tls_advertise_hosts = *)."
+        )
+    tls = c.tls
+    if tls is None:
+        raise Indeterminate(f"could not test on {c.host}: the TLS files were not read")
+    evidence(f"{c.host}: certificate {tls.cert_path or '(none)'}, key {tls.key_path or '(none)'}")
+    problems = []
+    pairs = (tls, *c.more_tls)
+    files = [(p.cert_path, p.cert_problem) for p in pairs] + [(p.key_path, p.key_problem) for p in pairs]
+    for path, problem in files:
+        if not problem:
+            continue
+        if (
+            path in tls.absent
+            or not path
+            or "no PEM" in problem
+            or "no private key" in problem
+            or "configured" in problem
+        ):
+            problems.append(problem)
+        else:
+            raise Indeterminate(f"could not test on {c.host}: {problem}")
+    for pair in pairs:
+        if not problems and pair.match is False:
+            problems.append(
+                f"the key in {pair.key_path} is not the key of the certificate in {pair.cert_path}"
+            )
+    if problems:
+        pytest.fail(
+            f"{c.host}: TLS is on ({setting}) but " + "; ".join(problems) + ": the MTA cannot offer "
+            "STARTTLS, or fails the handshake (RFC 3207). Install the certificate and its own key where "
+            "smtpd_tls_cert_file and smtpd_tls_key_file (Exim: tls_certificate, tls_privatekey) say."
+        )
+
+
+@check(
+    "host.tls.cert-current",
+    refs=["RFC 9525 §6.3", "RFC 8461 §4.2"],
+    fix="Renew the certificate before it expires (automate it: ACME), with every MX name of the host "
+    "in its subjectAltName.",
+)
+def test_host_tls_cert_current(
+    mta_config: MtaConfig, mta_domain: str, mta_domain_dns: DomainDns | None,
+    mta_mx_hosts: list[MxTarget] | None, mailspec_settings: Settings,
+) -> None:  # fmt: skip
+    """The MTA's certificate covers its MX names and is valid for at least 14 more days.
+
+    With a domain: every MX name of this host matches a subjectAltName of the configured certificate
+    (RFC 9525 §6.3); without one, the MTA's host name does. An expired (or not yet valid) certificate or
+    a name it does not cover fails; fewer than 14 days left is a warning.
+    """
+    c = mta_config
+    tls = c.tls
+    if tls is None or tls.cert is None:
+        why = tls.cert_problem if tls is not None else "no certificate was read"
+        if tls is not None and tls.cert_path and tls_on(c, mailspec_settings.smtp_port):
+            if tls.cert_path in tls.absent or "no PEM" in why:
+                pytest.fail(f"{c.host}: TLS is on but {why}: there is no certificate to be current "
+                            "(see host.tls.configured)")  # fmt: skip
+            raise Indeterminate(f"could not test on {c.host}: {why}")
+        pytest.skip(f"no certificate to judge on {c.host}: {why} (see host.tls.configured)")
+    info = tls.cert
+    names_shown = ", ".join(info.dns_names) or "none"
+    evidence(
+        f"{c.host}: {tls.cert_path}: subject {info.subject}; names {names_shown}; "
+        f"valid {info.not_before:%Y-%m-%d} to {info.not_after:%Y-%m-%d}"
+    )
+    if mta_mx_hosts is None:
+        names = [c.hostname] if c.hostname else []
+        what = "the host name"
+    else:
+        names = [t.name for t in mine_or_skip(mta_mx_hosts, c, mta_domain)]
+        dns_evidence(mta_domain_dns, [])
+        what = f"the MX names of this host for {mta_domain}"
+    uncovered = [n for n in names if not name_matches(n, info.dns_names)]
+    if uncovered:
+        pytest.fail(
+            f"{c.host}: the certificate {tls.cert_path} ({', '.join(info.dns_names) or 'no DNS names'}) does "
+            f"not cover {', '.join(uncovered)} ({what}); a sender that checks names (MTA-STS, RFC 8461 §4.2) "
+            "refuses it (RFC 9525 §6.3). Get a certificate with every MX name of the host in its "
+            "subjectAltName."
+        )
+    problem = validity_problem(info, dt.datetime.now(dt.UTC))
+    if problem is not None:
+        kind, sentence = problem
+        message = (
+            f"{c.host}: {tls.cert_path}: {sentence}. Senders that validate refuse an expired certificate "
+            "(RFC 8461 §4.2). Renew it, and automate the renewal (ACME)."
+        )
+        if kind == "expiring":
+            warn(message)
+        pytest.fail(message)
+
+
+# ------------------------------------------------------------------------------------------- IDENT
+@check(
+    "host.ident.not-dropped",
+    refs=["seed (k)", "RFC 1413 §2"],
+    fix="Reject TCP 113 (iptables -A INPUT -p tcp --dport 113 -j REJECT --reject-with tcp-reset; nft: "
+    "tcp dport 113 reject with tcp reset) instead of dropping it.",
+)
+def test_host_ident_not_dropped(mta_config: MtaConfig, mailspec_settings: Settings) -> None:
+    """The host answers or rejects connections to port 113, never silently drops them.
+
+    A listener on TCP 113 (--mail-ident-port) passes. Else the packet filter's rules as they stand
+    (``nft list ruleset``, else ``iptables -S``): a rule that names the port and accepts or rejects it,
+    or no rule and an accepting input policy (the kernel answers with a RST), passes; a DROP of the
+    port, or a dropping input policy with no rule for it, warns (senders that ask IDENT wait for the
+    timeout on every connection).
+    """
+    c, port = mta_config, mailspec_settings.ident_port
+    need(c, "sockets")
+    if any(p == port for _, p in c.listening):
+        evidence(f"{c.host}: ss -ltn: a listener on port {port}")
+        return
+    need(c, "firewall")
+    verdict, line = port_disposition(c.firewall, port)
+    if verdict == "unknown":
+        raise Indeterminate(f"could not test on {c.host}: {c.firewall_tool}: {line}")
+    evidence(f"{c.host}: {c.firewall_tool}: {line or f'no rule names port {port}; the input policy accepts'}")
+    if verdict == "drop":
+        warn(
+            f"{c.host}: nothing listens on TCP {port} and the packet filter drops it silently ({line}); mail "
+            "servers that ask IDENT then wait for a timeout on every connection (seed (k); RFC 1413 §2). "
+            f"Reject the port instead (a TCP reset) so that they get an answer at once."
+        )

@@ -1,0 +1,540 @@
+"""The one module that reads a mail host (through a pytest-testinfra ``Host``): its MTA's own tools
+(Postfix ``postconf``, ``postmap -q``, ``postalias -q``; Exim ``exim -bP``, ``exim -bt``), its
+sockets (``ss``), addresses (``ip``), resolver (``getent``), TLS files and packet filter. Synchronous,
+no pytest: :func:`read_mta` returns one frozen :class:`~mailspec.facts.host.MtaConfig`.
+
+A part that cannot be read (a tool missing, permission denied, a command that fails) is recorded as
+unread, with the reason: the checks that need it could not test (ERROR), never fail.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from mailspec.facts.host import MtaConfig, RoleRoute, TlsFiles
+from mailspec.records.certs import CertError, parse_cert
+from mailspec.records.exim import parse_bp, parse_bt
+from mailspec.records.postfix import (
+    access_tables,
+    cidr_keys,
+    file_patterns,
+    network_entry_kind,
+    parse_master,
+    parse_postconf,
+    split_list,
+)
+
+__all__ = ["ROLES", "HostLike", "read_mta"]
+
+#: the role addresses whose routes are read (bare, and @ each surveyed domain)
+ROLES = ("postmaster", "abuse")
+#: how deep an alias may point at another before the route is given up as a loop
+MAX_DEPTH = 8
+#: how a file that is not there is described
+ABSENT = "does not exist"
+#: how much of a command's output goes to the evidence
+SHOWN = 12
+
+
+class HostLike(Protocol):
+    """What mailspec uses of a testinfra ``Host``."""
+
+    def run(self, command: str, *args: str) -> Any: ...
+
+
+#: how many times --mail-timeout the slow commands (postconf -x, exim -bP) may take
+SLOW = 3
+#: how much of a file the reader takes (``head -c``)
+MAX_BYTES = 1_000_000
+#: the places the MTA's tools are looked for when ``command -v`` does not find them
+SBIN = ("/usr/sbin/", "/usr/local/sbin/", "/sbin/")
+#: the exit statuses of ``timeout`` when it stopped the command (TERM, then KILL)
+TIMED_OUT = (124, 137)
+
+
+class _Reader:
+    def __init__(self, host: HostLike, timeout: float = 10.0) -> None:
+        self.host = host
+        self.timeout = timeout
+        self.commands: list[str] = []
+        self.unread: dict[str, str] = {}
+        #: the full path of a tool found outside the PATH (``postconf`` -> ``/usr/sbin/postconf``)
+        self.paths: dict[str, str] = {}
+        self._bounded: bool | None = None
+
+    def bounded(self) -> bool:
+        """Whether the host has ``timeout`` (asked once; without it, commands run unbounded)."""
+        if self._bounded is None:
+            try:
+                found = int(self.host.run("sh -c 'command -v timeout'").rc) == 0
+            except Exception:
+                found = False
+            self._bounded = found
+        return self._bounded
+
+    def limit(self, slow: bool = False) -> float:
+        return self.timeout * (SLOW if slow else 1)
+
+    def command(self, argv: Sequence[str], slow: bool = False) -> tuple[str, bool]:
+        """The shell text that runs ``argv`` on the host, time-bounded when the host can, and
+        whether it is."""
+        argv = [self.paths.get(argv[0], argv[0]), *argv[1:]]
+        script = (
+            argv[2] if len(argv) == 3 and argv[:2] == ["sh", "-c"] else " ".join(shlex.quote(a) for a in argv)
+        )
+        if not self.bounded():
+            return " ".join(shlex.quote(a) for a in argv), False
+        t = f"{self.limit(slow):g}"
+        return f"timeout -k 2 {t} sh -c {shlex.quote(script)}", True
+
+    def execute(self, argv: Sequence[str], slow: bool = False) -> tuple[Any, str, str]:
+        """(the backend's result or None, the command as shown, why it could not run or "")."""
+        cmd, wrapped = self.command(argv, slow)
+        shown_cmd = " ".join(shlex.quote(a) for a in argv)
+        try:
+            result = self.host.run(cmd)
+        except Exception as exc:  # a backend that could not run it at all (ssh down, say)
+            return None, shown_cmd, f"could not run: {exc}"
+        if wrapped and int(result.rc) in TIMED_OUT:
+            return None, shown_cmd, f"could not run: timed out after {self.limit(slow):g} s"
+        return result, shown_cmd, ""
+
+    def run(self, *argv: str, shown: int = SHOWN, slow: bool = False) -> tuple[int, str, str]:
+        result, cmd, why = self.execute(argv, slow)
+        if result is None:
+            self.commands.append(f"$ {cmd}  # {why}")
+            return 255, "", why
+        rc, out, err = int(result.rc), str(result.stdout), str(result.stderr)
+        lines = out.splitlines()
+        self.commands.append(f"$ {cmd}  # exit {rc}")
+        self.commands += [f"  {line}" for line in lines[:shown]]
+        if len(lines) > shown:
+            self.commands.append(f"  ... ({len(lines) - shown} more lines)")
+        if rc and err.strip():
+            self.commands.append(f"  (stderr) {err.strip().splitlines()[0]}")
+        return rc, out, err
+
+    def failed(self, part: str, argv: Sequence[str], rc: int, err: str) -> None:
+        why = err.strip().splitlines()[0] if err.strip() else f"exit status {rc}"
+        if rc == 127:
+            why = f"{argv[0]} is not installed or not on the PATH ({why})"
+        self.unread[part] = f"`{' '.join(argv)}` failed: {why}"
+
+
+def _found(reader: _Reader, tool: str, *others: str) -> bool:
+    """Whether ``tool`` is on the host: on the PATH, else in an sbin directory (then it, and the
+    ``others`` of its suite beside it, run by their full path)."""
+    rc, _, _ = reader.run("sh", "-c", f"command -v {tool}", shown=1)
+    if rc == 0:
+        return True
+    for folder in SBIN:
+        rc, _, _ = reader.run("test", "-x", folder + tool, shown=0)
+        if rc == 0:
+            for name in (tool, *others):
+                reader.paths[name] = folder + name
+            return True
+    return False
+
+
+def read_mta(
+    host: HostLike, host_id: str, *, mta: str = "auto", config: str | None = None,
+    domains: Sequence[str] = (), timeout: float = 10.0,
+) -> MtaConfig:  # fmt: skip
+    """Read the host's MTA once: Postfix or Exim (``mta``: auto, postfix or exim), its configuration
+    ``config`` (Postfix's directory, Exim's file; None: the MTA's default), and the routes of the
+    role addresses bare and at each of ``domains``. Each command is bounded by ``timeout`` seconds
+    (a few times it for the slow ones) where the host has ``timeout(1)``."""
+    r = _Reader(host, timeout)
+    chosen = mta
+    if mta == "auto":
+        if _found(r, "postconf", *POSTFIX_TOOLS):
+            chosen = "postfix"
+        elif _found(r, "exim") or _found(r, "exim4"):
+            chosen = "exim"
+        else:
+            return MtaConfig(host_id, "", config or "", f"no Postfix or Exim found on {host_id}",
+                             commands=tuple(r.commands))  # fmt: skip
+    elif mta == "postfix":
+        _found(r, "postconf", *POSTFIX_TOOLS)
+    if chosen == "postfix":
+        return _postfix(r, host_id, config, domains)
+    return _exim(r, host_id, config, domains)
+
+
+#: the Postfix tools that sit beside postconf
+POSTFIX_TOOLS = ("postmap", "postalias")
+
+
+def _host_parts(r: _Reader, hostname: str) -> dict[str, Any]:
+    addresses: list[str] = []
+    rc, out, err = r.run("ip", "-o", "addr", "show")
+    if rc == 0:
+        addresses = [m.group(1) for m in re.finditer(r"\binet6?\s+([0-9A-Fa-f:.]+)(?:/\d+)?", out)]
+    else:
+        rc2, out2, _ = r.run("hostname", "-I")
+        if rc2 == 0:
+            addresses = out2.split()
+        else:
+            r.failed("addresses", ["ip", "-o", "addr", "show"], rc, err)
+    listening: list[tuple[str, int]] = []
+    rc, out, err = r.run("ss", "-H", "-l", "-t", "-n", shown=40)
+    if rc == 0:
+        for line in out.splitlines():
+            fields = line.split()
+            if len(fields) >= 4:
+                addr, _, port = fields[3].rpartition(":")
+                addr = addr.strip("[]").split("%", 1)[0]
+                if port.isdigit():
+                    listening.append((addr, int(port)))
+    else:
+        r.failed("sockets", ["ss", "-H", "-l", "-t", "-n"], rc, err)
+    hostname_ips: list[str] = []
+    if hostname:
+        rc, out, err = r.run("getent", "ahosts", hostname)
+        if rc == 0:
+            hostname_ips = list(dict.fromkeys(line.split()[0] for line in out.splitlines() if line.split()))
+        elif rc != 2:  # (2: the name is not found, which is the check's finding)
+            r.failed("hostname", ["getent", "ahosts", hostname], rc, err)
+    firewall, tool, why = "", "", []
+    empty_nft, iptables_rc = False, 0
+    for argv in (["nft", "list", "ruleset"], ["iptables", "-S"]):
+        rc, out, err = r.run(*argv, shown=4)
+        if rc == 0 and argv[0] == "nft" and not out.strip():
+            # (an empty ruleset: nftables holds nothing here, and an iptables-legacy host keeps its
+            # rules in the legacy tables, which only iptables shows)
+            empty_nft = True
+            continue
+        if rc == 0:
+            firewall, tool = out, " ".join(argv)
+            if argv[0] == "iptables":
+                rc6, out6, _ = r.run("ip6tables", "-S", shown=4)
+                firewall += ("\n" + out6) if rc6 == 0 else ""
+            break
+        iptables_rc = rc
+        r.failed("firewall", argv, rc, err)
+        why.append(r.unread["firewall"])
+    if not tool and empty_nft and iptables_rc == 127:  # (no iptables at all: the empty ruleset is all)
+        tool = "nft list ruleset"
+    if tool:
+        r.unread.pop("firewall", None)
+    else:
+        r.unread["firewall"] = "the packet filter could not be read: " + "; ".join(why)
+    return {
+        "addresses": tuple(dict.fromkeys(addresses)),
+        "listening": tuple(dict.fromkeys(listening)),
+        "hostname_ips": tuple(hostname_ips),
+        "firewall": firewall,
+        "firewall_tool": tool,
+    }
+
+
+# ------------------------------------------------------------------------------------------- Postfix
+def _postfix(r: _Reader, host_id: str, config: str | None, domains: Sequence[str]) -> MtaConfig:
+    c = ["-c", config] if config else []
+    argv = ["postconf", *c, "-x"]
+    rc, out, err = r.run(*argv, shown=0, slow=True)
+    if rc != 0:
+        r.failed("postconf", argv, rc, err)
+        return MtaConfig(host_id, "postfix", config or "", f"could not read Postfix's settings on {host_id}: "
+                         f"{r.unread['postconf']}", commands=tuple(r.commands))  # fmt: skip
+    values = parse_postconf(out)
+    rc, out, err = r.run("postconf", *c, "-n", shown=60, slow=True)
+    nondefault = parse_postconf(out) if rc == 0 else {}
+    if rc:
+        r.failed("postconf -n", ["postconf", *c, "-n"], rc, err)
+    rc, out, err = r.run("postconf", *c, "-M", shown=30, slow=True)
+    services = tuple(parse_master(out)) if rc == 0 else ()
+    if rc:
+        r.failed("master.cf", ["postconf", *c, "-M"], rc, err)
+    parts = _host_parts(r, values.get("myhostname", ""))
+    roles: dict[str, RoleRoute] = {}
+    for role in ROLES:
+        for addr in [role, *(f"{role}@{d}" for d in domains)]:
+            roles[addr] = _postfix_route(r, c, values, addr)
+    tls, *more_tls = _tls(r, values)
+    access: dict[str, str] = {}
+    networks = _networks(r, values)
+    for table in access_tables(values, services):
+        for role in ROLES:
+            for key in [f"{role}@", *(f"{role}@{d}" for d in domains)]:
+                found, problem = _lookup(r, c, "postmap", key, table)
+                if problem:
+                    r.unread[f"access {table}"] = problem
+                access[f"{table}|{key}"] = found or ""
+    return MtaConfig(
+        host_id, "postfix", config or "", "", values, nondefault, services, unread=dict(r.unread),
+        roles=roles, tls=tls, more_tls=tuple(more_tls), access=access, networks=networks,
+        commands=tuple(r.commands), **parts,
+    )  # fmt: skip
+
+
+def _networks(r: _Reader, values: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """The entries of the ``mynetworks`` elements that are a file or a table: a file's patterns,
+    a ``cidr:`` table's keys (read as text); another table, which cannot be listed, is recorded as
+    unread (``mynetworks ENTRY``)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for entry in split_list(values.get("mynetworks", "")):
+        kind = network_entry_kind(entry)
+        if kind == "network":
+            continue
+        part = f"mynetworks {entry}"
+        if kind == "table" and not entry.lower().startswith("cidr:"):
+            r.unread[part] = (
+                f"mynetworks has {entry}, a table whose entries cannot be listed (only a file or a "
+                "cidr: table is read)"
+            )
+            continue
+        path = entry.split(":", 1)[1] if kind == "table" else entry
+        data, problem = _read(r, path)
+        if problem:
+            r.unread[part] = f"mynetworks has {entry}, which could not be read: {problem}"
+            continue
+        text = data.decode("utf-8", "replace")
+        out[entry] = tuple(cidr_keys(text) if kind == "table" else file_patterns(text))
+    return out
+
+
+def _tables(values: dict[str, str], name: str) -> list[str]:
+    return [t for t in split_list(values.get(name, "")) if ":" in t]
+
+
+def _lookup(r: _Reader, c: list[str], tool: str, key: str, table: str) -> tuple[str | None, str]:
+    """(the result, or None if not found; why it could not be asked, or "")."""
+    argv = [tool, *c, "-q", key, table]
+    rc, out, err = r.run(*argv, shown=3)
+    if rc == 0:
+        return out.strip(), ""
+    if rc == 1:
+        return None, ""
+    why = err.strip().splitlines()[0] if err.strip() else f"exit status {rc}"
+    return None, f"`{' '.join(argv)}` failed: {why}"
+
+
+#: Postfix's address classes (ADDRESS_CLASS_README), in the order trivial-rewrite tries them
+CLASSES = ("mydestination", "virtual_alias_domains", "virtual_mailbox_domains", "relay_domains")
+
+
+def _in_list(r: _Reader, c: list[str], values: dict[str, str], name: str, domain: str) -> tuple[bool, str]:
+    """Whether ``domain`` is in the domain list ``name`` (its names, and its tables through
+    ``postmap -q``); why it could not be asked, or ""."""
+    for item in split_list(values.get(name, "")):
+        if ":" not in item:
+            if item.lower().rstrip(".") == domain:
+                return True, ""
+            continue
+        found, problem = _lookup(r, c, "postmap", domain, item)
+        if problem:
+            return False, f"whether {domain} is in {name}: {problem}"
+        if found is not None:
+            return True, ""
+    return False, ""
+
+
+def _postfix_route(r: _Reader, c: list[str], values: dict[str, str], address: str) -> RoleRoute:
+    steps: list[str] = []
+    seen: set[str] = set()
+    classes: dict[str, str] = {}
+    foreign = False
+
+    def klass(domain: str) -> tuple[str, str]:
+        """The address class of ``domain`` (a name of CLASSES, or "" for none), and why it could
+        not be told ("")."""
+        if domain not in classes:
+            for name in CLASSES:
+                found, problem = _in_list(r, c, values, name, domain)
+                if problem:
+                    return "", problem
+                if found:
+                    steps.append(f"{domain} is in {name}")
+                    classes[domain] = name
+                    break
+            else:
+                classes[domain] = ""
+        return classes[domain], ""
+
+    def walk(addr: str, depth: int) -> tuple[str, bool, str]:
+        nonlocal foreign
+        if depth > MAX_DEPTH or addr in seen:
+            return f"an alias loop at {addr}", False, ""
+        seen.add(addr)
+        if addr.startswith("|"):
+            return f"command {addr}", True, ""
+        if addr.startswith("/"):
+            return (f"file {addr}", addr.strip() != "/dev/null", "")
+        if addr.startswith(":include:"):
+            return f"include file {addr[9:]}", True, ""
+        local, at, domain = addr.partition("@")
+        domain = domain.lower().rstrip(".")
+        kind, problem = klass(domain) if at else ("mydestination", "")
+        if problem:
+            return "", False, problem
+        if at and not kind and depth == 0:
+            # (smtpd refuses a recipient in no address class: "Relay access denied")
+            steps.append(f"{domain} is in none of {', '.join(CLASSES)}")
+            foreign = True
+            return f"not accepted for {domain}", False, ""
+        keys = [addr] + ([f"@{domain}"] if at else [])
+        for table in _tables(values, "virtual_alias_maps"):
+            for key in keys:
+                found, problem = _lookup(r, c, "postmap", key, table)
+                if problem:
+                    return "", False, problem
+                if found is not None:
+                    steps.append(f"virtual_alias_maps {table}: {key} -> {found}")
+                    return _many(found, addr if key == addr else f"{local}@{domain}", depth)
+        if kind == "mydestination":
+            for table in _tables(values, "alias_maps"):
+                found, problem = _lookup(r, c, "postalias", local.lower(), table)
+                if problem:
+                    return "", False, problem
+                if found is not None:
+                    steps.append(f"alias_maps {table}: {local.lower()} -> {found}")
+                    return _many(found, addr, depth)
+            rc, _, err = r.run("getent", "passwd", local, shown=1)
+            if rc == 0:
+                steps.append(f"local user {local} exists")
+                return f"local user {local}", True, ""
+            if rc != 2:
+                return "", False, f"`getent passwd {local}` failed: {err.strip() or f'exit status {rc}'}"
+            steps.append(f"no alias and no local user named {local}")
+            return f"no alias and no local user {local}", False, ""
+        if kind == "virtual_alias_domains":
+            steps.append(f"{addr}: no virtual alias")
+            return f"no virtual alias for {addr} ({domain} is a virtual alias domain)", False, ""
+        if kind == "virtual_mailbox_domains":
+            for table in _tables(values, "virtual_mailbox_maps"):
+                found, problem = _lookup(r, c, "postmap", addr, table)
+                if problem:
+                    return "", False, problem
+                if found is not None:
+                    steps.append(f"virtual_mailbox_maps {table}: {addr} -> {found}")
+                    return f"virtual mailbox {found}", True, ""
+            steps.append(f"{addr}: no virtual mailbox")
+            return f"no virtual mailbox for {addr}", False, ""
+        if kind == "relay_domains":
+            steps.append(f"{domain} is in relay_domains: relayed on")
+            return f"relayed to {domain}'s next hop", True, ""
+        # (an alias that points to another domain's address: mail is forwarded there)
+        return f"remote {addr}", True, ""
+
+    def _many(found: str, origin: str, depth: int) -> tuple[str, bool, str]:
+        targets = [t.strip().strip('"') for t in found.split(",") if t.strip()]
+        ends = []
+        for t in targets:
+            where, ok, problem = walk(t, depth + 1)
+            if problem:
+                return "", False, problem
+            ends.append((where, ok))
+        good = [w for w, ok in ends if ok]
+        if good:
+            return ", ".join(good), True, ""
+        return ", ".join(w for w, _ in ends) or "nothing", False, ""
+
+    where, ok, problem = walk(address, 0)
+    return RoleRoute(address, tuple(steps), where, ok, problem, foreign=foreign and not problem)
+
+
+def _tls(r: _Reader, values: dict[str, str]) -> tuple[TlsFiles, ...]:
+    """The server's key and certificate pairs: ``smtpd_tls_chain_files`` (key, then certificate,
+    then the next key...; a file left over holds both), which takes precedence, else
+    ``smtpd_tls_cert_file`` / ``smtpd_tls_key_file`` (the key defaults to the certificate's file)."""
+    chain = split_list(values.get("smtpd_tls_chain_files", ""))
+    if chain:
+        pairs = [
+            (chain[i + 1] if i + 1 < len(chain) else chain[i], chain[i]) for i in range(0, len(chain), 2)
+        ]
+        return tuple(_read_pair(r, cert, key) for cert, key in pairs)
+    cert_path = values.get("smtpd_tls_cert_file", "")
+    key_path = values.get("smtpd_tls_key_file", "") or cert_path
+    return (_read_pair(r, cert_path, key_path),)
+
+
+def _read_pair(r: _Reader, cert_path: str, key_path: str) -> TlsFiles:
+    if not cert_path:
+        return TlsFiles(cert_problem="no certificate file is configured")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert_pem, cert_problem = _read(r, cert_path)
+    key_pem, key_problem = _read(r, key_path) if key_path else (b"", "no key file is configured")
+    absent = tuple(
+        dict.fromkeys(p for p, why in ((cert_path, cert_problem), (key_path, key_problem)) if ABSENT in why)
+    )
+    cert = info = None
+    if not cert_problem:
+        try:
+            cert = x509.load_pem_x509_certificate(cert_pem)
+            info = parse_cert(cert.public_bytes(serialization.Encoding.DER))
+        except (ValueError, CertError) as exc:
+            cert_problem = f"{cert_path} holds no PEM certificate that parses ({exc})"
+    key = None
+    if not key_problem:
+        block = re.search(
+            rb"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", key_pem, re.S
+        )
+        try:
+            if block is None:
+                raise ValueError("no PEM private key block")
+            key = serialization.load_pem_private_key(block.group(0), password=None)
+        except (ValueError, TypeError) as exc:
+            key_problem = f"{key_path} holds no private key that loads ({exc})"
+    match = None
+    if cert is not None and key is not None:
+        fmt = serialization.PublicFormat.SubjectPublicKeyInfo
+        match = key.public_key().public_bytes(
+            serialization.Encoding.DER, fmt
+        ) == cert.public_key().public_bytes(serialization.Encoding.DER, fmt)
+    return TlsFiles(cert_path, key_path, cert_problem, key_problem, match, info, absent)
+
+
+def _read(r: _Reader, path: str) -> tuple[bytes, str]:
+    argv = ["cat", "--", path]
+    result, cmd, why = r.execute(argv)
+    if result is None:
+        r.commands.append(f"$ {cmd}  # {why}")
+        return b"", f"{path} could not be read ({why})"
+    r.commands.append(f"$ {cmd}  # exit {result.rc} (content not shown)")
+    if result.rc != 0:
+        err = str(result.stderr).strip() or f"exit status {result.rc}"
+        if "no such file" in err.lower():
+            return b"", f"{path} {ABSENT}"
+        return b"", f"{path} could not be read: {err}"
+    data = getattr(result, "stdout_bytes", None)
+    data = data if isinstance(data, bytes) else str(result.stdout).encode()
+    if len(data) > MAX_BYTES:
+        return b"", f"{path} could not be read: it is larger than {MAX_BYTES} bytes"
+    return data, ""
+
+
+# --------------------------------------------------------------------------------------------- Exim
+def _exim(r: _Reader, host_id: str, config: str | None, domains: Sequence[str]) -> MtaConfig:
+    binary = "exim" if _found(r, "exim") or not _found(r, "exim4") else "exim4"
+    c = ["-C", config] if config else []
+    argv = [binary, *c, "-bP"]
+    rc, out, err = r.run(*argv, shown=0, slow=True)
+    if rc != 0:
+        r.failed("exim", argv, rc, err)
+        return MtaConfig(host_id, "exim", config or "", f"could not read Exim's settings on {host_id}: "
+                         f"{r.unread['exim']}", commands=tuple(r.commands))  # fmt: skip
+    values = parse_bp(out)
+    parts = _host_parts(r, values.get("primary_hostname", ""))
+    roles: dict[str, RoleRoute] = {}
+    for role in ROLES:
+        for addr in [role, *(f"{role}@{d}" for d in domains)]:
+            rc, out, err = r.run(binary, *c, "-bt", addr, shown=4, slow=True)
+            if rc not in (0, 2):
+                why = err.strip().splitlines()[0] if err.strip() else f"exit status {rc}"
+                roles[addr] = RoleRoute(addr, problem=f"`{binary} -bt {addr}` failed: {why}")
+                continue
+            routed, line = parse_bt(out + err, rc)
+            roles[addr] = RoleRoute(addr, (f"{binary} -bt {addr}: {line}",), line, routed)
+    # (without tls_privatekey, Exim reads the key from the certificate's file)
+    cert = values.get("tls_certificate", "")
+    tls = _read_pair(r, cert, values.get("tls_privatekey", "") or cert)
+    return MtaConfig(
+        host_id, "exim", config or "", "", values, {}, (), unread=dict(r.unread), roles=roles, tls=tls,
+        commands=tuple(r.commands), **parts,
+    )  # fmt: skip

@@ -1,0 +1,291 @@
+"""Postfix's own configuration text, parsed: ``postconf`` output, ``master.cf`` services (``postconf
+-M``), restriction lists and address lists. Pure: no I/O (the host-side reader runs the commands)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "MasterService",
+    "access_tables",
+    "cidr_keys",
+    "file_patterns",
+    "network_entry_kind",
+    "parse_master",
+    "parse_postconf",
+    "restrictions",
+    "split_list",
+    "wide_networks",
+]
+
+
+def parse_postconf(text: str) -> dict[str, str]:
+    """``name = value`` lines (``postconf``, ``postconf -n``, ``postconf -x``) as a dict.
+
+    A line that starts with white space continues the one before (``postconf`` folds none, but a
+    main.cf read as text does); ``postconf``'s warnings (``postconf: warning: ...``) are skipped."""
+    out: dict[str, str] = {}
+    last = ""
+    for raw in text.splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#") or raw.startswith("postconf:"):
+            continue
+        if raw[0].isspace() and last:
+            out[last] = f"{out[last]} {raw.strip()}".strip()
+            continue
+        name, sep, value = raw.partition("=")
+        if not sep:
+            continue
+        last = name.strip()
+        out[last] = value.strip()
+    return out
+
+
+def split_list(value: str) -> list[str]:
+    """A Postfix list (commas and/or white space; ``{ ... }`` grouped) as its elements."""
+    out: list[str] = []
+    depth, word = 0, ""
+    for ch in value:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth = max(0, depth - 1)
+        if depth == 0 and (ch == "," or ch.isspace()):
+            if word:
+                out.append(word)
+            word = ""
+            continue
+        word += ch
+    if word:
+        out.append(word)
+    return out
+
+
+def restrictions(value: str) -> list[str]:
+    """The restriction names of a restriction list (``check_recipient_access hash:/x`` gives
+    ``check_recipient_access`` and its table ``hash:/x`` as two elements, as Postfix reads them)."""
+    return [w.lower() if ":" not in w else w for w in split_list(value)]
+
+
+@dataclass(frozen=True)
+class MasterService:
+    """One master.cf service (``postconf -M`` prints one a line, ``-o`` options included)."""
+
+    name: str
+    type: str
+    private: str
+    unpriv: str
+    chroot: str
+    wakeup: str
+    maxproc: str
+    command: str
+    #: the ``-o name=value`` overrides of the service
+    options: tuple[tuple[str, str], ...] = ()
+    line: str = ""
+
+    @property
+    def port(self) -> str:
+        """The service's port or address part of an ``inet`` service (``smtp``, ``127.0.0.1:2525``)."""
+        return self.name.rpartition(":")[2] if self.type == "inet" else ""
+
+    def option(self, name: str) -> str | None:
+        found = [v for k, v in self.options if k == name]
+        return found[-1] if found else None
+
+
+def parse_master(text: str) -> list[MasterService]:
+    """``postconf -M`` output (or master.cf text; ``#`` comments, folded lines) as its services."""
+    lines: list[str] = []
+    for raw in text.splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#") or raw.startswith("postconf:"):
+            continue
+        if raw[0].isspace() and lines:
+            lines[-1] += " " + raw.strip()
+        else:
+            lines.append(raw.strip())
+    out: list[MasterService] = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        options: list[tuple[str, str]] = []
+        args = fields[8:]
+        i = 0
+        while i < len(args):
+            if args[i] == "-o" and i + 1 < len(args):
+                k, _, v = args[i + 1].partition("=")
+                options.append((k, v))
+                i += 2
+            elif args[i].startswith("-o") and len(args[i]) > 2:
+                k, _, v = args[i][2:].partition("=")
+                options.append((k, v))
+                i += 1
+            else:
+                i += 1
+        name, type_, private, unpriv, chroot, wakeup, maxproc = fields[:7]
+        command = " ".join(fields[7:])
+        out.append(MasterService(name, type_, private, unpriv, chroot, wakeup, maxproc, command,
+                                 tuple(options), line))  # fmt: skip
+    return out
+
+
+def service_value(values: Mapping[str, str], service: MasterService, name: str) -> str:
+    """A parameter's value for one master.cf service: its ``-o`` override, else main.cf's."""
+    own = service.option(name)
+    if own is None:
+        return values.get(name, "")
+    if own.startswith("$") and own[1:] in values:  # -o smtpd_x=$mua_x
+        return values[own[1:]]
+    return own
+
+
+#: the widest public networks ``mynetworks`` may hold (CATALOG §19 host.relay.restricted)
+MAX_V4, MAX_V6 = 24, 48
+
+
+def wide_networks(entries: Iterable[str]) -> list[str]:
+    """The ``mynetworks`` entries that are public networks wider than /24 (IPv4) or /48 (IPv6).
+
+    ``[::1]/128`` brackets are Postfix's own IPv6 form; entries that are no network (tables,
+    host names) are not judged."""
+    out: list[str] = []
+    for entry in entries:
+        text = re.sub(r"^\[([^\]]+)\]", r"\1", entry.strip())
+        if "/" not in text and ":" not in text and not re.fullmatch(r"[0-9.]+", text):
+            continue
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            continue
+        limit = MAX_V4 if net.version == 4 else MAX_V6
+        public = not (net.is_private or net.is_loopback or net.is_link_local or net.is_reserved)
+        if net.prefixlen == 0 or (public and net.prefixlen < limit):
+            out.append(entry)
+    return out
+
+
+def yes(value: str | None) -> bool:
+    """Postfix's boolean: ``yes`` / ``true`` (any case) is true."""
+    return (value or "").strip().lower() in ("yes", "true", "1", "on")
+
+
+#: the restriction lists smtpd evaluates at RCPT time (smtpd_delay_reject = yes), in order
+RCPT_LISTS = (
+    "smtpd_client_restrictions",
+    "smtpd_helo_restrictions",
+    "smtpd_sender_restrictions",
+    "smtpd_relay_restrictions",
+    "smtpd_recipient_restrictions",
+)
+#: restrictions that judge the client or the message rather than the recipient (blocklists, policy
+#: services, DNS sanity): a role address accepted after one of them is filtered
+FILTERS = (
+    "reject_rbl_client",
+    "reject_rhsbl_client",
+    "reject_rhsbl_sender",
+    "reject_rhsbl_helo",
+    "reject_rhsbl_reverse_client",
+    "reject_unknown_client_hostname",
+    "reject_unknown_reverse_client_hostname",
+    "reject_unknown_helo_hostname",
+    "reject_unknown_sender_domain",
+    "reject_non_fqdn_helo_hostname",
+    "reject_invalid_helo_hostname",
+    "check_policy_service",
+    "reject_unverified_sender",
+    "check_client_access",
+    "check_helo_access",
+    "check_sender_access",
+    "reject_unauth_pipelining",
+)
+#: access results that accept the recipient (Postfix access(5))
+ACCEPTING = ("ok", "permit", "relay")
+
+
+def access_tables(values: Mapping[str, str], services: Iterable[MasterService] = ()) -> list[str]:
+    """The tables of the ``check_recipient_access`` restrictions of the RCPT-time lists, main.cf's
+    and each master.cf service's ``-o`` overrides of them."""
+    out: list[str] = []
+    lists = [values.get(name, "") for name in RCPT_LISTS]
+    lists += [service_value(values, s, n) for s in services for n in RCPT_LISTS if s.option(n) is not None]
+    for value in lists:
+        words = restrictions(value)
+        for i, w in enumerate(words[:-1]):
+            if w == "check_recipient_access" and words[i + 1] not in out:
+                out.append(words[i + 1])
+    return out
+
+
+def network_entry_kind(entry: str) -> str:
+    """What a ``mynetworks`` element is: ``network`` (an address, a network, a host name, a
+    negation), ``file`` (``/etc/postfix/mynetworks``: a file of patterns) or ``table``
+    (``cidr:/etc/postfix/net.cidr``, ``hash:...``)."""
+    text = entry.strip()
+    if text.startswith("/"):
+        return "file"
+    if text.startswith(("!", "[")) or ":" not in text:
+        return "network"
+    return "table" if text.split(":", 1)[0].lower() in TABLE_TYPES else "network"
+
+
+#: Postfix's lookup table types (postconf -m, and the ones it can be built with)
+TABLE_TYPES = frozenset(
+    [
+        "btree",
+        "cdb",
+        "cidr",
+        "dbm",
+        "environ",
+        "fail",
+        "hash",
+        "inline",
+        "internal",
+        "ldap",
+        "lmdb",
+        "memcache",
+        "mongodb",
+        "mysql",
+        "netinfo",
+        "nis",
+        "nisplus",
+        "pcre",
+        "pgsql",
+        "pipemap",
+        "proxy",
+        "randmap",
+        "regexp",
+        "sdbm",
+        "socketmap",
+        "sqlite",
+        "static",
+        "tcp",
+        "texthash",
+        "unionmap",
+        "unix",
+    ]
+)
+
+
+def file_patterns(text: str) -> list[str]:
+    """The patterns of a ``/file/name`` element of a match list (``mynetworks``): white space or
+    comma separated, ``#`` comments."""
+    return split_list(" ".join(line.split("#", 1)[0] for line in text.splitlines()))
+
+
+def cidr_keys(text: str) -> list[str]:
+    """The networks a ``cidr:`` table matches (its first fields; ``if``/``endif`` and comments
+    skipped)."""
+    out = []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words and words[0].lower() not in ("if", "endif") and not words[0].startswith("!"):
+            out.append(words[0])
+    return out
+
+
+def accepting(result: str) -> bool:
+    """Whether an access(5) result accepts (``OK``, ``PERMIT``, a 2xx code...)."""
+    word = result.strip().split(" ", 1)[0].lower() if result.strip() else ""
+    return word in ACCEPTING or bool(re.fullmatch(r"2\d\d", word))
