@@ -133,7 +133,8 @@ class Lab(LabView):
     all on one UDP/TCP port (:attr:`dns_port`): *port*, or (0, the default) a free one; the
     scenarios' MTAs on another port (:attr:`smtp_port`), their ident responders on a third
     (:attr:`ident_port`) and their MTA-STS policy hosts on a fourth (:attr:`https_port`), all free
-    ones. With ``mtas=False`` no MTA or ident responder is started (a tier that runs real Postfix
+    ones, unless *smtp_port*, *ident_port* or *https_port* fix them (25, 113 and 443 in the lab's
+    container). With ``mtas=False`` no MTA or ident responder is started (a tier that runs real Postfix
     there instead), but the lab CA is still made (:attr:`ca`), and the policy hosts still serve."""
 
     def __init__(
@@ -144,13 +145,19 @@ class Lab(LabView):
         port: int = 0,
         mtas: bool = True,
         control: bool = False,
+        smtp_port: int = 0,
+        ident_port: int = 0,
+        https_port: int = 0,
     ) -> None:
         self._scenarios = list(scenarios) if scenarios is not None else load_scenarios()
         if latency < 0:
             raise LabError(f"latency must not be negative, got {latency}")
-        if not 0 <= port <= 65535:
-            raise LabError(f"port must be 0 (a free one) to 65535, got {port}")
+        ports = {"port": port, "smtp_port": smtp_port, "ident_port": ident_port, "https_port": https_port}
+        for name, value in ports.items():
+            if not 0 <= value <= 65535:
+                raise LabError(f"{name} must be 0 (a free one) to 65535, got {value}")
         self._port = port
+        self._fixed = {"smtp": smtp_port, "ident": ident_port, "https": https_port}
         self._with_mtas = mtas
         self._control = control and mtas
         self.plan: LabPlan = build_lab(self._scenarios)
@@ -225,11 +232,11 @@ class Lab(LabView):
     async def _serve_all(self) -> None:
         await self._server.start(self._port)
         if self._mtas is not None:
-            await self._mtas.start()
+            await self._mtas.start(self._fixed["smtp"])
         if self._ident is not None:
-            await self._ident.start()
+            await self._ident.start(self._fixed["ident"])
         if self._https is not None:
-            await self._https.start()
+            await self._https.start(self._fixed["https"])
 
     async def _stop_all(self) -> None:
         for stop in (

@@ -1,4 +1,5 @@
-"""Serve lab scenarios from a process of its own: ``python -m mailspec.testing.serve``.
+"""Serve lab scenarios from a process of its own: ``python -m mailspec.testing.serve`` (also
+``python -m mailspec.testing serve``).
 
 A DNS server that shares a Python process with the survey it answers competes with it for the GIL,
 so under machine load its answers come late and verdicts depend on the load. This entry point runs
@@ -17,6 +18,7 @@ import selectors
 import signal
 import stat
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,13 +28,17 @@ from typing import Any
 from .lab import CONTROL_IP, Lab, LabError, choose_scenarios, select_scenarios
 from .scenario import ScenarioError
 
-__all__ = ["announcement", "build_parser", "main"]
+__all__ = ["ANNOUNCEMENT_FILE", "CA_FILE", "announcement", "build_parser", "main"]
 
 PROG = "python -m mailspec.testing.serve"
 #: Seconds the lab may take to bind its sockets (LabProcess bounds the whole start-up itself).
 BIND_TIMEOUT = 60.0
 #: Exit status of a lab that could not start (a bad option, scenario or address), as argparse's.
 EXIT_ERROR = 2
+#: In --state-dir: the announcement (written once every socket is bound, removed at the end: a ready
+#: marker too) and the copy of the lab CA's certificate it names as ca_path.
+ANNOUNCEMENT_FILE = "lab.json"
+CA_FILE = "ca.pem"
 
 DESCRIPTION = """\
 Serve mailspec lab scenarios on loopback: over DNS (UDP and TCP) a recursive resolver at
@@ -62,6 +68,11 @@ While serving, each line read on stdin is a command, answered by one JSON line o
                 "handshake_failures": N, "server_names": [...], "requests": [...], ...}}}
 Blank lines are ignored; an unknown command is answered {"error": "..."}.
 
+With --state-dir DIR, the lab CA's certificate is copied to DIR/ca.pem (the announced ca_path), and
+the announcement is written to DIR/lab.json too, once every socket is bound (atomically: its
+presence means the lab serves; a stale one is removed at start, and the two files at the end).
+Another process that shares the network namespace reads it: python -m mailspec.testing run.
+
 Errors (an unknown scenario, a bad scenario file, an address that cannot be bound) print one line
 on stderr naming the cause and exit 2."""
 
@@ -70,16 +81,24 @@ examples:
   python -m mailspec.testing.serve                              # every packaged scenario
   python -m mailspec.testing.serve --scenario good,mx-cname --latency 0.02
   python -m mailspec.testing.serve --scenario-file my.toml --scenario-file more/
-  python -m mailspec.testing.serve --scenario all --port 53 --serve-forever    # a container
+  python -m mailspec.testing serve --scenario good --port 53 --smtp-port 25 --ident-port 113 \
+      --https-port 443 --state-dir /lab-state --control --serve-forever    # the lab's container
   python -m mailspec.testing.serve --no-mtas                    # no MTAs (real ones elsewhere)"""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG,
+        prog=prog,
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "names",
+        nargs="*",
+        default=[],
+        metavar="NAME[,NAME...]",
+        help="packaged scenarios, as --scenario takes them (python -m mailspec.testing serve good)",
     )
     parser.add_argument(
         "-s",
@@ -112,6 +131,27 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="PORT",
         help="UDP and TCP port of every lab address (default: 0, a free unprivileged port)",
+    )
+    for name, what, container in (
+        ("smtp", "every MTA address (and the control MTA)", 25),
+        ("ident", "every ident responder", 113),
+        ("https", "every MTA-STS policy host", 443),
+    ):
+        parser.add_argument(
+            f"--{name}-port",
+            type=_port,
+            default=0,
+            metavar="PORT",
+            help=f"TCP port of {what} (default: 0, a free unprivileged port; {container} in the lab's "
+            "container)",
+        )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"write the lab CA's certificate ({CA_FILE}) and, once serving, the announcement "
+        f"({ANNOUNCEMENT_FILE}) into DIR (made if missing), for a process that cannot read stdout",
     )
     parser.add_argument(
         "--no-mtas",
@@ -176,32 +216,83 @@ def announcement(lab: Lab) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    opts = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    opts = build_parser(prog).parse_args(argv)
     if opts.list_scenarios:
         for sc in select_scenarios("all"):
             print(f"{sc.name}\t{sc.domain}")
         return 0
     _keep_stdin_open()
+    state: Path | None = opts.state_dir
     with _stop_signals() as (wakeup, received):
         try:
+            if state is not None:
+                _clear_state(state)
             lab = Lab(
-                choose_scenarios(opts.scenario, opts.scenario_file),
+                choose_scenarios([*opts.names, *opts.scenario], opts.scenario_file),
                 latency=opts.latency,
                 port=opts.port,
                 mtas=not opts.no_mtas,
                 control=opts.control,
+                smtp_port=opts.smtp_port,
+                ident_port=opts.ident_port,
+                https_port=opts.https_port,
             )
             lab.start(timeout=BIND_TIMEOUT)
         except (LabError, ScenarioError, OSError) as exc:
             _error(exc)
             return EXIT_ERROR
+        status = 0
         try:
-            if _emit(announcement(lab)) and not received:
+            info = announcement(lab)
+            if state is not None:
+                info = _write_state(state, lab, info)
+            if _emit(info) and not received:
                 _serve(lab, wakeup, received, watch_stdin=not opts.serve_forever)
+        except OSError as exc:  # the state folder could not be written
+            _error(exc)
+            status = EXIT_ERROR
         finally:
-            stopped = _stop(lab)
-    return 0 if stopped else 1
+            if state is not None:
+                with contextlib.suppress(OSError):
+                    _clear_state(state)
+            if not _stop(lab):
+                status = status or 1
+    return status
+
+
+# --------------------------------------------------------------------------- the state folder
+
+
+def _clear_state(state: Path) -> None:
+    """Made if missing, without a stale announcement (a lab killed before it could remove its own)."""
+    state.mkdir(parents=True, exist_ok=True)
+    for name in (ANNOUNCEMENT_FILE, CA_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            (state / name).unlink()
+
+
+def _write_state(state: Path, lab: Lab, info: dict[str, Any]) -> dict[str, Any]:
+    """The CA's certificate, then the announcement that names it: each renamed into place whole, so
+    that a reader never sees half a file, and the announcement's presence means the lab serves."""
+    ca = state / CA_FILE
+    _atomic(ca, Path(lab.ca_path).read_bytes())
+    info = {**info, "ca_path": str(ca.resolve())}
+    _atomic(state / ANNOUNCEMENT_FILE, (json.dumps(info, indent=1) + "\n").encode())
+    return info
+
+
+def _atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # (the runner may be another user: it reads both files)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 # --------------------------------------------------------------------------- serving
