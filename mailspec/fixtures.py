@@ -669,7 +669,7 @@ def dmarc_record(dmarc_survey: DmarcSurvey) -> DmarcFound:
 
 # ------------------------------------------------------------------------- host checks (testinfra)
 #: (host id, MTA, configuration) -> the MTA facts read there: once per host and configuration per run
-_MTA_READ = pytest.StashKey[dict[tuple[str, str, str], MtaConfig]]()
+_MTA_READ = pytest.StashKey[dict[tuple[str, str, str, int], MtaConfig]]()
 
 
 @pytest.fixture
@@ -688,10 +688,11 @@ def mta_config(
     settings = settings_of(request.config)
     name = host_id(host) or "host"
     cache = request.config.stash.setdefault(_MTA_READ, {})
-    key = (name, settings.mta, settings.mta_config or "")
+    key = (name, settings.mta, settings.mta_config or "", settings.smtp_port)
     if key not in cache:
         cache[key] = read_mta(host, name, mta=settings.mta, config=settings.mta_config,
-                              domains=settings.domains, timeout=settings.timeout)  # fmt: skip
+                              domains=settings.domains, timeout=settings.timeout,
+                              port=settings.smtp_port)  # fmt: skip
     found = cache[key]
     if found.problem:
         raise Indeterminate(f"could not test: {found.problem}")

@@ -18,13 +18,16 @@ from mailspec.facts.host import MtaConfig, RoleRoute, TlsFiles
 from mailspec.records.certs import CertError, parse_cert
 from mailspec.records.exim import parse_bp, parse_bt
 from mailspec.records.postfix import (
+    access_source,
     access_tables,
     cidr_keys,
     file_patterns,
     network_entry_kind,
     parse_master,
     parse_postconf,
+    smtpd_param,
     split_list,
+    table_source,
 )
 
 __all__ = ["ROLES", "HostLike", "read_mta"]
@@ -141,12 +144,14 @@ def _found(reader: _Reader, tool: str, *others: str) -> bool:
 
 def read_mta(
     host: HostLike, host_id: str, *, mta: str = "auto", config: str | None = None,
-    domains: Sequence[str] = (), timeout: float = 10.0,
+    domains: Sequence[str] = (), timeout: float = 10.0, port: int = 25,
 ) -> MtaConfig:  # fmt: skip
     """Read the host's MTA once: Postfix or Exim (``mta``: auto, postfix or exim), its configuration
     ``config`` (Postfix's directory, Exim's file; None: the MTA's default), and the routes of the
-    role addresses bare and at each of ``domains``. Each command is bounded by ``timeout`` seconds
-    (a few times it for the slow ones) where the host has ``timeout(1)``."""
+    role addresses bare and at each of ``domains``. Postfix's TLS files and ``mynetworks`` are the
+    ones of the smtpd that serves the SMTP port ``port`` (its master.cf ``-o`` overrides). Each
+    command is bounded by ``timeout`` seconds (a few times it for the slow ones) where the host has
+    ``timeout(1)``."""
     r = _Reader(host, timeout)
     chosen = mta
     if mta == "auto":
@@ -160,7 +165,7 @@ def read_mta(
     elif mta == "postfix":
         _found(r, "postconf", *POSTFIX_TOOLS)
     if chosen == "postfix":
-        return _postfix(r, host_id, config, domains)
+        return _postfix(r, host_id, config, domains, port)
     return _exim(r, host_id, config, domains)
 
 
@@ -232,7 +237,7 @@ def _host_parts(r: _Reader, hostname: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------- Postfix
-def _postfix(r: _Reader, host_id: str, config: str | None, domains: Sequence[str]) -> MtaConfig:
+def _postfix(r: _Reader, host_id: str, config: str | None, domains: Sequence[str], port: int) -> MtaConfig:
     c = ["-c", config] if config else []
     argv = ["postconf", *c, "-x"]
     rc, out, err = r.run(*argv, shown=0, slow=True)
@@ -254,10 +259,18 @@ def _postfix(r: _Reader, host_id: str, config: str | None, domains: Sequence[str
     for role in ROLES:
         for addr in [role, *(f"{role}@{d}" for d in domains)]:
             roles[addr] = _postfix_route(r, c, values, addr)
-    tls, *more_tls = _tls(r, values)
+    # (the smtpd on the SMTP port, or behind postscreen its pass smtpd, uses its -o overrides)
+    smtpd = {n: smtpd_param(values, services, n, port) for n in SMTPD_FILES}
+    tls, *more_tls = _tls(r, {**values, **smtpd})
     access: dict[str, str] = {}
-    networks = _networks(r, values)
+    networks = _networks(r, values.get("mynetworks", ""), smtpd["mynetworks"])
+    sources: dict[str, tuple[tuple[str, str], ...]] = {}
     for table in access_tables(values, services):
+        source = table_source(table)
+        if source:
+            data, problem = _read(r, source)
+            if not problem:
+                sources[table] = tuple(access_source(data.decode("utf-8", "replace")))
         for role in ROLES:
             for key in [f"{role}@", *(f"{role}@{d}" for d in domains)]:
                 found, problem = _lookup(r, c, "postmap", key, table)
@@ -266,17 +279,27 @@ def _postfix(r: _Reader, host_id: str, config: str | None, domains: Sequence[str
                 access[f"{table}|{key}"] = found or ""
     return MtaConfig(
         host_id, "postfix", config or "", "", values, nondefault, services, unread=dict(r.unread),
-        roles=roles, tls=tls, more_tls=tuple(more_tls), access=access, networks=networks,
+        roles=roles, tls=tls, more_tls=tuple(more_tls), access=access, access_sources=sources,
+        networks=networks,
         commands=tuple(r.commands), **parts,
     )  # fmt: skip
 
 
-def _networks(r: _Reader, values: dict[str, str]) -> dict[str, tuple[str, ...]]:
-    """The entries of the ``mynetworks`` elements that are a file or a table: a file's patterns,
-    a ``cidr:`` table's keys (read as text); another table, which cannot be listed, is recorded as
-    unread (``mynetworks ENTRY``)."""
+#: the smtpd parameters the host reader follows into files (their master.cf overrides included)
+SMTPD_FILES = (
+    "mynetworks",
+    "smtpd_tls_chain_files",
+    "smtpd_tls_cert_file",
+    "smtpd_tls_key_file",
+)
+
+
+def _networks(r: _Reader, *lists: str) -> dict[str, tuple[str, ...]]:
+    """The entries of the ``mynetworks`` elements (of each of ``lists``: main.cf's, the SMTP
+    port's override) that are a file or a table: a file's patterns, a ``cidr:`` table's keys (read
+    as text); another table, which cannot be listed, is recorded as unread (``mynetworks ENTRY``)."""
     out: dict[str, tuple[str, ...]] = {}
-    for entry in split_list(values.get("mynetworks", "")):
+    for entry in dict.fromkeys(e for value in lists for e in split_list(value)):
         kind = network_entry_kind(entry)
         if kind == "network":
             continue
@@ -386,6 +409,13 @@ def _postfix_route(r: _Reader, c: list[str], values: dict[str, str], address: st
                     steps.append(f"virtual_alias_maps {table}: {key} -> {found}")
                     return _many(found, addr if key == addr else f"{local}@{domain}", depth)
         if kind == "mydestination":
+            # (local(8) expands the aliases: a local_transport of error: or discard: bounces or
+            # drops every local address, aliases included)
+            transport = values.get("local_transport", "local").split(":", 1)[0].strip().lower()
+            if transport in ("error", "discard"):
+                steps.append(f"local_transport = {values.get('local_transport', '')}")
+                verb = "bounces" if transport == "error" else "discards"
+                return f"local mail is disabled (local_transport {verb} it)", False, ""
             for table in _tables(values, "alias_maps"):
                 found, problem = _lookup(r, c, "postalias", local.lower(), table)
                 if problem:
@@ -438,28 +468,78 @@ def _postfix_route(r: _Reader, c: list[str], values: dict[str, str], address: st
 
 
 def _tls(r: _Reader, values: dict[str, str]) -> tuple[TlsFiles, ...]:
-    """The server's key and certificate pairs: ``smtpd_tls_chain_files`` (key, then certificate,
-    then the next key...; a file left over holds both), which takes precedence, else
-    ``smtpd_tls_cert_file`` / ``smtpd_tls_key_file`` (the key defaults to the certificate's file)."""
+    """The server's key and certificate pairs: ``smtpd_tls_chain_files``, which takes precedence,
+    else ``smtpd_tls_cert_file`` / ``smtpd_tls_key_file`` (the key defaults to the certificate's
+    file)."""
     chain = split_list(values.get("smtpd_tls_chain_files", ""))
     if chain:
-        pairs = [
-            (chain[i + 1] if i + 1 < len(chain) else chain[i], chain[i]) for i in range(0, len(chain), 2)
-        ]
-        return tuple(_read_pair(r, cert, key) for cert, key in pairs)
+        return _chain_pairs(r, chain)
     cert_path = values.get("smtpd_tls_cert_file", "")
     key_path = values.get("smtpd_tls_key_file", "") or cert_path
     return (_read_pair(r, cert_path, key_path),)
 
 
+#: one PEM object (its label, then the whole block)
+PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.S)
+
+
+def _chain_pairs(r: _Reader, chain: Sequence[str]) -> tuple[TlsFiles, ...]:
+    """``smtpd_tls_chain_files``: Postfix reads the files as one sequence of PEM objects, in which
+    each private key is followed by its certificate and that certificate's chain (postconf(5)): a
+    file may hold a key and its chain, or the key and the certificate may sit in files of their own
+    (key1, cert1, key2, cert2). Each key is paired with the first certificate after it."""
+    groups: list[list[tuple[str, bytes]]] = []  # (per key: [(its file, key), (file, certificate)...])
+    stray = ""
+    for path in chain:
+        data, problem = _read(r, path)
+        if problem:
+            return (_pair_of(path, b"", problem, path, b"", problem),)
+        for m in PEM_BLOCK.finditer(data):
+            label = m.group(1)
+            if label.endswith(b"PRIVATE KEY"):
+                groups.append([(path, m.group(0))])
+            elif label == b"CERTIFICATE":
+                if groups:
+                    groups[-1].append((path, m.group(0)))
+                elif not stray:
+                    stray = path
+    if not groups:
+        return (_pair_of(chain[0], b"", "", chain[0], b"", f"{', '.join(chain)} holds no PEM private key "
+                         "(smtpd_tls_chain_files: a key, then its certificate)"),)  # fmt: skip
+    out = []
+    for (key_path, key_pem), *certs in groups:
+        if not certs:
+            why = (
+                f"the key in {key_path} is followed by no PEM certificate (smtpd_tls_chain_files: a "
+                "key, then its certificate)"
+            )
+            out.append(_pair_of(key_path, b"", why, key_path, key_pem, ""))
+            continue
+        out.append(_pair_of(certs[0][0], certs[0][1], "", key_path, key_pem, ""))
+    if stray:
+        first = out[0]
+        out[0] = TlsFiles(first.cert_path, first.key_path, f"{stray} holds a certificate with no PEM private "
+                          "key before it (smtpd_tls_chain_files: each key comes before its certificate)",
+                          first.key_problem, None, first.cert, first.absent)  # fmt: skip
+    return tuple(out)
+
+
 def _read_pair(r: _Reader, cert_path: str, key_path: str) -> TlsFiles:
     if not cert_path:
         return TlsFiles(cert_problem="no certificate file is configured")
+    cert_pem, cert_problem = _read(r, cert_path)
+    key_pem, key_problem = _read(r, key_path) if key_path else (b"", "no key file is configured")
+    return _pair_of(cert_path, cert_pem, cert_problem, key_path, key_pem, key_problem)
+
+
+def _pair_of(
+    cert_path: str, cert_pem: bytes, cert_problem: str, key_path: str, key_pem: bytes, key_problem: str
+) -> TlsFiles:
+    """A certificate and a key as read (PEM, or why they could not be read), judged: they parse,
+    and the key is the certificate's."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    cert_pem, cert_problem = _read(r, cert_path)
-    key_pem, key_problem = _read(r, key_path) if key_path else (b"", "no key file is configured")
     absent = tuple(
         dict.fromkeys(p for p, why in ((cert_path, cert_problem), (key_path, key_problem)) if ABSENT in why)
     )

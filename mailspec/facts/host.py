@@ -88,6 +88,9 @@ class MtaConfig:
     #: what each ``check_recipient_access`` table of the RCPT restrictions says of each role address
     #: (Postfix), by ``table|key``; "" when the table has no entry for it
     access: dict[str, str] = field(default_factory=dict)
+    #: the entries of each ``check_recipient_access`` table whose source file could be read
+    #: (``hash:/etc/postfix/roles`` -> ``/etc/postfix/roles``), by table: (key, result) pairs
+    access_sources: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     #: the packet filter's rules as they stand (``nft list ruleset`` or ``iptables -S``), and which
     firewall: str = ""
     firewall_tool: str = ""

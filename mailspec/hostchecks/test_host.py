@@ -32,9 +32,13 @@ from mailspec.records.postfix import (
     RCPT_LISTS,
     MasterService,
     accepting,
+    front_service,
     network_entry_kind,
+    open_access_keys,
     restrictions,
     service_value,
+    smtpd_param,
+    smtpd_service,
     split_list,
     wide_networks,
     yes,
@@ -70,9 +74,17 @@ def tool(c: MtaConfig) -> str:
     return "postconf" if c.mta == "postfix" else "exim -bP"
 
 
-def shown(c: MtaConfig, *names: str) -> None:
-    """The settings a verdict rests on, as evidence."""
-    evidence(*(f"{c.host}: {tool(c)}: {n} = {c.values.get(n, '(not set)')}" for n in names))
+def shown(c: MtaConfig, *names: str, port: int | None = None) -> None:
+    """The settings a verdict rests on, as evidence; with ``port``, Postfix's as the smtpd on that
+    port has them (a master.cf ``-o`` override says where it comes from)."""
+    lines = []
+    for n in names:
+        value = c.values.get(n, "(not set)")
+        s = smtpd_service(c.services, port) if port is not None and c.mta == "postfix" else None
+        if s is not None and s.option(n) is not None:
+            value = f"{service_value(c.values, s, n)} (master.cf {s.name} {s.type}: -o {n}={s.option(n)})"
+        lines.append(f"{c.host}: {tool(c)}: {n} = {value}")
+    evidence(*lines)
 
 
 def need(c: MtaConfig, *parts: str) -> None:
@@ -90,17 +102,9 @@ def not_for_exim(c: MtaConfig, what: str) -> None:
         )
 
 
-def smtp_ports(port: int) -> set[str]:
-    return {"smtp", "25"} if port == 25 else {str(port)}
-
-
 def front(c: MtaConfig, port: int) -> MasterService | None:
     """The master.cf service that takes connections on the SMTP port (smtpd or postscreen)."""
-    for ports in (smtp_ports(port), smtp_ports(25)):  # (the lab's port, else the real smtp service)
-        found = next((s for s in c.services if s.type == "inet" and s.port in ports), None)
-        if found is not None:
-            return found
-    return None
+    return front_service(c.services, port)
 
 
 def postscreen(c: MtaConfig, port: int) -> bool:
@@ -111,10 +115,7 @@ def postscreen(c: MtaConfig, port: int) -> bool:
 def smtpd_value(c: MtaConfig, name: str, port: int) -> str:
     """A parameter's value for the smtpd that serves the SMTP port (its master.cf ``-o`` override,
     else main.cf's); behind postscreen, the ``pass`` smtpd's."""
-    s = front(c, port)
-    if s is not None and s.command.split()[0] == "postscreen":
-        s = next((x for x in c.services if x.type == "pass" and x.command.split()[0] == "smtpd"), None)
-    return service_value(c.values, s, name) if s is not None else c.values.get(name, "")
+    return smtpd_param(c.values, c.services, name, port)
 
 
 def without_expansions(text: str) -> str:
@@ -353,7 +354,12 @@ def test_host_banner_names_host(mta_config: MtaConfig, mailspec_settings: Settin
         if first.strip("{}$") in ("primary_hostname", "smtp_active_hostname"):
             first = c.hostname
             banner = banner.replace(banner.split()[0], first, 1)
-    shown(c, setting, "myhostname" if c.mta == "postfix" else "primary_hostname")
+    shown(
+        c,
+        setting,
+        "myhostname" if c.mta == "postfix" else "primary_hostname",
+        port=mailspec_settings.smtp_port,
+    )
     evidence(f"{c.host}: the greeting: 220 {banner}")
     problems = []
     if first.lower().rstrip(".") != c.hostname.lower().rstrip("."):
@@ -440,7 +446,7 @@ def test_host_relay_restricted(mta_config: MtaConfig, mailspec_settings: Setting
     not_for_exim(c, "RCPT ACL (acl_smtp_rcpt)")
     need(c, "master.cf")
     lists = ("smtpd_relay_restrictions", "smtpd_recipient_restrictions")
-    shown(c, *lists, "mynetworks")
+    shown(c, *lists, "mynetworks", port=port)
     guarded: list[str] = []
     unjudged: list[str] = []
     opened: list[str] = []
@@ -460,7 +466,7 @@ def test_host_relay_restricted(mta_config: MtaConfig, mailspec_settings: Setting
             f"{smtpd_value(c, lists[1], port)!r}"
             + (f" ({'; '.join(w for w in opened if w)})" if any(opened) else "")
         )
-    wide = wide_networks(_network_entries(c))
+    wide = wide_networks(_network_entries(c, port))
     if wide:
         problems.append(
             f"mynetworks trusts public networks wider than /24 (IPv4) or /48 (IPv6): {', '.join(wide)}"
@@ -508,15 +514,29 @@ def _relay_list(c: MtaConfig, name: str, value: str) -> tuple[str, str]:
                             f"{name}: check_recipient_access {table} returns {result} for {k}<any domain> "
                             "ahead of reject_unauth_destination"
                         )
+                if table in c.access_sources:
+                    # (its source file lists every key: one that accepts any domain opens the relay;
+                    # the others accept named recipients only, as relay_domains does)
+                    entries = c.access_sources[table]
+                    wide = open_access_keys(entries)
+                    shown_keys = ", ".join(f"{k} {v}" for k, v in entries[:8]) + (" ..." * (len(entries) > 8))
+                    evidence(f"{c.host}: {table} (its source file): {shown_keys or 'no entries'}")
+                    if wide:
+                        return "open", (
+                            f"{name}: check_recipient_access {table} accepts {', '.join(wide)} (any domain) "
+                            "ahead of reject_unauth_destination"
+                        )
+                    continue
             return "unjudged", f"{name}: {w} {table}".rstrip()
     return "open", ""
 
 
-def _network_entries(c: MtaConfig) -> list[str]:
-    """The networks ``mynetworks`` trusts, its files and cidr: tables read; could not test when one
-    of its elements could not be listed."""
+def _network_entries(c: MtaConfig, port: int) -> list[str]:
+    """The networks ``mynetworks`` trusts (the smtpd on the SMTP port's: a master.cf override
+    included), its files and cidr: tables read; could not test when one of its elements could not
+    be listed."""
     out: list[str] = []
-    for entry in split_list(c.values.get("mynetworks", "")):
+    for entry in split_list(smtpd_value(c, "mynetworks", port)):
         if network_entry_kind(entry) == "network":
             out.append(entry)
             continue
@@ -548,7 +568,7 @@ def test_host_helo_required(mta_config: MtaConfig, mailspec_settings: Settings) 
             return
         not_for_exim(c, "ACLs (a HELO requirement in acl_smtp_mail), as helo_verify_hosts is empty,")
     need(c, "master.cf")
-    shown(c, "smtpd_helo_required")
+    shown(c, "smtpd_helo_required", port=mailspec_settings.smtp_port)
     value = smtpd_value(c, "smtpd_helo_required", mailspec_settings.smtp_port)
     if not yes(value):
         warn(
@@ -579,7 +599,7 @@ def test_host_pipelining_enforced(mta_config: MtaConfig, mailspec_settings: Sett
         return
     need(c, "master.cf")
     lists = [n for n in c.values if n.startswith("smtpd_") and n.endswith("_restrictions")]
-    shown(c, "smtpd_forbid_unauth_pipelining", "postscreen_pipelining_enable")
+    shown(c, "smtpd_forbid_unauth_pipelining", "postscreen_pipelining_enable", port=port)
     if yes(smtpd_value(c, "smtpd_forbid_unauth_pipelining", port)):
         return
     found = [n for n in sorted(lists) if "reject_unauth_pipelining" in restrictions(smtpd_value(c, n, port))]
@@ -641,12 +661,12 @@ def test_host_pregreet_enforced(mta_config: MtaConfig, mailspec_settings: Settin
     refs=["RFC 5321 §7.3"],
     fix="Set disable_vrfy_command = yes (Exim: leave acl_smtp_vrfy unset).",
 )
-def test_host_vrfy_restricted(mta_config: MtaConfig) -> None:
+def test_host_vrfy_restricted(mta_config: MtaConfig, mailspec_settings: Settings) -> None:
     """The MTA disables VRFY or answers it honestly.
 
-    Postfix: ``disable_vrfy_command = yes``; else a warning (VRFY then confirms addresses to
-    harvesters; whether it answers honestly is smtp.vrfy.honest's question, from outside). Exim:
-    ``acl_smtp_vrfy`` unset (Exim then refuses VRFY); else a warning.
+    Postfix: ``disable_vrfy_command = yes`` for the smtpd on the SMTP port; else a warning (VRFY
+    then confirms addresses to harvesters; whether it answers honestly is smtp.vrfy.honest's
+    question, from outside). Exim: ``acl_smtp_vrfy`` unset (Exim then refuses VRFY); else a warning.
     """
     c = mta_config
     if c.mta == "exim":
@@ -655,10 +675,13 @@ def test_host_vrfy_restricted(mta_config: MtaConfig) -> None:
             warn(f"{c.host}: acl_smtp_vrfy = {c.values['acl_smtp_vrfy']!r}: VRFY may confirm addresses to "
                  "harvesters (RFC 5321 §7.3; see smtp.vrfy.honest). Unset acl_smtp_vrfy.")  # fmt: skip
         return
-    shown(c, "disable_vrfy_command")
-    if not yes(c.values.get("disable_vrfy_command")):
+    port = mailspec_settings.smtp_port
+    need(c, "master.cf")
+    shown(c, "disable_vrfy_command", port=port)
+    value = smtpd_value(c, "disable_vrfy_command", port)
+    if not yes(value):
         warn(
-            f"{c.host}: disable_vrfy_command = {c.values.get('disable_vrfy_command', 'no')}: VRFY confirms "
+            f"{c.host}: disable_vrfy_command = {value or 'no'}: VRFY confirms "
             "which addresses exist, which address harvesters use (RFC 5321 §7.3; see smtp.vrfy.honest for "
             "what it answers). Set disable_vrfy_command = yes."
         )
@@ -744,7 +767,7 @@ def test_host_role_unfiltered(mta_config: MtaConfig, mailspec_settings: Settings
     c, port = mta_config, mailspec_settings.smtp_port
     not_for_exim(c, "ACLs")
     need(c, "master.cf")
-    shown(c, *RCPT_LISTS)
+    shown(c, *RCPT_LISTS, port=port)
     early = [(n, w) for n in RCPT_LISTS[:3] for w in restrictions(smtpd_value(c, n, port)) if w in FILTERS]
     if early:
         warn(
@@ -804,6 +827,7 @@ def test_host_tls_configured(mta_config: MtaConfig, mailspec_settings: Settings)
             "smtpd_tls_cert_file",
             "smtpd_tls_key_file",
             "smtpd_tls_chain_files",
+            port=mailspec_settings.smtp_port,
         )
         on = level in ("may", "encrypt") or (not level and legacy)
         setting = f"smtpd_tls_security_level = {level or '(empty)'}"

@@ -525,6 +525,13 @@ def _psl() -> PublicSuffixList:
     return PublicSuffixList()
 
 
+def is_public_suffix(name: str) -> bool:
+    """Whether ``name`` is itself a public suffix (``com``, ``co.uk``; an unknown TLD too) by the
+    Public Suffix List the package ships."""
+    name = name.strip().strip(".").lower()
+    return bool(name) and bool(_psl().is_public(name))
+
+
 def psl_organizational_domain(domain: str) -> str:
     """RFC 7489 §3.2's Organizational Domain of ``domain``: its public suffix on the Public Suffix List
     (the ``publicsuffixlist`` package's copy, ICANN and private sections, unknown TLDs a suffix of one

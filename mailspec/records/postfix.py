@@ -8,16 +8,26 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from mailspec.records.dmarc import is_public_suffix
+
 __all__ = [
     "MasterService",
+    "access_source",
     "access_tables",
     "cidr_keys",
     "file_patterns",
+    "front_service",
     "network_entry_kind",
+    "open_access_keys",
     "parse_master",
     "parse_postconf",
     "restrictions",
+    "service_value",
+    "smtp_ports",
+    "smtpd_param",
+    "smtpd_service",
     "split_list",
+    "table_source",
     "wide_networks",
 ]
 
@@ -139,6 +149,39 @@ def service_value(values: Mapping[str, str], service: MasterService, name: str) 
     if own.startswith("$") and own[1:] in values:  # -o smtpd_x=$mua_x
         return values[own[1:]]
     return own
+
+
+def smtp_ports(port: int) -> set[str]:
+    """The master.cf service names of an ``inet`` service on ``port`` (``smtp`` is 25's)."""
+    return {"smtp", "25"} if port == 25 else {str(port)}
+
+
+def front_service(services: Iterable[MasterService], port: int) -> MasterService | None:
+    """The master.cf service that takes connections on the SMTP port ``port`` (smtpd or
+    postscreen); when none serves that port (a lab port), the real ``smtp`` service."""
+    services = list(services)
+    for ports in (smtp_ports(port), smtp_ports(25)):
+        found = next((s for s in services if s.type == "inet" and s.port in ports), None)
+        if found is not None:
+            return found
+    return None
+
+
+def smtpd_service(services: Iterable[MasterService], port: int) -> MasterService | None:
+    """The smtpd that talks SMTP to clients of ``port``: the front service, or behind postscreen the
+    ``pass`` smtpd postscreen hands its clients to (master.cf's ``smtpd pass`` line)."""
+    services = list(services)
+    s = front_service(services, port)
+    if s is not None and s.command.split()[:1] == ["postscreen"]:
+        s = next((x for x in services if x.type == "pass" and x.command.split()[:1] == ["smtpd"]), None)
+    return s
+
+
+def smtpd_param(values: Mapping[str, str], services: Iterable[MasterService], name: str, port: int) -> str:
+    """A parameter's value for the smtpd that serves ``port``: its master.cf ``-o`` override, else
+    main.cf's (postconf -x)."""
+    s = smtpd_service(services, port)
+    return service_value(values, s, name) if s is not None else values.get(name, "")
 
 
 #: the widest public networks ``mynetworks`` may hold (CATALOG §19 host.relay.restricted)
@@ -289,3 +332,48 @@ def accepting(result: str) -> bool:
     """Whether an access(5) result accepts (``OK``, ``PERMIT``, a 2xx code...)."""
     word = result.strip().split(" ", 1)[0].lower() if result.strip() else ""
     return word in ACCEPTING or bool(re.fullmatch(r"2\d\d", word))
+
+
+#: the indexed table types whose source is a postmap(1) text file beside the database
+#: (``hash:/etc/postfix/access`` is built from ``/etc/postfix/access``); texthash reads it directly
+SOURCE_TABLES = ("hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash")
+
+
+def table_source(table: str) -> str:
+    """The text file a lookup table is built from (``hash:/etc/postfix/access`` ->
+    ``/etc/postfix/access``), or "" for a table that has none (regexp, pcre, sql, ...)."""
+    kind, sep, path = table.partition(":")
+    if not sep or kind.lower() not in SOURCE_TABLES or not path.startswith("/"):
+        return ""
+    return path
+
+
+def access_source(text: str) -> list[tuple[str, str]]:
+    """The (key, result) entries of a postmap(1) source file: ``key whitespace value``, ``#``
+    comments, a line that starts with white space continuing the one before."""
+    out: list[tuple[str, str]] = []
+    for raw in text.splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        if raw[0].isspace() and out:
+            last_key, last_value = out[-1]
+            out[-1] = (last_key, f"{last_value} {raw.strip()}".strip())
+            continue
+        fields = raw.split(None, 1)
+        out.append((fields[0], fields[1].strip() if len(fields) > 1 else ""))
+    return out
+
+
+def open_access_keys(entries: Iterable[tuple[str, str]]) -> list[str]:
+    """The keys of an access(5) table that accept a recipient in any domain: ``user@`` (that local
+    part at every domain), or a public suffix (``com``, ``.co.uk``: every domain under it, by
+    parent_domain_matches_subdomains). A key naming an address or a registrable domain accepts
+    only those recipients, as relay_domains does."""
+    out = []
+    for key, result in entries:
+        if not accepting(result):
+            continue
+        k = key.strip().lower()
+        if k.endswith("@") or ("@" not in k and is_public_suffix(k)):
+            out.append(key)
+    return out

@@ -4,6 +4,7 @@ CATALOG §19 says; an unread setting is never a failure; an Exim rule not read i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -84,7 +85,7 @@ def test_the_good_host_passes_every_check() -> None:
     passes(h.test_host_helo_required, GOOD, S)
     passes(h.test_host_pipelining_enforced, GOOD, S)
     passes(h.test_host_pregreet_enforced, GOOD, S)
-    passes(h.test_host_vrfy_restricted, GOOD)
+    passes(h.test_host_vrfy_restricted, GOOD, S)
     notes = passes(h.test_host_role_postmaster, GOOD, D, DNS)
     assert notes == ["postmaster -> local user root", f"postmaster@{D} -> local user root"]
     passes(h.test_host_role_abuse, GOOD, "", None)
@@ -211,7 +212,7 @@ def test_helo_pipelining_pregreet_vrfy_warn() -> None:
     warns(h.test_host_pregreet_enforced, mta({"postscreen_greet_action": "ignore"}), S, match="ignore")
     plain = mta(services=tuple(parse_master("smtp inet n - y - - smtpd")))
     warns(h.test_host_pregreet_enforced, plain, S, match="no postscreen")
-    warns(h.test_host_vrfy_restricted, mta({"disable_vrfy_command": "no"}), match="harvest")
+    warns(h.test_host_vrfy_restricted, mta({"disable_vrfy_command": "no"}), S, match="harvest")
 
 
 def test_exim_rules_read_or_said_unread() -> None:
@@ -222,7 +223,7 @@ def test_exim_rules_read_or_said_unread() -> None:
     warns(h.test_host_pregreet_enforced, no_sync, S)
     errors(h.test_host_helo_required, EXIM, S, match="not implemented")
     passes(h.test_host_helo_required, MtaConfig("local", "exim", values={"helo_verify_hosts": "*"}), S)
-    passes(h.test_host_vrfy_restricted, EXIM)
+    passes(h.test_host_vrfy_restricted, EXIM, S)
     errors(h.test_host_role_unfiltered, EXIM, S, match="not implemented")
 
 
@@ -424,3 +425,35 @@ def test_lab_port_reads_the_smtp_service_and_its_overrides() -> None:  # (items 
     for check in (h.test_host_tls_configured, h.test_host_banner_names_host):
         errors(check, unread, S, match="postconf -M")
     errors(h.test_host_mta_listening, unread, "", None, None, S, match="postconf -M")
+
+
+# ------------------------------------------------------------ the smtpd on the SMTP port (master.cf)
+#: master.cf with postscreen on port 25 and the smtpd it hands clients to, with its own -o overrides
+BEHIND_POSTSCREEN = (
+    "smtp inet n - y - 1 postscreen\n"
+    "smtpd pass - - y - - smtpd -o disable_vrfy_command=no -o mynetworks=0.0.0.0/0\n"
+)
+
+
+def test_vrfy_and_mynetworks_are_the_port_25_smtpds() -> None:
+    # (main.cf says VRFY is off and mynetworks is the host; the smtpd behind postscreen says otherwise)
+    c = mta({"disable_vrfy_command": "yes", "mynetworks": "127.0.0.0/8"},
+            services=tuple(parse_master(BEHIND_POSTSCREEN)))  # fmt: skip
+    warns(h.test_host_vrfy_restricted, c, S, match="disable_vrfy_command = no")
+    message = fails(h.test_host_relay_restricted, c, S, match="0.0.0.0/0")
+    assert "mynetworks" in message
+    passes(h.test_host_vrfy_restricted, mta({"disable_vrfy_command": "yes"}), S)
+
+
+def test_relay_a_table_whose_source_names_its_keys() -> None:
+    roles = {"smtpd_relay_restrictions": "check_recipient_access hash:/etc/postfix/roles, "
+             "reject_unauth_destination", "smtpd_recipient_restrictions": ""}  # fmt: skip
+    named = (("postmaster@example.com", "OK"), ("abuse@example.com", "OK"), ("example.net", "OK"))
+    c = mta(roles, access={}, access_sources={"hash:/etc/postfix/roles": named})
+    passes(h.test_host_relay_restricted, c, S)
+    for wide in (("abuse@", "OK"), ("com", "OK"), (".co.uk", "permit")):
+        c = mta(roles, access={}, access_sources={"hash:/etc/postfix/roles": (*named, wide)})
+        fails(h.test_host_relay_restricted, c, S, match=re.escape(wide[0]))
+    # (a key that rejects opens nothing)
+    c = mta(roles, access={}, access_sources={"hash:/etc/postfix/roles": (*named, ("com", "REJECT"))})
+    passes(h.test_host_relay_restricted, c, S)

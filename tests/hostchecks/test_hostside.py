@@ -235,3 +235,81 @@ def test_chain_files_pair_key_then_certificate() -> None:  # (item 17)
         "/etc/ssl/k1",
         True,
     )
+
+
+def _with(values: str, master: str = "smtp inet n - y - - smtpd\n", **files: str) -> dict[str, Result]:
+    """POSTFIX with more main.cf settings, another master.cf, and files that ``cat`` reads."""
+    table = {
+        r"postconf -c /etc/pf -x": Result(0, POSTFIX[r"postconf -c /etc/pf -x"].stdout + values),
+        r"postconf -c /etc/pf -M": Result(0, master),
+    }
+    table.update({re.escape(f"cat -- {path}"): Result(0, text) for path, text in files.items()})
+    return {**table, **{k: v for k, v in POSTFIX.items() if k not in table}}
+
+
+def test_chain_files_one_sequence_key_then_certificate() -> None:
+    # (postconf(5): the files are one sequence, each key followed by its certificate: key1 cert1 key2 cert2)
+    cert2, key2 = cert_pem(["mx1.example.com"])
+    files = {"/k1": KEY.decode(), "/c1": CERT.decode(), "/k2": key2.decode(), "/c2": cert2.decode()}
+    c = read_mta(
+        FakeHost(_with("smtpd_tls_chain_files = /k1, /c1, /k2, /c2\n", **files)), "mx1", config="/etc/pf"
+    )
+    pairs = (c.tls, *c.more_tls)
+    assert [(p.key_path, p.cert_path, p.match) for p in pairs if p] == [
+        ("/k1", "/c1", True),
+        ("/k2", "/c2", True),
+    ]
+    # (each file holds its key and its certificate)
+    both = {"/a": KEY.decode() + CERT.decode(), "/b": key2.decode() + cert2.decode()}
+    c = read_mta(FakeHost(_with("smtpd_tls_chain_files = /a /b\n", **both)), "mx1", config="/etc/pf")
+    assert [(p.key_path, p.cert_path, p.match) for p in (c.tls, *c.more_tls) if p] == [
+        ("/a", "/a", True),
+        ("/b", "/b", True),
+    ]
+    # (a certificate ahead of its key, or a key with none after it, is said)
+    c = read_mta(FakeHost(_with("smtpd_tls_chain_files = /c1 /k1\n", **files)), "mx1", config="/etc/pf")
+    assert c.tls is not None and "no PEM" in (c.tls.cert_problem + c.tls.key_problem)
+
+
+def test_tls_files_and_mynetworks_of_the_smtpd_behind_postscreen() -> None:
+    master = (
+        "smtp inet n - y - 1 postscreen\n"
+        "smtpd pass - - y - - smtpd -o smtpd_tls_cert_file=/old.pem -o smtpd_tls_key_file=/old.key "
+        "-o mynetworks=/etc/pf/nets\n"
+    )
+    old, old_key = cert_pem(["mx1.example.com"], days=-1)
+    files = {"/old.pem": old.decode(), "/old.key": old_key.decode(), "/etc/pf/nets": "192.0.2.0/24\n"}
+    c = read_mta(FakeHost(_with("", master, **files)), "mx1", config="/etc/pf")
+    assert c.tls is not None and (c.tls.cert_path, c.tls.key_path, c.tls.match) == (
+        "/old.pem",
+        "/old.key",
+        True,
+    )
+    assert c.networks == {"/etc/pf/nets": ("192.0.2.0/24",)}
+    # (a lab port no service names: the real smtp service's smtpd, as the checks read it)
+    c = read_mta(FakeHost(_with("", master, **files)), "mx1", config="/etc/pf", port=2525)
+    assert c.tls is not None and c.tls.cert_path == "/old.pem"  # (no 2525 service: the smtp one)
+    submission = (
+        "smtp inet n - y - - smtpd\nsubmission inet n - y - - smtpd -o smtpd_tls_cert_file=/old.pem\n"
+    )
+    c = read_mta(FakeHost(_with("", submission, **files)), "mx1", config="/etc/pf")
+    assert c.tls is not None and c.tls.cert_path == "/etc/ssl/mx.pem"
+
+
+def test_local_transport_error_makes_local_mail_undeliverable() -> None:
+    table = _with("local_transport = error:local mail delivery is disabled\n")
+    c = read_mta(FakeHost(table), "mx1", config="/etc/pf", domains=["example.com"])
+    route = c.roles["postmaster@example.com"]  # (virtual -> postmaster, a local address: bounced)
+    assert not route.deliverable and "local mail is disabled" in route.destination
+    assert "local_transport = error:local mail delivery is disabled" in route.steps
+    assert c.roles["abuse@example.com"].deliverable  # (the catch-all forwards off the host)
+
+
+def test_access_table_sources_are_read() -> None:
+    roles = "# role addresses\npostmaster@example.com   OK\nabuse@example.com\tOK\n"
+    c = read_mta(FakeHost(_with("", **{"/etc/pf/roles": roles})), "mx1", config="/etc/pf")
+    assert c.access_sources == {
+        "hash:/etc/pf/roles": (("postmaster@example.com", "OK"), ("abuse@example.com", "OK"))
+    }
+    c = read_mta(FakeHost(POSTFIX), "mx1", config="/etc/pf")  # (cat: not found: not judged by its keys)
+    assert c.access_sources == {}

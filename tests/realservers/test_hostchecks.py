@@ -84,23 +84,7 @@ OTHER_HOSTS = (*GOOD_VARIANTS, *BROKEN, *VARIANTS)
 #: hosts on which mailspec.hostchecks is known to judge wrongly (each reason says what real Postfix
 #: does, as seen against Postfix 3.7): strict, so that a fixed check makes its host a failure here
 #: until its entry is removed
-KNOWN_CHECK_BUGS: dict[str, str] = {
-    "good/chain-files-dual": "host.tls.configured pairs the first smtpd_tls_chain_files file's key with "
-    "the last file's certificate; Postfix reads the files as one sequence key1, cert1, key2, cert2 "
-    "(postconf(5)) and offers both certificates (an ECDSA and an RSA handshake both work)",
-    "host.role.postmaster/local-disabled": "a local user counts as deliverable whatever local_transport "
-    "says; with local_transport = error:..., Postfix bounces all local mail, aliases included (550 5.1.1 "
-    "<root@mx.hostcheck.test>: Recipient address rejected: local mail delivery is disabled)",
-    "host.tls.cert-current/master.cf": "the TLS files are read from main.cf only, not from the -o "
-    "overrides of the smtpd on the SMTP port, which Postfix uses (it serves the expired certificate)",
-    "host.role.unfiltered/relay-list": "a check_recipient_access OK in smtpd_relay_restrictions is "
-    "counted as an exemption from smtpd_recipient_restrictions; an OK ends only its own list (Postfix "
-    "still applies the recipient restrictions: 554 Access denied with a plain reject there)",
-    "host.vrfy.restricted/master.cf": "disable_vrfy_command is read from main.cf only, not from the -o "
-    "override of the smtpd on the SMTP port (Postfix answers VRFY: 252 2.0.0 root)",
-    "host.relay.restricted/master.cf": "mynetworks is read from main.cf only, not from the -o override "
-    "of the smtpd on the SMTP port (Postfix relays for any client: 250 for someone@example.org)",
-}
+KNOWN_CHECK_BUGS: dict[str, str] = {}
 
 
 def _params(hosts: Sequence[HostConfig]) -> list[Any]:
