@@ -9,7 +9,7 @@ Postfix), so that each check gives its verdict for the host and, where the catal
 domain. The good host must pass everything (or skip, saying why); a broken host must fail (or warn) on
 exactly its check, with a message that names the setting, and give every other check the good host's
 verdict. Where mailspec is known to judge a host wrongly (:data:`KNOWN_CHECK_BUGS`, each with what
-real Postfix does with that configuration), the test is a strict xfail.
+real Postfix does with that configuration), the test is a strict xfail (none is known now).
 
 The good host's Postfix runs (on a free port of 127.0.14.64, postscreen in front): its sockets are
 the ones every run reads, since listening sockets are the machine's. The broken host of
@@ -18,13 +18,19 @@ host.mta.listening runs too, on a port of its own; every other broken host is on
 over the machine's in a private mount namespace, ``unshare -m``: the host checks resolve
 ``myhostname`` with ``getent``, which must neither leave loopback nor depend on this machine's files)
 and its packet filter's rules (an ``nft`` at the front of its PATH that lists them).
+
+These hosts listen on loopback only, which host.mta.listening without a domain rightly fails; a host
+that listens on another address is judged in a network namespace the test creates
+(:func:`test_listening_off_loopback_without_a_domain`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
+import selectors
 import shutil
 import signal
 import smtplib
@@ -261,17 +267,20 @@ def host_lab(postfix_installed: None, tmp_path_factory: pytest.TempPathFactory) 
 
 
 # ------------------------------------------------------------------------------------ the runs
-def run_hostchecks(files: HostFiles, options: Sequence[str], cwd: Path) -> MailspecRun:
+def run_hostchecks(
+    files: HostFiles, options: Sequence[str], cwd: Path, prefix: Sequence[str] = ()
+) -> MailspecRun:
     """``pytest --pyargs mailspec.hostchecks`` with *options*, as a user runs it on the host: from the
     empty folder *cwd*, the host's /etc/hosts and /etc/resolv.conf in place (a private mount
-    namespace), its ``nft`` first on the PATH; the JSON report in ``cwd/report.json``."""
+    namespace), its ``nft`` first on the PATH; the JSON report in ``cwd/report.json``. *prefix*
+    runs it through another command (``nsenter --net=...``: in the host's network namespace)."""
     cwd.mkdir(parents=True, exist_ok=True)
     report_path = cwd / "report.json"
     pytest_cmd = [
         sys.executable, "-m", "pytest", "-p", "mailspec", "--pyargs", "mailspec.hostchecks",
         *options, f"--mail-report={report_path}", "-p", "no:cacheprovider", "-q",
     ]  # fmt: skip
-    command = ["unshare", "-m", "--propagation", "private", "sh", "-c", BIND, "sh", str(files.hosts)]
+    command = [*prefix, "unshare", "-m", "--propagation", "private", "sh", "-c", BIND, "sh", str(files.hosts)]
     command += [str(files.resolv), *pytest_cmd]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_project_root()), env.get("PYTHONPATH")) if p)
@@ -390,29 +399,29 @@ def test_running_hosts_greet(host_lab: HostLab) -> None:
 
 
 # ------------------------------------------------------------------------------------ the verdicts
-#: Without a domain, host.mta.listening (since 2026-12-02 21:42) fails an MTA that listens on loopback
-#: addresses only, and this tier may listen nowhere else: to be settled with the check's author.
-NO_DOMAIN_LOOPBACK = (
-    "host.mta.listening without --mail-domain fails a listener on loopback only ('nothing listens ... at "
-    "any address but loopback'), and the lab listens on 127.0.14.64 by rule"
-)
+#: Without a domain, host.mta.listening fails an MTA that listens on loopback addresses only (no other
+#: host can reach it), and this tier's hosts listen on 127.0.14.64 by rule: for them, that failure is
+#: the right verdict. test_listening_off_loopback_without_a_domain judges a host that listens on
+#: another address, in a network namespace of its own.
+LOOPBACK_ONLY = ("host.mta.listening", "")
 
 
 @pytest.mark.parametrize(
-    "with_domain",
-    [
-        pytest.param(True, id="domain"),
-        pytest.param(False, id="no-domain", marks=pytest.mark.xfail(strict=True, reason=NO_DOMAIN_LOOPBACK)),
-    ],
+    "with_domain", [pytest.param(True, id="domain"), pytest.param(False, id="no-domain")]
 )
 def test_good_host_passes_every_check(runs: dict[Run, MailspecRun], with_domain: bool) -> None:
     """Every host check passes on the good host: with a domain, the per-domain checks for the domain
     and the others for the host; without, each for the host, where only the checks that need a
-    domain's MX records skip, saying so."""
+    domain's MX records skip, saying so, and host.mta.listening fails, since the lab host listens on
+    loopback only."""
     run = runs[GOOD.name, with_domain]
     rows = verdicts(run)
     expected = {(i, DOMAIN if with_domain and i in PER_DOMAIN else "") for i in HOST_IDS}
     assert rows.keys() == expected, f"{sorted(rows.keys() ^ expected)}\n{run.describe()}"
+    if not with_domain:
+        row = rows.pop(LOOPBACK_ONLY)
+        assert row["outcome"] == "failed", f"{table({LOOPBACK_ONLY: row})}\n{run.describe()}"
+        assert "at any address but loopback" in row["message"], row["message"]
     wrong = {
         key: row
         for key, row in rows.items()
@@ -463,3 +472,113 @@ def test_runs_took(runs: dict[Run, MailspecRun]) -> None:
     """Each run finished, well within its limit (a slow run is a host check waiting for something)."""
     slow = {name: round(run.seconds, 1) for name, run in runs.items() if run.seconds > RUN_TIMEOUT / 4}
     assert not slow, slow
+
+
+# ------------------------------------------------------------- listening off loopback (a namespace)
+#: the host's address in the network namespace the test creates (nothing outside it has it)
+OFF_LOOPBACK = "10.77.0.25"
+
+
+@contextlib.contextmanager
+def network_namespace() -> Iterator[list[str]]:
+    """A network namespace of its own with loopback up, holding :data:`OFF_LOOPBACK` too; yields
+    the prefix that runs a command in it (``nsenter --net=...``). The namespace is set up by its
+    holder process itself, once unshared (``unshare --net sh -c ...``: nothing can reach the
+    machine's own interfaces), and lives as long as that holder, killed at the end."""
+    # (on loopback's interface: this kernel may have no dummy or veth driver, and the check judges
+    # the address, which is no loopback address)
+    script = f"ip link set lo up && ip addr add {OFF_LOOPBACK}/32 dev lo && echo ready && exec sleep 600"
+    holder = subprocess.Popen(
+        ["unshare", "--net", "sh", "-c", script],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stderr is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(holder.stdout, selectors.EVENT_READ)
+            ready = bool(selector.select(30)) and holder.stdout.readline() == b"ready\n"
+        if not ready:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(holder.pid, signal.SIGKILL)
+            holder.wait()
+            unavailable(
+                f"an address in a network namespace ({script}): {holder.stderr.read().decode().strip()}"
+            )
+        yield ["nsenter", f"--net=/proc/{holder.pid}/ns/net"]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+        for stream in (holder.stdout, holder.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _listening(prefix: Sequence[str], port: int) -> list[str]:
+    """The TCP sockets listening on *port* in the namespace (``ss -ltn``)."""
+    out = subprocess.run(
+        [*prefix, "ss", "-H", "-l", "-t", "-n"], capture_output=True, text=True, timeout=30, check=False
+    )
+    return [
+        f[3]
+        for f in (line.split() for line in out.stdout.splitlines())
+        if len(f) > 3 and f[3].endswith(f":{port}")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("listen", "outcome"),
+    [pytest.param(OFF_LOOPBACK, "passed", id="mx-address"), pytest.param("", "failed", id="loopback-only")],
+)
+def test_listening_off_loopback_without_a_domain(
+    postfix_installed: None, tmp_path: Path, listen: str, outcome: str
+) -> None:
+    """Without a domain, host.mta.listening passes a Postfix that listens on port 25 at an address
+    other hosts can reach, and fails one whose only listener is loopback (inet_interfaces =
+    loopback-only, master.cf binding no address): real Postfix, in a network namespace of its own
+    that holds :data:`OFF_LOOPBACK` (the machine's other tiers may listen on loopback only)."""
+    why = _namespace_problem()
+    if why:
+        unavailable(why)
+    config = dataclasses.replace(GOOD, name=f"good/listen-{listen or 'inet-interfaces'}", listen=listen,
+                                 hosts=((OFF_LOOPBACK, MX_HOST),))  # fmt: skip
+    port = 25
+    rundir = runtime_dir("mailspec-listening-")
+    ca_dir = rundir / "ca"
+    ca_dir.mkdir()
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, rundir, ignore_errors=True)
+        prefix = stack.enter_context(network_namespace())
+        inst, files = _instance(config, rundir / "host", port, 113, LabCA(ca_dir))
+        inst.process.argv = [*prefix, *inst.process.argv]
+        try:
+            inst.start()
+            deadline = time.monotonic() + 40.0
+            while not _listening(prefix, port):
+                if inst.process.exited is not None or time.monotonic() > deadline:
+                    pytest.fail(f"Postfix did not listen on port {port} in the namespace:\n{inst.logs()}")
+                time.sleep(0.05)
+            sockets = _listening(prefix, port)
+            options = [
+                "--hosts=local://",
+                "--mail-mta=postfix",
+                f"--mail-mta-config={files.etc}",
+                f"--mail-smtp-port={port}",
+                "--mail-ident-port=113",
+                "-k",
+                "host_mta_listening",
+            ]
+            run = run_hostchecks(files, options, tmp_path / "run", prefix=prefix)
+        finally:
+            inst.terminate()
+            inst.stop()
+    rows = verdicts(run)
+    row = rows[("host.mta.listening", "")]
+    assert row["outcome"] == outcome, f"listening on {sockets}:\n{table(rows)}\n{run.describe()}"
+    if outcome == "failed":
+        assert "any address but loopback" in row["message"], row["message"]
+    else:
+        assert sockets == [f"{OFF_LOOPBACK}:{port}"], sockets
