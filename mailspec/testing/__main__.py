@@ -1,8 +1,10 @@
 """``python -m mailspec.testing COMMAND [ARGS...]``: the lab's entry points (the docker lab runs them).
 
-``serve``  the lab's servers (:mod:`mailspec.testing.serve`; ``serve --help``)
-``run``    the shipped checks against a lab that serves (:mod:`mailspec.labrun`, the survey's side:
-           pytest and the plugin; ``run --help``)
+``serve``   the lab's servers (:mod:`mailspec.testing.serve`; ``serve --help``)
+``health``  whether the lab announced in a state folder serves (:func:`mailspec.testing.serve.health`:
+            the lab container's healthcheck; ``health --help``)
+``run``     the shipped checks against a lab that serves (:mod:`mailspec.labrun`, the survey's side:
+            pytest and the plugin; ``run --help``)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ usage: {PROG} COMMAND [ARGS...]
 
 commands:
   serve [NAME[,NAME...]] [--state-dir DIR] ...   serve lab scenarios (serve --help says more)
+  health --state-dir DIR [--timeout SECONDS]     exit 0 if the lab announced in DIR serves
   run --state-dir DIR [--reports DIR] [-- PYTEST ARGS...]
                                                  run the shipped checks against a serving lab"""
 
@@ -30,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .serve import main as serve
 
         return serve(rest, prog=f"{PROG} serve")
+    if command == "health":
+        from .serve import health_main
+
+        return health_main(rest, prog=f"{PROG} health")
     if command == "run":
         from mailspec.labrun import main as run
 

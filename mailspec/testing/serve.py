@@ -10,35 +10,68 @@ container image runs it too.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import dataclasses
+import ipaddress
 import json
 import math
 import os
+import secrets
 import selectors
 import signal
 import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import dns.exception
+import dns.message
+import dns.query
+import dns.rcode
+import dns.rdatatype
+
+from .dns_server import LabDnsServer
 from .lab import CONTROL_IP, Lab, LabError, choose_scenarios, select_scenarios
 from .scenario import ScenarioError
 
-__all__ = ["ANNOUNCEMENT_FILE", "CA_FILE", "announcement", "build_parser", "main"]
+__all__ = [
+    "ANNOUNCEMENT_FILE",
+    "CA_FILE",
+    "HEALTH_TIMEOUT",
+    "announcement",
+    "build_health_parser",
+    "build_parser",
+    "dns_answers",
+    "health",
+    "health_main",
+    "main",
+    "process_state",
+]
 
 PROG = "python -m mailspec.testing.serve"
 #: Seconds the lab may take to bind its sockets (LabProcess bounds the whole start-up itself).
 BIND_TIMEOUT = 60.0
+_STOP_TIMEOUT = 5.0
 #: Exit status of a lab that could not start (a bad option, scenario or address), as argparse's.
 EXIT_ERROR = 2
 #: In --state-dir: the announcement (written once every socket is bound, removed at the end: a ready
 #: marker too) and the copy of the lab CA's certificate it names as ca_path.
 ANNOUNCEMENT_FILE = "lab.json"
 CA_FILE = "ca.pem"
+#: Seconds ``health`` waits for each DNS answer (compose's healthcheck allows the whole run 5 s).
+HEALTH_TIMEOUT = 1.0
+#: What ``health`` asks: the SOA of the registry's zone, which every lab serves (no scenario's
+#: resolver knob, such as silent, applies to it).
+HEALTH_QUERY = ("test.", "SOA")
+#: Exit status of ``health`` when the lab is not healthy (Docker: 0 healthy, 1 unhealthy).
+EXIT_UNHEALTHY = 1
+HEALTH_PROG = "python -m mailspec.testing health"
 
 DESCRIPTION = """\
 Serve mailspec lab scenarios on loopback: over DNS (UDP and TCP) a recursive resolver at
@@ -48,14 +81,22 @@ second port, their ident responders on a third, and their MTA-STS policy hosts (
 certificates of the same CA) on a fourth. Point mailspec at it with --mail-resolver=RESOLVER
 --mail-dns-port=DNS_PORT --mail-smtp-port=SMTP_PORT --mail-ca=CA_PATH.
 
+With --dns-listen ADDR (repeatable), the resolver also answers on ADDR, on the same port: an address
+of this machine's (or container's) that other hosts reach, such as the lab service's address on the
+compose network (172.30.0.10), so that they can query the scenarios too.
+
 Once every socket is bound, one JSON line goes to stdout:
 
   {"resolver": "127.0.0.153:PORT", "dns_port": PORT, "smtp_port": PORT, "ident_port": PORT,
    "https_port": PORT, "smtp_control": "127.0.1.25:PORT", "ca_path": "/tmp/.../ca.pem",
-   "domains": [...], "waivers": [...], "dkim_selectors": [...], "scenarios": [...]}
+   "domains": [...], "waivers": [...], "dkim_selectors": [...], "scenarios": [...],
+   "dns_listen": ["ADDR:PORT", ...], "pid": PID, "pid_ns": "pid:[...]", "pid_start": TICKS,
+   "token": "TIME-RANDOM"}
 
 (smtp_control is "" without --control; waivers in --mail-waive's form, DKIM selectors in
---mail-dkim-selector's SELECTOR@DOMAIN; a port is 0 where nothing listens). The lab then serves until stdin
+--mail-dkim-selector's SELECTOR@DOMAIN; a port is 0 where nothing listens; pid, its PID namespace and
+its start time (/proc/PID/stat) say which process serves, and token is this start's own, so that a
+reader can tell a live announcement from one that a killed lab left). The lab then serves until stdin
 reaches its end (so it ends with the process that started it) or until SIGTERM or SIGINT, and exits
 0. With --serve-forever, stdin is ignored and only a signal stops it: use that where stdin is
 /dev/null, as in a container.
@@ -69,9 +110,12 @@ While serving, each line read on stdin is a command, answered by one JSON line o
 Blank lines are ignored; an unknown command is answered {"error": "..."}.
 
 With --state-dir DIR, the lab CA's certificate is copied to DIR/ca.pem (the announced ca_path), and
-the announcement is written to DIR/lab.json too, once every socket is bound (atomically: its
-presence means the lab serves; a stale one is removed at start, and the two files at the end).
-Another process that shares the network namespace reads it: python -m mailspec.testing run.
+the announcement is written to DIR/lab.json too, once every socket is bound (atomically, never half
+a file). A stale one (a lab killed before it could remove its own) is removed at start, before any
+server is up; one whose process still runs is another lab's, and the lab refuses to start. Both
+files are removed at the end. Another process that shares the network namespace reads it
+(python -m mailspec.testing run), and python -m mailspec.testing health --state-dir DIR tells
+whether the lab that wrote it serves (a container's healthcheck).
 
 Errors (an unknown scenario, a bad scenario file, an address that cannot be bound) print one line
 on stderr naming the cause and exit 2."""
@@ -82,7 +126,8 @@ examples:
   python -m mailspec.testing.serve --scenario good,mx-cname --latency 0.02
   python -m mailspec.testing.serve --scenario-file my.toml --scenario-file more/
   python -m mailspec.testing serve --scenario good --port 53 --smtp-port 25 --ident-port 113 \
-      --https-port 443 --state-dir /lab-state --control --serve-forever    # the lab's container
+      --https-port 443 --state-dir /lab-state --control --serve-forever \
+      --dns-listen 172.30.0.10                                   # the lab's container in compose
   python -m mailspec.testing.serve --no-mtas                    # no MTAs (real ones elsewhere)"""
 
 
@@ -154,6 +199,15 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         f"({ANNOUNCEMENT_FILE}) into DIR (made if missing), for a process that cannot read stdout",
     )
     parser.add_argument(
+        "--dns-listen",
+        action="append",
+        default=[],
+        type=_address,
+        metavar="ADDR",
+        help="also answer as the resolver on ADDR (an IPv4 or IPv6 address of this host's), on the DNS "
+        "port; repeatable (the lab's compose service: its address on the compose network)",
+    )
+    parser.add_argument(
         "--no-mtas",
         action="store_true",
         help="start no MTA and no ident responder (the lab CA is still made, and the MTA-STS policy "
@@ -199,6 +253,13 @@ def _port(text: str) -> int:
     return value
 
 
+def _address(text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IP address: {text!r}") from None
+
+
 def announcement(lab: Lab) -> dict[str, Any]:
     """The line printed once the lab is bound."""
     return {
@@ -218,6 +279,7 @@ def announcement(lab: Lab) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     opts = build_parser(prog).parse_args(argv)
+    _NAME[0] = prog
     if opts.list_scenarios:
         for sc in select_scenarios("all"):
             print(f"{sc.name}\t{sc.domain}")
@@ -227,7 +289,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     with _stop_signals() as (wakeup, received):
         try:
             if state is not None:
-                _clear_state(state)
+                _clear_stale_state(state)  # before any server is up
             lab = Lab(
                 choose_scenarios([*opts.names, *opts.scenario], opts.scenario_file),
                 latency=opts.latency,
@@ -238,38 +300,236 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
                 ident_port=opts.ident_port,
                 https_port=opts.https_port,
             )
+            listeners = _Listeners(lab, opts.dns_listen, latency=opts.latency)
             lab.start(timeout=BIND_TIMEOUT)
         except (LabError, ScenarioError, OSError) as exc:
             _error(exc)
             return EXIT_ERROR
         status = 0
+        token = _token()
         try:
-            info = announcement(lab)
+            listeners.start(lab.dns_port, timeout=BIND_TIMEOUT)
+            # every server listens: only now the announcement, and only now lab.json
+            info = {**announcement(lab), "dns_listen": listeners.announced, **_identity(token)}
             if state is not None:
                 info = _write_state(state, lab, info)
             if _emit(info) and not received:
-                _serve(lab, wakeup, received, watch_stdin=not opts.serve_forever)
-        except OSError as exc:  # the state folder could not be written
+                _serve(lab, listeners, wakeup, received, watch_stdin=not opts.serve_forever)
+        except (LabError, OSError) as exc:  # an address of --dns-listen, or the state folder
             _error(exc)
             status = EXIT_ERROR
         finally:
             if state is not None:
                 with contextlib.suppress(OSError):
-                    _clear_state(state)
+                    _clear_own_state(state, token)
+            if not listeners.stop():
+                status = status or 1
             if not _stop(lab):
                 status = status or 1
     return status
 
 
+# --------------------------------------------------------------------------- the announcer
+
+
+def _token() -> str:
+    """This start's own token: the time (UTC) and 64 random bits."""
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{secrets.token_hex(8)}"
+
+
+def _identity(token: str) -> dict[str, Any]:
+    """Who serves: this process, its PID namespace and start time, and this start's token."""
+    pid = os.getpid()
+    found = _proc_stat(pid)
+    return {"pid": pid, "pid_ns": _pid_namespace(), "pid_start": found[1] if found else None, "token": token}
+
+
+def _pid_namespace() -> str | None:
+    """This process's PID namespace (``pid:[INODE]``), where /proc tells it."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks after boot) of *pid*, from /proc/PID/stat, if readable."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()  # (the command name, in parentheses, may hold spaces)
+    try:
+        return fields[0], int(fields[19])  # fields 3 (state) and 22 (starttime) of proc(5)
+    except (IndexError, ValueError):
+        return None
+
+
+def process_state(info: Mapping[str, Any], *, strict: bool = False) -> tuple[bool | None, str]:
+    """Whether the process that wrote the announcement *info* still runs, judged by its pid:
+    ``(True, what)``, ``(False, why not)``, or ``(None, why this process cannot tell)`` (the pid is
+    in another PID namespace, a container's that this one does not share). A pid that runs counts
+    only while it is the same process (its start time, where /proc tells it); with *strict*, only
+    if /proc tells it (a pid alone may be anyone's)."""
+    pid = info.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False, "it names no pid"
+    theirs, ours = info.get("pid_ns"), _pid_namespace()
+    if isinstance(theirs, str) and ours is not None and theirs != ours:
+        return None, f"pid {pid} is in another PID namespace ({theirs}; this process is in {ours})"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False, f"pid {pid} is not running"
+    except PermissionError:
+        pass  # it runs, as another user
+    found = _proc_stat(pid)
+    if found is None:
+        return (None if strict else True), f"pid {pid} runs (/proc does not say since when)"
+    pid_state, started = found
+    if pid_state in ("Z", "X"):
+        return False, f"pid {pid} has exited"
+    announced = info.get("pid_start")
+    if isinstance(announced, int) and announced != started:
+        return False, f"pid {pid} is another process now (it started later than the lab that wrote this)"
+    if not isinstance(announced, int) and strict:
+        return None, f"pid {pid} runs (the announcement does not say since when)"
+    return True, f"pid {pid} runs"
+
+
+def _dns_target(text: str) -> tuple[str, int]:
+    """(address, port) of ``ADDR:PORT`` or ``[ADDR]:PORT``; ValueError if it is neither."""
+    host, _, port = text.rpartition(":")
+    address = str(ipaddress.ip_address(host.strip("[]")))
+    number = int(port)
+    if not 0 < number <= 65535:
+        raise ValueError(f"port {number}")
+    return address, number
+
+
+def _joined(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def dns_answers(info: Mapping[str, Any], timeout: float = HEALTH_TIMEOUT) -> tuple[bool, str]:
+    """Whether the lab's DNS server answers, at its resolver and at each ``dns_listen`` address of
+    the announcement *info*: one query each (the registry zone's SOA, over UDP, *timeout* seconds),
+    and any answer counts. ``(answered, what was seen)``."""
+    listen = info.get("dns_listen")
+    targets = [info.get("resolver"), *(listen if isinstance(listen, list) else [])]
+    seen = []
+    for target in targets:
+        try:
+            address, port = _dns_target(str(target))
+        except ValueError:
+            return False, f"the announcement names no DNS server ({target!r})"
+        query = dns.message.make_query(HEALTH_QUERY[0], HEALTH_QUERY[1])
+        try:
+            reply = dns.query.udp(query, address, port=port, timeout=timeout)
+        except (dns.exception.DNSException, OSError, ValueError) as exc:
+            why = " ".join(str(exc).split()) or type(exc).__name__
+            return False, f"the lab's DNS server at {target} did not answer {' '.join(HEALTH_QUERY)} ({why})"
+        seen.append(f"{target} ({dns.rcode.to_text(reply.rcode())})")
+    return True, f"DNS answered at {', '.join(seen)}"
+
+
+def health(state_dir: str | os.PathLike[str], timeout: float = HEALTH_TIMEOUT) -> tuple[bool, str]:
+    """Whether the lab announced in *state_dir* serves: its announcement is there, the process that
+    wrote it runs, and its DNS server answers (:func:`dns_answers`). ``(healthy, why)``."""
+    path = Path(state_dir) / ANNOUNCEMENT_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False, f"no {path} (the lab does not serve yet, or it stopped)"
+    except (OSError, ValueError) as exc:
+        return False, f"cannot read {path}: {exc}"
+    if not isinstance(info, dict):
+        return False, f"{path} holds no JSON object"
+    running, what = process_state(info)
+    if running is not True:
+        return False, f"{path} is stale: {what}" if running is False else f"{path}: {what}"
+    answered, said = dns_answers(info, timeout)
+    if not answered:
+        return False, f"{path}: {what}, but {said}"
+    return True, f"{path} (token {info.get('token')}): {what}; {said}"
+
+
+def build_health_parser(prog: str = HEALTH_PROG) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Exit 0 if the lab that 'python -m mailspec.testing serve --state-dir DIR' "
+        f"announced in DIR/{ANNOUNCEMENT_FILE} serves: the file is there, the process it names runs, "
+        f"and the lab's DNS server answers a query (at the announced resolver and each --dns-listen "
+        f"address); {EXIT_UNHEALTHY} otherwise. One line on stdout says why. A container's healthcheck "
+        "(docker/compose.yaml).",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help=f"the lab's --state-dir, where it announces itself ({ANNOUNCEMENT_FILE})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=HEALTH_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for each DNS answer (default: {HEALTH_TIMEOUT:g})",
+    )
+    return parser
+
+
+def health_main(argv: Sequence[str] | None = None, prog: str = HEALTH_PROG) -> int:
+    opts = build_health_parser(prog).parse_args(argv)
+    healthy, why = health(opts.state_dir, opts.timeout)
+    with contextlib.suppress(OSError):
+        print(f"{'healthy' if healthy else 'unhealthy'}: {why}", flush=True)
+    return 0 if healthy else EXIT_UNHEALTHY
+
+
 # --------------------------------------------------------------------------- the state folder
 
 
-def _clear_state(state: Path) -> None:
-    """Made if missing, without a stale announcement (a lab killed before it could remove its own)."""
+def _clear_stale_state(state: Path) -> None:
+    """Made if missing, without a stale announcement (a lab killed before it could remove its own) or
+    CA; :class:`LabError` if the announcement there is of a lab that still serves."""
     state.mkdir(parents=True, exist_ok=True)
+    path = state / ANNOUNCEMENT_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        info = None
+    except (OSError, ValueError):
+        info = {}
+    if isinstance(info, dict) and info.get("pid") != os.getpid():
+        running, what = process_state(info, strict=True)
+        if running:
+            raise LabError(
+                f"another lab serves from {path} ({what}, token {info.get('token')}): stop it, or give "
+                "this one a --state-dir of its own"
+            )
+        _note(f"removing the stale {path} ({what})")
+    elif info is not None:
+        _note(f"removing the stale {path}")
     for name in (ANNOUNCEMENT_FILE, CA_FILE):
         with contextlib.suppress(FileNotFoundError):
             (state / name).unlink()
+
+
+def _clear_own_state(state: Path, token: str) -> None:
+    """The announcement and the CA, unless another lab has announced itself there since."""
+    path = state / ANNOUNCEMENT_FILE
+    with contextlib.suppress(FileNotFoundError):
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            info = {}
+        if isinstance(info, dict) and info.get("token") not in (None, token):
+            return
+        path.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        (state / CA_FILE).unlink()
 
 
 def _write_state(state: Path, lab: Lab, info: dict[str, Any]) -> dict[str, Any]:
@@ -295,10 +555,88 @@ def _atomic(path: Path, data: bytes) -> None:
         raise
 
 
+# --------------------------------------------------------------------------- more DNS addresses
+
+
+class _Listeners:
+    """The lab's resolver on the addresses of --dns-listen too: a :class:`LabDnsServer` of its own,
+    from the lab's plan, whose every address answers as the resolver at 127.0.0.153 does (the same
+    zones, knobs and latency), on the lab's DNS port, in a thread of its own."""
+
+    def __init__(self, lab: Lab, addresses: Sequence[str], *, latency: float) -> None:
+        plan = lab.plan
+        taken = {server.ip for server in plan.servers}
+        self.addresses = list(dict.fromkeys(addresses))
+        for address in self.addresses:
+            if address in taken:
+                raise LabError(f"--dns-listen={address} is one of the lab's own DNS addresses already")
+        resolver = plan.server(plan.resolver_ip)
+        servers = tuple(dataclasses.replace(resolver, ip=a, names=()) for a in self.addresses)
+        self.server = LabDnsServer(dataclasses.replace(plan, servers=servers), latency=latency)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def announced(self) -> list[str]:
+        return [_joined(a, self.server.port) for a in self.addresses]
+
+    @property
+    def queries_answered(self) -> int:
+        return self.server.queries_answered
+
+    def start(self, port: int, *, timeout: float) -> None:
+        """Bind every address on *port* (the lab's); :class:`LabError` naming the cause if one fails."""
+        if not self.addresses:
+            return
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        loops: list[asyncio.AbstractEventLoop] = []
+
+        def run() -> None:
+            with asyncio.Runner() as runner:
+                loops.append(runner.get_loop())
+                try:
+                    runner.run(self.server.start(port))
+                except BaseException as exc:  # reported to start()'s caller
+                    failure.append(exc)
+                    return
+                finally:
+                    ready.set()
+                runner.get_loop().run_forever()
+                runner.run(self.server.stop())
+
+        thread = threading.Thread(target=run, name="mailspec-lab-dns-listen", daemon=True)
+        thread.start()
+        if not ready.wait(timeout):
+            if loops:
+                loops[0].call_soon_threadsafe(loops[0].stop)
+            thread.join(_STOP_TIMEOUT)
+            raise LabError(f"--dns-listen: the DNS server did not start within {timeout:g} s")
+        if failure:
+            thread.join(_STOP_TIMEOUT)
+            where = ", ".join(_joined(a, port) for a in self.addresses)
+            raise LabError(f"--dns-listen: cannot serve DNS on {where}: {failure[0]}") from failure[0]
+        self._thread, self._loop = thread, loops[0]
+
+    def stop(self) -> bool:
+        """Close every socket; False if the thread did not end in time."""
+        thread, loop = self._thread, self._loop
+        self._thread = self._loop = None
+        if thread is None or loop is None:
+            return True
+        with contextlib.suppress(RuntimeError):  # (a loop closed already)
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(_STOP_TIMEOUT)
+        if thread.is_alive():
+            _note(f"error: the --dns-listen server did not stop within {_STOP_TIMEOUT:g} s")
+            return False
+        return True
+
+
 # --------------------------------------------------------------------------- serving
 
 
-def _serve(lab: Lab, wakeup: int, received: list[int], *, watch_stdin: bool) -> None:
+def _serve(lab: Lab, listeners: _Listeners, wakeup: int, received: list[int], *, watch_stdin: bool) -> None:
     """Answer commands on stdin until its end (or a signal, or a parent that stopped reading)."""
     with selectors.PollSelector() as selector:  # poll, unlike epoll, takes a file or /dev/null too
         selector.register(wakeup, selectors.EVENT_READ)
@@ -322,7 +660,7 @@ def _serve(lab: Lab, wakeup: int, received: list[int], *, watch_stdin: bool) -> 
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
-                    if not _command(lab, line.decode("utf-8", "replace").strip()):
+                    if not _command(lab, listeners, line.decode("utf-8", "replace").strip()):
                         return
 
 
@@ -335,12 +673,12 @@ def _stop(lab: Lab) -> bool:
     return True
 
 
-def _command(lab: Lab, command: str) -> bool:
+def _command(lab: Lab, listeners: _Listeners, command: str) -> bool:
     """Answer one command; False once stdout is gone (nobody listens: stop)."""
     if not command:
         return True
     if command == "stats":
-        return _emit({"queries_answered": lab.server.queries_answered})
+        return _emit({"queries_answered": lab.server.queries_answered + listeners.queries_answered})
     if command == "smtp-stats":
         return _emit({"smtp_stats": lab.smtp_stats()})
     if command == "https-stats":
@@ -365,9 +703,13 @@ def _error(exc: BaseException) -> None:
     _note(f"error: {' '.join(str(exc).split())}")
 
 
+#: the name the notes on stderr go under: main()'s prog
+_NAME = [PROG]
+
+
 def _note(message: str) -> None:
     with contextlib.suppress(OSError):
-        print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+        print(f"{_NAME[0]}: {message}", file=sys.stderr, flush=True)
 
 
 def _keep_stdin_open() -> None:

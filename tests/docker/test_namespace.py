@@ -1,14 +1,23 @@
 """docker/compose.yaml's own commands, run as compose runs them, without Docker: in a network
-namespace of their own that holds the compose network's address, the lab service's command (its
-servers on the namespace's loopback addresses, on ports 53, 25, 113 and 443) and then, once the lab's
-healthcheck passes, the runner service's command, as separate processes sharing that namespace
-(network_mode: service:lab), with the volumes mapped to folders of a tmp folder. Their verdicts
-must be those of ``pytest --pyargs mailspec.checks --mail-lab=SCENARIO``.
+namespace of their own that holds the compose network's address and the lab service's sysctls, the
+lab service's command (its servers on the namespace's loopback addresses, on ports 53, 25, 113 and
+443, and its resolver on the compose address too), as its image's user (not root, no capability:
+the sysctl is what lets it bind those ports), and then, once the lab's healthcheck (run as that user
+too) passes, the runner service's command as its image's user, as separate processes sharing that
+network namespace (network_mode: service:lab) and this machine's PID namespace (pid: service:lab),
+with the volumes mapped to folders of a tmp folder, owned by the users the images give them to.
+Their verdicts must be those of ``pytest --pyargs mailspec.checks --mail-lab=SCENARIO``.
 
-The commands are read from compose.yaml (entrypoint, command, environment, volumes, sysctls, the
-network's address), never written here. Needs root, ``unshare``, ``nsenter`` and ``ip``: skipped
+The commands are read from compose.yaml (entrypoint, command, environment, volumes, sysctls,
+healthcheck, the network's address) and the users and working folders from the images' Dockerfiles,
+never written here. Needs root, ``unshare``, ``nsenter``, ``ip``, ``mount`` and ``setpriv``: skipped
 without them, except in CI (``CI=true``), where it must run. Every wait is bounded; every process
-started is ended; the namespace's traffic stays in it (loopback, and an interface with no route out).
+started is ended; the namespace's traffic stays in it (loopback, and an interface with no route out):
+every query to the compose address is sent from inside it.
+
+The users that are not root need this machine's Python, which may be below a folder only root may
+enter (pyenv's, below /root): the namespace's own mount namespace then shows such a folder as one that
+anyone may enter, holding only what Python needs (bind mounts, in that mount namespace alone).
 """
 
 from __future__ import annotations
@@ -20,10 +29,13 @@ import re
 import selectors
 import shlex
 import shutil
+import site
+import stat
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,6 +48,7 @@ WAIT = 120.0  # seconds: a bound for anything to happen, never an expectation of
 TIMEOUT = "--mail-timeout=3"
 #: the packaged well-configured scenario, and one broken SMTP scenario
 SCENARIOS = ["good", "open-relay"]
+UNPRIVILEGED_PORT_START = "net.ipv4.ip_unprivileged_port_start"
 
 
 def compose() -> dict[str, Any]:
@@ -68,18 +81,44 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
     return _VARIABLE.sub(one, text)
 
 
+def image_steps(spec: dict[str, Any]) -> dict[str, str]:
+    """The last USER and WORKDIR of the Dockerfile a compose service is built from."""
+    path = COMPOSE_FILE.parent / spec["build"]["context"] / spec["build"]["dockerfile"]
+    text = re.sub(r"\\\n", " ", path.read_text(encoding="utf-8"))
+    found = {}
+    for line in text.splitlines():
+        word, _, rest = line.strip().partition(" ")
+        if word.upper() in ("USER", "WORKDIR"):
+            found[word.upper()] = rest.strip()
+    return found
+
+
+def service_user(data: dict[str, Any], name: str) -> tuple[int, int]:
+    """(uid, gid) a compose service runs as: compose's ``user``, or its image's USER (numeric in both
+    images: no passwd entry needed)."""
+    spec = data["services"][name]
+    uid, _, gid = str(spec.get("user", image_steps(spec)["USER"])).partition(":")
+    return int(uid), int(gid or uid)
+
+
 class Service:
     """One compose service's process: its argv, environment and volumes, with each volume's
-    container path mapped to a folder below *root*."""
+    container path mapped to a folder below *root*; its user (compose's ``user``, or its image's
+    USER) and working folder (its image's WORKDIR, mapped)."""
 
     def __init__(self, name: str, data: dict[str, Any], env: Mapping[str, str], root: Path) -> None:
         spec = data["services"][name]
         self.name = name
+        steps = image_steps(spec)
+        self.user = service_user(data, name)
         self.volumes: dict[str, Path] = {}
+        self.writable: list[Path] = []
         for entry in spec.get("volumes", []):
-            source, target = str(entry).split(":")[:2]
+            source, target, *mode = str(entry).split(":")
             self.volumes[target] = root / source
             self.volumes[target].mkdir(parents=True, exist_ok=True)
+            if "ro" not in mode:
+                self.writable.append(self.volumes[target])
         argv = [interpolate(str(a), env) for a in [*spec["entrypoint"], *spec["command"]]]
         assert argv[0] == "python", argv  # the image's python: this one here
         self.argv = [sys.executable, *map(self.mapped, argv[1:])]
@@ -89,7 +128,14 @@ class Service:
         self.environment = {k: interpolate(str(v), env) for k, v in environment.items()}
         self.healthcheck = [self.mapped(a) for a in spec.get("healthcheck", {}).get("test", [])[1:]]
         self.sysctls = {str(k): str(v) for k, v in spec.get("sysctls", {}).items()}
+        self.workdir = Path(self.mapped(steps["WORKDIR"]))
         self.spec = spec
+
+    def own_volumes(self) -> None:
+        """Each volume's folder that it writes its user's, as the image gives its mount point to that
+        user (a named volume starts as a copy of the image's folder, owner included)."""
+        for folder in self.writable:
+            os.chown(folder, *self.user)
 
     def mapped(self, arg: str) -> str:
         """*arg* with a container path (alone, or as an OPTION=VALUE's value) below a volume mapped."""
@@ -115,12 +161,14 @@ def _no_namespace() -> str | None:
     """Why no network namespace can be made here, if so."""
     if os.geteuid() != 0:
         return "needs root, to make a network namespace"
-    for tool, package in (("unshare", "util-linux"), ("nsenter", "util-linux"), ("ip", "iproute2")):
+    tools = [("unshare", "util-linux"), ("nsenter", "util-linux"), ("ip", "iproute2")]
+    tools += [("mount", "mount"), ("setpriv", "util-linux")]
+    for tool, package in tools:
         if shutil.which(tool) is None:
             return f"needs {tool} (Debian's {package} package)"
     try:
         done = subprocess.run(
-            ["unshare", "--net", "--", "ip", "link", "set", "lo", "up"],
+            ["unshare", "--net", "--mount", "--", "ip", "link", "set", "lo", "up"],
             check=False,
             capture_output=True,
             text=True,
@@ -133,12 +181,60 @@ def _no_namespace() -> str | None:
     return None
 
 
-class Namespace:
-    """A network namespace, held by a process that lives as long as its stdin is open: ``lo`` up, the
-    compose network's addresses on an interface of its own (a dummy, or a veth pair whose both ends
-    are in the namespace: no route leads out), the service's sysctls set."""
+def _can_enter(st: os.stat_result, uid: int, gid: int) -> bool:
+    if st.st_uid == uid:
+        return bool(st.st_mode & stat.S_IXUSR)
+    if st.st_gid == gid:
+        return bool(st.st_mode & stat.S_IXGRP)
+    return bool(st.st_mode & stat.S_IXOTH)
 
-    def __init__(self, addresses: list[str], sysctls: Mapping[str, str], log: Path) -> None:
+
+def closed_folders(users: list[tuple[int, int]]) -> dict[Path, set[str]]:
+    """Folders on the way to this Python (its prefixes, its executable, its import path) that one of
+    *users* may not enter, each with the names below it on those ways."""
+    wanted = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    wanted |= {*site.getsitepackages(), *(p for p in sys.path if p)}
+    closed: dict[Path, set[str]] = {}
+    for path in sorted(Path(os.path.realpath(w)) for w in wanted if os.path.exists(w)):
+        parts = path.parts
+        for depth in range(1, len(parts)):
+            folder = Path(*parts[:depth])
+            st = folder.stat()
+            if not all(_can_enter(st, uid, gid) for uid, gid in users):
+                closed.setdefault(folder, set()).add(parts[depth])
+    return closed
+
+
+def open_views(closed: dict[Path, set[str]], views: Path) -> list[str]:
+    """Shell lines (in a mount namespace of its own) that show each closed folder as one anyone may
+    enter, holding only the names below it that Python needs: each one bound into a view folder, the
+    view bound over the closed folder; the deepest first, recursively, so that an outer view keeps the
+    inner ones."""
+    lines = []
+    for n, (folder, names) in enumerate(sorted(closed.items(), key=lambda kv: -len(kv[0].parts))):
+        view = views / str(n)
+        view.mkdir(parents=True)
+        view.chmod(0o755)
+        for name in sorted(names):
+            inside = folder / name
+            if inside.is_dir():
+                (view / name).mkdir()
+            else:
+                (view / name).touch()
+            lines.append(f"mount --rbind {shlex.quote(str(inside))} {shlex.quote(str(view / name))}")
+        lines.append(f"mount --rbind {shlex.quote(str(view))} {shlex.quote(str(folder))}")
+    return lines
+
+
+class Namespace:
+    """A network namespace (and a mount namespace, private), held by a process that lives as long as
+    its stdin is open: ``lo`` up, the compose network's addresses on an interface of its own (a
+    dummy, or a veth pair whose both ends are in the namespace: no route leads out), the service's
+    sysctls set in it, and the views of *mounts* (:func:`open_views`) in its mount namespace."""
+
+    def __init__(
+        self, addresses: list[str], sysctls: Mapping[str, str], log: Path, mounts: tuple[str, ...] = ()
+    ) -> None:
         script = ["set -e", "ip link set lo up"]
         if addresses:
             script.append(
@@ -148,14 +244,16 @@ class Namespace:
             script += [f"ip addr add {shlex.quote(a)} dev eth0" for a in addresses]
             script.append("ip link set eth0 up")
         for key, value in sysctls.items():
+            # (/proc/sys/net is the network namespace's of the process that opens it: this one's)
             path = "/proc/sys/" + key.replace(".", "/")
             script.append(f"echo {shlex.quote(value)} > {shlex.quote(path)}")
+        script += list(mounts)
         script += ["echo ready", "exec cat >/dev/null"]  # (until its stdin ends)
         self.children: list[subprocess.Popen[bytes]] = []
         self._files: list[IO[bytes]] = []
         self._log = log
         self.holder = subprocess.Popen(
-            ["unshare", "--net", "--", "sh", "-c", "\n".join(script)],
+            ["unshare", "--net", "--mount", "--propagation", "private", "--", "sh", "-c", "\n".join(script)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -172,23 +270,39 @@ class Namespace:
                     stream.close()
             raise AssertionError(f"the namespace could not be set up within 30 s: {why}")
 
-    def start(self, name: str, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    def argv(
+        self, argv: list[str], user: tuple[int, int] | None = None, cwd: Path | None = None
+    ) -> list[str]:
+        """*argv* in the network namespace; as *user* (uid, gid: no groups, no capability), in the
+        mount namespace too, in *cwd* (entering a mount namespace leaves its root as the folder)."""
+        enter = ["nsenter", f"--net=/proc/{self.holder.pid}/ns/net"]
+        if user is None:
+            return [*enter, "--", *argv]
+        assert cwd is not None
+        enter += [f"--mount=/proc/{self.holder.pid}/ns/mnt", f"--wd={cwd}"]
+        drop = ["setpriv", f"--reuid={user[0]}", f"--regid={user[1]}", "--clear-groups", "--inh-caps=-all"]
+        return [*enter, "--", *drop, "--", *argv]
+
+    def start(
+        self, name: str, argv: list[str], user: tuple[int, int] | None = None, **kwargs: Any
+    ) -> subprocess.Popen[bytes]:
         """*argv* in the namespace, its output in files ``<name>.out`` and ``<name>.err``."""
         out, err = (open(self._log / f"{name}.{s}", "wb") for s in ("out", "err"))  # noqa: SIM115
         self._files += [out, err]
         proc = subprocess.Popen(
-            ["nsenter", f"--net=/proc/{self.holder.pid}/ns/net", "--", *argv],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=err, **kwargs,
+            self.argv(argv, user, kwargs.get("cwd")), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            **kwargs,
         )  # fmt: skip
         self.children.append(proc)
         return proc
 
-    def run(self, argv: list[str], timeout: float) -> int:
-        done = subprocess.run(
-            ["nsenter", f"--net=/proc/{self.holder.pid}/ns/net", "--", *argv],
-            stdin=subprocess.DEVNULL, check=False, capture_output=True, timeout=timeout,
+    def run(
+        self, argv: list[str], timeout: float, user: tuple[int, int] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(argv, user, cwd), stdin=subprocess.DEVNULL, check=False, capture_output=True,
+            text=True, timeout=timeout, cwd=cwd,
         )  # fmt: skip
-        return done.returncode
 
     def close(self) -> None:
         for proc in self.children:
@@ -204,7 +318,7 @@ class Namespace:
                 stream.close()
 
 
-def _end(proc: subprocess.Popen[bytes]) -> None:
+def _end(proc: subprocess.Popen[Any]) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -214,20 +328,47 @@ def _end(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(15)
 
 
+MakeNamespace = Callable[..., Namespace]
+
+
 @pytest.fixture
-def namespace(tmp_path: Path) -> Iterator[Namespace]:
+def work() -> Iterator[Path]:
+    """A folder that the images' users may enter (below it: the volumes, and the views)."""
+    folder = Path(tempfile.mkdtemp(prefix="mailspec-compose-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def make_namespace(tmp_path: Path, work: Path) -> Iterator[MakeNamespace]:
+    """Namespaces like the lab service's: its network's addresses, its sysctls (unless *sysctls*
+    says otherwise), and views for the images' users."""
     why = _no_namespace()
     if why is not None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{why}: CI runs as root and must run the compose commands in a namespace")
         pytest.skip(why)
     data = compose()
-    sysctls = {str(k): str(v) for k, v in data["services"]["lab"].get("sysctls", {}).items()}
-    ns = Namespace(network_addresses(data, "lab"), sysctls, tmp_path)
+    users = [service_user(data, name) for name in data["services"]]
+    made: list[Namespace] = []
+
+    def make(sysctls: Mapping[str, str] | None = None) -> Namespace:
+        if sysctls is None:
+            sysctls = {str(k): str(v) for k, v in data["services"]["lab"].get("sysctls", {}).items()}
+        views = work / f"views{len(made)}"
+        mounts = open_views(closed_folders(users), views)
+        ns = Namespace(network_addresses(data, "lab"), sysctls, tmp_path, tuple(mounts))
+        made.append(ns)
+        return ns
+
     try:
-        yield ns
+        yield make
     finally:
-        ns.close()
+        for ns in made:
+            ns.close()
 
 
 # ------------------------------------------------------------------------------------- the runs
@@ -246,16 +387,71 @@ def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace")[-4000:] if path.exists() else ""
 
 
+#: run inside the namespace: the scenario domain's MX, as the resolver answers it at each address
+_ASK = """
+import json, sys
+import dns.message, dns.query
+domain, *targets = sys.argv[1:]
+found = {}
+for target in targets:
+    address, _, port = target.rpartition(":")
+    reply = dns.query.udp(dns.message.make_query(domain, "MX"), address, port=int(port), timeout=10)
+    found[target] = sorted(rd.to_text() for rrset in reply.answer for rd in rrset)
+print(json.dumps(found))
+"""
+
+
+def _status(pid: int) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
+
+
+def _port_start() -> str:
+    return Path("/proc/sys/" + UNPRIVILEGED_PORT_START.replace(".", "/")).read_text().strip()
+
+
+def _stale_announcement(path: Path, addresses: list[str]) -> None:
+    """What a lab killed in an earlier run leaves in the lab-state volume: lab.json, its pid gone."""
+    gone = subprocess.Popen(["true"])
+    gone.wait(WAIT)
+    info = {
+        "resolver": "127.0.0.153:53", "dns_port": 53, "smtp_port": 25, "ident_port": 113,
+        "https_port": 443, "smtp_control": "127.0.1.25:25", "ca_path": "/lab-state/ca.pem",
+        "domains": ["good.test"], "waivers": [], "dkim_selectors": [], "scenarios": ["good"],
+        "dns_listen": [f"{a.partition('/')[0]}:53" for a in addresses], "pid": gone.pid,
+        "pid_ns": os.readlink("/proc/self/ns/pid"), "pid_start": None, "token": "20260101T000000Z-stale",
+    }  # fmt: skip
+    path.write_text(json.dumps(info))
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_compose_commands_give_the_verdicts_of_mail_lab(
-    scenario: str, namespace: Namespace, tmp_path: Path
+    scenario: str, make_namespace: MakeNamespace, tmp_path: Path, work: Path
 ) -> None:
     data = compose()
     env = {"SCENARIO": scenario, "PYTEST_ADDOPTS": TIMEOUT}  # (as `SCENARIO=... docker compose up` reads)
-    volumes = tmp_path / "volumes"
+    volumes = work / "volumes"
     lab = Service("lab", data, env, volumes)
     runner = Service("runner", data, env, volumes)
     assert runner.spec["network_mode"] == "service:lab" and lab.healthcheck
+    # (pid: service:lab: the runner sees the lab's processes; here all share this machine's)
+    assert runner.spec["pid"] == "service:lab"
+    assert lab.user[0] != 0 and runner.user[0] != 0
+    lab.own_volumes()
+    runner.own_volumes()  # (the reports volume; lab-state it only reads)
+    state = lab.volumes["/lab-state"]
+    [compose_address] = [a.partition("/")[0] for a in network_addresses(data, "lab")]
+    assert f"--dns-listen={compose_address}" in lab.argv
+    _stale_announcement(state / "lab.json", network_addresses(data, "lab"))
+    host_port_start = _port_start()
+
+    namespace = make_namespace()
+    # compose's sysctl, in the namespace only
+    sysctl = namespace.run(["cat", "/proc/sys/" + UNPRIVILEGED_PORT_START.replace(".", "/")], timeout=30)
+    assert sysctl.stdout.strip() == lab.sysctls[UNPRIVILEGED_PORT_START]
+    # the stale announcement is no health (its pid is gone: no query is even sent)
+    stale = namespace.run(lab.healthcheck, timeout=30, user=lab.user, cwd=lab.workdir)
+    assert stale.returncode == 1 and "is stale: pid" in stale.stdout, stale.stdout + stale.stderr
 
     # --mail-lab on this machine's loopback, meanwhile, from a folder of its own (no ini file: as in
     # the runner's container)
@@ -268,18 +464,45 @@ def test_compose_commands_give_the_verdicts_of_mail_lab(
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        served = namespace.start("lab", lab.argv, env=_child_env(lab.environment), cwd=tmp_path)
-        # depends_on: condition: service_healthy, with the healthcheck's own test, in the namespace
+        served = namespace.start(
+            "lab", lab.argv, user=lab.user, env=_child_env(lab.environment), cwd=lab.workdir
+        )
+        # depends_on: condition: service_healthy, with the healthcheck's own test, in the namespace, as
+        # the lab's user
         deadline = time.monotonic() + WAIT
-        while namespace.run(lab.healthcheck, timeout=30) != 0:
+        while (
+            health := namespace.run(lab.healthcheck, timeout=30, user=lab.user, cwd=lab.workdir)
+        ).returncode:
             assert served.poll() is None, f"the lab exited {served.returncode}: {_text(tmp_path / 'lab.err')}"
-            assert time.monotonic() < deadline, f"the lab was not healthy within {WAIT} s"
+            assert time.monotonic() < deadline, f"the lab was not healthy within {WAIT} s: {health.stdout}"
             time.sleep(0.1)
+        assert f"{compose_address}:53 (NOERROR)" in health.stdout, health.stdout
+        # the lab serves as its image's user, with no capability (the sysctl lets it bind below 1024)
+        status = _status(served.pid)
+        assert (
+            status["Uid"].split() == [str(lab.user[0])] * 4
+            and status["Gid"].split() == [str(lab.user[1])] * 4
+        )
+        assert int(status["CapEff"], 16) == 0 and int(status["CapPrm"], 16) == 0
+        assert _port_start() == host_port_start  # (the host's own is left alone)
+        # the scenario, from the compose address (inside the namespace only), as from the resolver
+        asked = namespace.run(
+            [sys.executable, "-c", _ASK, f"{scenario}.test.", f"{compose_address}:53", "127.0.0.153:53"],
+            timeout=60,
+        )
+        assert asked.returncode == 0, asked.stderr
+        mx = json.loads(asked.stdout)
+        assert mx[f"{compose_address}:53"] == mx["127.0.0.153:53"]
+        assert mx[f"{compose_address}:53"] and all(
+            r.endswith(f".{scenario}.test.") for r in mx[f"{compose_address}:53"]
+        ), mx
+
         # (in the reports volume: the runner image's WORKDIR, where nothing else may be left)
-        work = runner.volumes["/reports"]
-        ran = namespace.start("runner", runner.argv, env=_child_env(runner.environment), cwd=work)
+        ran = namespace.start(
+            "runner", runner.argv, user=runner.user, env=_child_env(runner.environment), cwd=runner.workdir
+        )
         try:
-            status = ran.wait(WAIT)
+            status_code = ran.wait(WAIT)
         except subprocess.TimeoutExpired:
             pytest.fail(f"the runner did not finish within {WAIT} s: {_text(tmp_path / 'runner.err')}")
         direct_status = direct.wait(WAIT)
@@ -295,14 +518,17 @@ def test_compose_commands_give_the_verdicts_of_mail_lab(
     assert sorted(f for f in os.listdir(reports) if not f.startswith(".")) == ["mail.json", "mail.xml"], (
         detail
     )
+    assert all(os.stat(reports / f).st_uid == runner.user[0] for f in ("mail.json", "mail.xml"))
     assert "<testsuite" in (reports / "mail.xml").read_text(encoding="utf-8")
-    assert not (lab.volumes["/lab-state"] / "lab.json").exists()  # gone with the lab
+    assert sorted(os.listdir(state)) == []  # the announcement and the CA go with the lab
+    assert f"removing the stale {state / 'lab.json'}" in _text(tmp_path / "lab.err")
     announced = json.loads((tmp_path / "lab.out").read_text().splitlines()[0])
     assert (announced["dns_port"], announced["smtp_port"], announced["smtp_control"]) == (
         53,
         25,
         "127.0.1.25:25",
     )
+    assert announced["dns_listen"] == [f"{compose_address}:53"] and announced["pid"] == served.pid
 
     # the runner surveyed the compose lab (its fixed ports), not a lab of its own, with --mail-lab's
     # settings (the lab's waivers among them, as the lab's)
@@ -316,8 +542,27 @@ def test_compose_commands_give_the_verdicts_of_mail_lab(
     # the same verdicts, and the same exit status, as --mail-lab's
     ours, theirs = _verdicts(reports / "mail.json"), _verdicts(direct_dir / "mail.json")
     assert ours == theirs, (ours - theirs, theirs - ours)
-    assert status == direct_status, detail
-    assert (status == 0) == (scenario == "good")
+    assert status_code == direct_status, detail
+    assert (status_code == 0) == (scenario == "good")
     assert len(ours) > 50
     if scenario == "open-relay":
         assert ours[("smtp.relay.denied", "mx1.open-relay.test@127.0.5.250", "failed")] == 1
+
+
+def test_without_the_compose_sysctl_the_lab_user_cannot_bind_its_ports(
+    make_namespace: MakeNamespace, tmp_path: Path, work: Path
+) -> None:
+    """The sysctl is what the lab's non-root bind needs: without it (the kernel's default, 1024), the
+    lab service's command, as its image's user, fails on its first port below 1024."""
+    data = compose()
+    lab = Service("lab", data, {}, work / "volumes")
+    lab.own_volumes()
+    namespace = make_namespace(sysctls={})
+    sysctl = namespace.run(["cat", "/proc/sys/" + UNPRIVILEGED_PORT_START.replace(".", "/")], timeout=30)
+    assert int(sysctl.stdout) > 25
+    served = namespace.start("lab", lab.argv, user=lab.user, env=_child_env(lab.environment), cwd=lab.workdir)
+    assert served.wait(WAIT) == 2
+    assert "[Errno 13]" in _text(tmp_path / "lab.err") and "('127.0.0.153', 53)" in _text(
+        tmp_path / "lab.err"
+    )
+    assert not (lab.volumes["/lab-state"] / "lab.json").exists()

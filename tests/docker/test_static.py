@@ -128,7 +128,38 @@ def test_runner_shares_the_lab_network_namespace_and_the_lab_has_a_fixed_address
             "mailspec.testing",
         ]
         assert isinstance(service["command"], list)
-    # the reports volume, and the lab's state folder the runner reads and the healthcheck watches
+    # the reports volume, and the lab's state folder the runner reads and the healthcheck asks about
     assert "reports:/reports" in runner["volumes"]
     assert "--state-dir=/lab-state" in lab["command"] and "--state-dir=/lab-state" in runner["command"]
-    assert lab["healthcheck"]["test"] == ["CMD", "test", "-f", "/lab-state/lab.json"]
+    health = ["CMD", "python", "-m", "mailspec.testing", "health", "--state-dir=/lab-state"]
+    assert lab["healthcheck"]["test"] == health
+    # the runner sees the lab's process (a stale lab.json is one whose pid is gone)
+    assert runner["pid"] == "service:lab"
+    # the lab's resolver answers on its address on the network too
+    assert f"--dns-listen={attached['ipv4_address']}" in lab["command"]
+
+
+def _ports(command: list[str]) -> list[int]:
+    return [int(arg.partition("=")[2]) for arg in command if re.fullmatch(r"--(\w+-)?port=\d+", arg)]
+
+
+def test_lab_is_not_root_and_binds_its_ports_through_the_compose_sysctl() -> None:
+    """The lab image's user is not root, has no capability, and the ports it binds (all below 1024)
+    are unprivileged in its network namespace by compose.yaml's sysctl."""
+    lab = compose()["services"]["lab"]
+    assert "user" not in lab  # (the image's USER)
+    [user] = [args for word, args in instructions(DOCKER / "lab.Dockerfile") if word == "USER"][-1:]
+    uid, _, gid = user.partition(":")
+    assert uid.isdigit() and gid.isdigit() and int(uid) != 0 and int(gid) != 0
+    assert "cap_add" not in lab and "privileged" not in lab
+    ports = _ports(lab["command"])
+    assert sorted(ports) == [25, 53, 113, 443]
+    assert int(lab["sysctls"]["net.ipv4.ip_unprivileged_port_start"]) <= min(ports)
+
+
+def test_lab_image_checks_its_health_as_compose_does() -> None:
+    lab = compose()["services"]["lab"]
+    [check] = [args for word, args in instructions(DOCKER / "lab.Dockerfile") if word == "HEALTHCHECK"]
+    assert json.loads(check.partition("CMD")[2]) == lab["healthcheck"]["test"][1:]
+    [workdir] = [args for word, args in instructions(DOCKER / "lab.Dockerfile") if word == "WORKDIR"]
+    assert workdir in [v.split(":")[1] for v in lab["volumes"]]  # (writable by the lab's user)
