@@ -9,25 +9,30 @@ unread, with the reason: the checks that need it could not test (ERROR), never f
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from collections.abc import Sequence
+from pathlib import PurePosixPath
 from typing import Any, Protocol
 
 from mailspec.facts.host import MtaConfig, RoleRoute, TlsFiles
 from mailspec.records.certs import CertError, parse_cert
-from mailspec.records.exim import parse_bp, parse_bt
+from mailspec.records.exim import exim_list, parse_bp, parse_bt_routes
 from mailspec.records.postfix import (
-    access_source,
+    MasterService,
     access_tables,
     cidr_keys,
     file_patterns,
+    listable,
     network_entry_kind,
     parse_master,
     parse_postconf,
+    parse_service_params,
     smtpd_param,
+    smtpd_service,
     split_list,
-    table_source,
+    table_entries,
 )
 
 __all__ = ["ROLES", "HostLike", "read_mta"]
@@ -254,23 +259,48 @@ def _postfix(r: _Reader, host_id: str, config: str | None, domains: Sequence[str
     services = tuple(parse_master(out)) if rc == 0 else ()
     if rc:
         r.failed("master.cf", ["postconf", *c, "-M"], rc, err)
+    elif services:
+        # (the -o overrides as Postfix reads them: braces removed, $names expanded, postconf -P -x;
+        # Postfix 2.11 and later)
+        rc, out, err = r.run("postconf", *c, "-P", "-x", shown=30, slow=True)
+        if rc == 0:
+            params = parse_service_params(out)
+            services = tuple(
+                dataclasses.replace(s, options=tuple(params.get((s.name, s.type), ()))) for s in services
+            )
+        else:
+            r.commands.append("# (the -o overrides as postconf -M prints them: $names not expanded)")
     parts = _host_parts(r, values.get("myhostname", ""))
     roles: dict[str, RoleRoute] = {}
     for role in ROLES:
         for addr in [role, *(f"{role}@{d}" for d in domains)]:
-            roles[addr] = _postfix_route(r, c, values, addr)
+            roles[addr] = _postfix_route(r, c, values, services, addr)
     # (the smtpd on the SMTP port, or behind postscreen its pass smtpd, uses its -o overrides)
     smtpd = {n: smtpd_param(values, services, n, port) for n in SMTPD_FILES}
     tls, *more_tls = _tls(r, {**values, **smtpd})
     access: dict[str, str] = {}
     networks = _networks(r, values.get("mynetworks", ""), smtpd["mynetworks"])
-    sources: dict[str, tuple[tuple[str, str], ...]] = {}
+    front = smtpd_service(services, port)
+    style = front.option("mynetworks_style") if front is not None else None
+    if (
+        front is not None
+        and style is not None
+        and front.option("mynetworks") is None
+        and ("mynetworks" not in nondefault)
+    ):
+        # (postconf -x computed mynetworks from main.cf's mynetworks_style, not the override's)
+        r.unread["mynetworks"] = (
+            f"master.cf's {front.name} service sets mynetworks_style = {style} and no mynetworks: the "
+            "networks it trusts were not computed"
+        )
+    entries: dict[str, tuple[tuple[str, str], ...]] = {}
     for table in access_tables(values, services):
-        source = table_source(table)
-        if source:
-            data, problem = _read(r, source)
-            if not problem:
-                sources[table] = tuple(access_source(data.decode("utf-8", "replace")))
+        if listable(table):
+            # (every key, from the database Postfix reads: its source file may have changed since)
+            rc, out, err = r.run("postmap", *c, "-s", table, shown=3)
+            listed = table_entries(out) if rc == 0 else []
+            if rc == 0 and len(listed) <= MAX_ENTRIES:
+                entries[table] = tuple(listed)
         for role in ROLES:
             for key in [f"{role}@", *(f"{role}@{d}" for d in domains)]:
                 found, problem = _lookup(r, c, "postmap", key, table)
@@ -279,11 +309,15 @@ def _postfix(r: _Reader, host_id: str, config: str | None, domains: Sequence[str
                 access[f"{table}|{key}"] = found or ""
     return MtaConfig(
         host_id, "postfix", config or "", "", values, nondefault, services, unread=dict(r.unread),
-        roles=roles, tls=tls, more_tls=tuple(more_tls), access=access, access_sources=sources,
+        roles=roles, tls=tls, more_tls=tuple(more_tls), access=access, access_entries=entries,
         networks=networks,
         commands=tuple(r.commands), **parts,
     )  # fmt: skip
 
+
+#: the most entries of a check_recipient_access table that are judged one by one (a larger table
+#: is judged by its role address lookups alone)
+MAX_ENTRIES = 20_000
 
 #: the smtpd parameters the host reader follows into files (their master.cf overrides included)
 SMTPD_FILES = (
@@ -356,11 +390,50 @@ def _in_list(r: _Reader, c: list[str], values: dict[str, str], name: str, domain
     return False, ""
 
 
-def _postfix_route(r: _Reader, c: list[str], values: dict[str, str], address: str) -> RoleRoute:
+def _postfix_route(
+    r: _Reader, c: list[str], values: dict[str, str], services: Sequence[MasterService], address: str
+) -> RoleRoute:
     steps: list[str] = []
     seen: set[str] = set()
     classes: dict[str, str] = {}
     foreign = False
+
+    def deliver_locally(addr: str, domain: str) -> tuple[str, bool, str, bool]:
+        """Whether local(8) gets mail to a local ``addr``: (where, deliverable, problem, decided);
+        decided is False when it does (the aliases and users then decide)."""
+        entry, origin = values.get("local_transport", "local"), "local_transport"
+        keys = [addr, *([domain] if domain else []), "*"]
+        for table in _tables(values, "transport_maps"):
+            for key in keys:
+                found, problem = _lookup(r, c, "postmap", key, table)
+                if problem:
+                    return "", False, problem, True
+                if found:
+                    entry, origin = found, f"transport_maps {table}: {key}"
+                    break
+            else:
+                continue
+            break
+        name, _, nexthop = entry.strip().partition(":")
+        command = _transport_command(services, name.strip().lower())
+        if command == "local":
+            return "", False, "", False
+        steps.append(f"{origin} = {entry}")
+        if command in ("error", "discard"):
+            verb = "bounces" if command == "error" else "discards"
+            return f"local mail is disabled ({origin} {verb} it)", False, "", True
+        if origin != "local_transport" and command in ("smtp", "lmtp") and nexthop.strip():
+            return f"relayed by {name} to {nexthop.strip()}", True, "", True
+        return (
+            "",
+            False,
+            (
+                f"{origin} = {entry} (master.cf: {command or 'no such service'}): mail to {addr} is not "
+                "delivered by local(8), whose aliases and users are read here; whether it is deliverable "
+                "is that transport's to say"
+            ),
+            True,
+        )
 
     def klass(domain: str) -> tuple[str, str]:
         """The address class of ``domain`` (a name of CLASSES, or "" for none), and why it could
@@ -409,13 +482,13 @@ def _postfix_route(r: _Reader, c: list[str], values: dict[str, str], address: st
                     steps.append(f"virtual_alias_maps {table}: {key} -> {found}")
                     return _many(found, addr if key == addr else f"{local}@{domain}", depth)
         if kind == "mydestination":
-            # (local(8) expands the aliases: a local_transport of error: or discard: bounces or
-            # drops every local address, aliases included)
-            transport = values.get("local_transport", "local").split(":", 1)[0].strip().lower()
-            if transport in ("error", "discard"):
-                steps.append(f"local_transport = {values.get('local_transport', '')}")
-                verb = "bounces" if transport == "error" else "discards"
-                return f"local mail is disabled (local_transport {verb} it)", False, ""
+            # (local(8) expands the aliases and finds the users: trivial-rewrite hands it the mail
+            # unless transport_maps says otherwise or local_transport is another transport)
+            where, ok, problem, done = deliver_locally(
+                f"{local}@{domain or values.get('myorigin', '')}", domain
+            )
+            if done:
+                return where, ok, problem
             for table in _tables(values, "alias_maps"):
                 found, problem = _lookup(r, c, "postalias", local.lower(), table)
                 if problem:
@@ -465,6 +538,15 @@ def _postfix_route(r: _Reader, c: list[str], values: dict[str, str], address: st
 
     where, ok, problem = walk(address, 0)
     return RoleRoute(address, tuple(steps), where, ok, problem, foreign=foreign and not problem)
+
+
+def _transport_command(services: Sequence[MasterService], name: str) -> str:
+    """The program of a master.cf transport (``local``, ``error``, ``smtp``, ``pipe``...); for one
+    master.cf does not list (or that could not be read), the transport's own name, which is what
+    Postfix's own transports are called."""
+    found = next((s for s in services if s.name == name and s.type == "unix"), None)
+    words = found.command.split() if found is not None else []
+    return words[0] if words else name
 
 
 def _tls(r: _Reader, values: dict[str, str]) -> tuple[TlsFiles, ...]:
@@ -601,20 +683,106 @@ def _exim(r: _Reader, host_id: str, config: str | None, domains: Sequence[str]) 
                          f"{r.unread['exim']}", commands=tuple(r.commands))  # fmt: skip
     values = parse_bp(out)
     parts = _host_parts(r, values.get("primary_hostname", ""))
-    roles: dict[str, RoleRoute] = {}
-    for role in ROLES:
-        for addr in [role, *(f"{role}@{d}" for d in domains)]:
-            rc, out, err = r.run(binary, *c, "-bt", addr, shown=4, slow=True)
-            if rc not in (0, 2):
-                why = err.strip().splitlines()[0] if err.strip() else f"exit status {rc}"
-                roles[addr] = RoleRoute(addr, problem=f"`{binary} -bt {addr}` failed: {why}")
-                continue
-            routed, line = parse_bt(out + err, rc)
-            roles[addr] = RoleRoute(addr, (f"{binary} -bt {addr}: {line}",), line, routed)
-    # (without tls_privatekey, Exim reads the key from the certificate's file)
-    cert = values.get("tls_certificate", "")
-    tls = _read_pair(r, cert, values.get("tls_privatekey", "") or cert)
+    roles = {
+        addr: _exim_route(r, binary, c, addr)
+        for role in ROLES
+        for addr in [role, *(f"{role}@{d}" for d in domains)]
+    }
+    tls, *more_tls = _exim_tls(r, values)
     return MtaConfig(
         host_id, "exim", config or "", "", values, {}, (), unread=dict(r.unread), roles=roles, tls=tls,
-        commands=tuple(r.commands), **parts,
+        more_tls=tuple(more_tls), commands=tuple(r.commands), **parts,
     )  # fmt: skip
+
+
+def _exim_route(r: _Reader, binary: str, c: Sequence[str], addr: str) -> RoleRoute:
+    """Where ``exim -bt`` routes ``addr``: deliverable when one of the addresses it ends as reaches a
+    transport, a pipe or a file other than /dev/null; could not tell when none does and one is
+    deferred (a DNS lookup that did not complete, say), or when Exim said nothing of it."""
+    rc, out, err = r.run(binary, *c, "-bt", addr, shown=6, slow=True)
+    routes = parse_bt_routes(out)
+    if not routes:
+        why = err.strip().splitlines()[0] if err.strip() else f"exit status {rc}"
+        return RoleRoute(addr, problem=f"`{binary} -bt {addr}` failed: {why}")
+    steps = tuple(f"{binary} -bt {addr}: {x.describe()}" for x in routes)
+    good = [x for x in routes if x.deliverable]
+    if good:
+        return RoleRoute(addr, steps, "; ".join(x.describe() for x in good), True)
+    deferred = next((x for x in routes if x.kind == "deferred"), None)
+    if deferred is not None:
+        return RoleRoute(addr, steps, problem=f"`{binary} -bt {addr}`: {deferred.describe()}")
+    return RoleRoute(addr, steps, "; ".join(x.describe() for x in routes), False)
+
+
+def _exim_tls(r: _Reader, values: dict[str, str]) -> tuple[TlsFiles, ...]:
+    """Exim's server certificates and keys: ``tls_certificate`` and ``tls_privatekey`` are lists
+    (an RSA and an ECDSA certificate, say), paired by position; a certificate without a key of its
+    own holds it. Each file must be readable by the Exim user (``exim_user``), as whom Exim reads
+    them when a client asks for STARTTLS (else it answers 454 TLS currently unavailable)."""
+    cert_value = values.get("tls_certificate", "")
+    key_value = values.get("tls_privatekey", "")
+    certs, keys = exim_list(cert_value), exim_list(key_value)
+    if not certs:
+        unset = (
+            "no certificate file is configured (tls_certificate is unset: Exim then offers STARTTLS with a "
+            "self-signed certificate of its own making, which names no host of yours)"
+        )
+        return (TlsFiles(cert_problem=unset),)
+    expanded = [
+        (n, v) for n, v in (("tls_certificate", cert_value), ("tls_privatekey", key_value)) if "$" in v
+    ]
+    if expanded:
+        name, value = expanded[0]
+        why = f"{name} = {value!r} is expanded for each connection: which files Exim reads is not known here"
+        return (TlsFiles(cert_path=cert_value, cert_problem=why),)
+    pairs = [_read_pair(r, cert, keys[i] if i < len(keys) else cert) for i, cert in enumerate(certs)]
+    user = values.get("exim_user", "")
+    if not user:
+        return tuple(pairs)
+    blocked = _unreadable_by(r, user, list(dict.fromkeys([*certs, *keys])))
+    out = []
+    for pair in pairs:
+        cert_why = blocked.get(pair.cert_path, "") if not pair.cert_problem else ""
+        key_why = blocked.get(pair.key_path, "") if not pair.key_problem else ""
+        out.append(dataclasses.replace(
+            pair, cert_problem=pair.cert_problem or cert_why, key_problem=pair.key_problem or key_why,
+            unreadable=tuple(p for p, why in ((pair.cert_path, cert_why), (pair.key_path, key_why)) if why),
+        ))  # fmt: skip
+    return tuple(out)
+
+
+def _unreadable_by(r: _Reader, user: str, paths: Sequence[str]) -> dict[str, str]:
+    """Why ``user`` cannot read each of ``paths`` (by path; absent: it can, or it could not be
+    told), from the owner, group and mode of the file and of each folder above it (``stat``) and the
+    user's groups (``id``): the owner's bits apply to the owner, the group's to its members, the
+    others' to everyone else (access control lists aside)."""
+    rc, out, _ = r.run("id", "-u", user, shown=1)
+    rc2, out2, _ = r.run("id", "-G", user, shown=1)
+    if rc or rc2 or not out.strip().isdigit():
+        return {}
+    uid, groups = int(out.strip()), {int(g) for g in out2.split() if g.isdigit()}
+    if uid == 0:
+        return {}
+    out_map: dict[str, str] = {}
+    for path in paths:
+        chain = [str(p) for p in reversed(PurePosixPath(path).parents)] + [path]
+        rc, out, _ = r.run("stat", "-L", "-c", "%u %g %a %n", "--", *chain, shown=0)
+        if rc:
+            continue
+        for line, wanted in zip(out.splitlines(), [0o1] * (len(chain) - 1) + [0o4], strict=False):
+            fields = line.split(" ", 3)
+            if len(fields) < 4 or not (fields[0].isdigit() and fields[1].isdigit()):
+                break
+            owner, group, mode = int(fields[0]), int(fields[1]), int(fields[2], 8)
+            shift = 6 if owner == uid else 3 if group in groups else 0
+            if not (mode >> shift) & wanted:
+                what = "it" if fields[3] == path else f"the folder {fields[3]}"
+                action = "read" if wanted == 0o4 else "enter"
+                out_map[path] = (
+                    f"{path} cannot be read by the Exim user {user} (uid {uid}): {what} is owner "
+                    f"{owner}, group {group}, mode {mode:o}, which does not let {user} {action} it; Exim "
+                    "reads its TLS files as that user when a client asks for STARTTLS, and answers 454 TLS "
+                    "currently unavailable"
+                )
+                break
+    return out_map

@@ -50,6 +50,9 @@ class TlsFiles:
     cert: CertInfo | None = None
     #: the configured files that do not exist
     absent: tuple[str, ...] = ()
+    #: the configured files that exist but that the MTA cannot read as its own user (Exim reads its
+    #: TLS files as ``exim_user``): their problem says why
+    unreadable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,9 @@ class MtaConfig:
     #: what each ``check_recipient_access`` table of the RCPT restrictions says of each role address
     #: (Postfix), by ``table|key``; "" when the table has no entry for it
     access: dict[str, str] = field(default_factory=dict)
-    #: the entries of each ``check_recipient_access`` table whose source file could be read
-    #: (``hash:/etc/postfix/roles`` -> ``/etc/postfix/roles``), by table: (key, result) pairs
-    access_sources: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    #: every entry of each ``check_recipient_access`` table that ``postmap -s`` could list (hash,
+    #: btree, lmdb, cdb, texthash), by table: (key, result) pairs
+    access_entries: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     #: the packet filter's rules as they stand (``nft list ruleset`` or ``iptables -S``), and which
     firewall: str = ""
     firewall_tool: str = ""

@@ -24,7 +24,7 @@ from mailspec.facts.host import MtaConfig, this_host_mx
 from mailspec.facts.smtp import ReverseDns
 from mailspec.outcome import evidence, note, warn
 from mailspec.records.certs import name_matches, validity_problem
-from mailspec.records.exim import exim_bool
+from mailspec.records.exim import WILDCARDS, exim_bool, exim_interface, exim_list
 from mailspec.records.firewall import port_disposition
 from mailspec.records.hostname import hostname_problem, looks_like_ip
 from mailspec.records.postfix import (
@@ -32,9 +32,11 @@ from mailspec.records.postfix import (
     RCPT_LISTS,
     MasterService,
     accepting,
+    access_action,
+    any_domain_keys,
     front_service,
     network_entry_kind,
-    open_access_keys,
+    parent_domain_matches,
     restrictions,
     service_value,
     smtpd_param,
@@ -139,6 +141,20 @@ def without_expansions(text: str) -> str:
     return out
 
 
+def exim_addresses(local_interfaces: str, port: int) -> list[str]:
+    """The addresses Exim's ``local_interfaces`` names for ``port`` (an Exim list: ``<; ::1 ;
+    127.0.0.1``, ``192.0.2.1 : 192.0.2.2``; an item with a port of its own, ``192.0.2.1.2525``, only
+    for that port); the wildcards ``0.0.0.0`` and ``::0`` stand for every address, as Postfix's
+    ``all`` does, and are left out."""
+    out = []
+    for item in exim_list(local_interfaces):
+        address, own_port = exim_interface(item)
+        if own_port not in (None, port) or address in WILDCARDS or not looks_like_ip(address):
+            continue
+        out.append(address)
+    return out
+
+
 def _loopback(addr: str) -> bool:
     try:
         return addr.lower() == "localhost" or ipaddress.ip_address(addr).is_loopback
@@ -208,9 +224,14 @@ def test_host_mta_listening(
     sockets = ", ".join(f"[{a}]:{p}" if ":" in a else f"{a}:{p}" for a, p in c.listening if p == port)
     evidence(f"{c.host}: ss -ltn: listening on port {port}: {sockets or 'nothing'}")
     if mta_mx_hosts is None:
-        wanted = [
-            w.strip("[]") for w in split_list(c.values.get(interfaces, "")) if looks_like_ip(w.strip("[]"))
-        ]
+        if c.mta == "exim":
+            wanted = exim_addresses(c.values.get(interfaces, ""), port)
+        else:
+            wanted = [
+                w.strip("[]")
+                for w in split_list(c.values.get(interfaces, ""))
+                if looks_like_ip(w.strip("[]"))
+            ]
         missing = [ip for ip in wanted if not c.listens_on(ip, port)]
         reachable = [a for a, p in c.listening if p == port and not _loopback(a)]
         if not sockets or missing or not reachable:
@@ -461,11 +482,12 @@ def test_host_relay_restricted(mta_config: MtaConfig, mailspec_settings: Setting
                 + "; ".join(unjudged)
             )
         problems.append(
-            "neither smtpd_relay_restrictions nor smtpd_recipient_restrictions has reject_unauth_destination "
-            f"(before any permit): relay = {smtpd_value(c, lists[0], port)!r}, recipient = "
-            f"{smtpd_value(c, lists[1], port)!r}"
+            "neither smtpd_relay_restrictions nor smtpd_recipient_restrictions stops relaying (with "
+            "reject_unauth_destination before anything that permits): relay = "
+            f"{smtpd_value(c, lists[0], port)!r}, recipient = {smtpd_value(c, lists[1], port)!r}"
             + (f" ({'; '.join(w for w in opened if w)})" if any(opened) else "")
         )
+    need(c, "mynetworks")
     wide = wide_networks(_network_entries(c, port))
     if wide:
         problems.append(
@@ -514,17 +536,24 @@ def _relay_list(c: MtaConfig, name: str, value: str) -> tuple[str, str]:
                             f"{name}: check_recipient_access {table} returns {result} for {k}<any domain> "
                             "ahead of reject_unauth_destination"
                         )
-                if table in c.access_sources:
-                    # (its source file lists every key: one that accepts any domain opens the relay;
-                    # the others accept named recipients only, as relay_domains does)
-                    entries = c.access_sources[table]
-                    wide = open_access_keys(entries)
+                if table in c.access_entries:
+                    # (postmap -s lists every key: one that matches any domain and accepts opens the
+                    # relay; the others match named recipients only, as relay_domains does)
+                    entries = c.access_entries[table]
                     shown_keys = ", ".join(f"{k} {v}" for k, v in entries[:8]) + (" ..." * (len(entries) > 8))
-                    evidence(f"{c.host}: {table} (its source file): {shown_keys or 'no entries'}")
-                    if wide:
+                    evidence(f"{c.host}: postmap -s {table}: {shown_keys or 'no entries'}")
+                    wide = any_domain_keys(entries, parent_domain_matches(c.values))
+                    opened = [f"{k} {v}" for k, v in wide if access_action(v) == "accept"]
+                    if opened:
                         return "open", (
-                            f"{name}: check_recipient_access {table} accepts {', '.join(wide)} (any domain) "
-                            "ahead of reject_unauth_destination"
+                            f"{name}: check_recipient_access {table} accepts recipients at any domain "
+                            f"({', '.join(opened)}) ahead of reject_unauth_destination"
+                        )
+                    unsure = [f"{k} {v}" for k, v in wide if access_action(v) == "other"]
+                    if unsure:
+                        return "unjudged", (
+                            f"{name}: check_recipient_access {table} gives {', '.join(unsure)} (a "
+                            "restriction list or class, not expanded here) for recipients at any domain"
                         )
                     continue
             return "unjudged", f"{name}: {w} {table}".rstrip()
@@ -552,21 +581,21 @@ def _network_entries(c: MtaConfig, port: int) -> list[str]:
 @check(
     "host.helo.required",
     refs=["RFC 5321 §4.1.4"],
-    fix="Set smtpd_helo_required = yes (Exim: helo_verify_hosts = *, or require HELO in acl_smtp_mail).",
+    fix="Set smtpd_helo_required = yes (Exim: hosts_require_helo = *, or require HELO in acl_smtp_mail).",
 )
 def test_host_helo_required(mta_config: MtaConfig, mailspec_settings: Settings) -> None:
     """The MTA requires HELO or EHLO before mail.
 
-    Postfix: ``smtpd_helo_required = yes`` for the smtpd on the SMTP port. Exim: ``helo_verify_hosts``
-    or ``helo_try_verify_hosts`` not empty (an ACL that requires HELO is not read in this release:
-    could not test). Else a warning.
+    Postfix: ``smtpd_helo_required = yes`` for the smtpd on the SMTP port. Exim: ``hosts_require_helo``
+    (Exim 4.95 and later; default ``*``) holds ``*``, or ``helo_verify_hosts`` is not empty
+    (``helo_try_verify_hosts`` only checks a HELO that is given: it does not require one); else, with
+    an ``acl_smtp_mail``, whether that ACL requires HELO is not read in this release (could not test);
+    without one, a warning.
     """
     c = mta_config
     if c.mta == "exim":
-        shown(c, "helo_verify_hosts", "helo_try_verify_hosts")
-        if c.values.get("helo_verify_hosts") or c.values.get("helo_try_verify_hosts"):
-            return
-        not_for_exim(c, "ACLs (a HELO requirement in acl_smtp_mail), as helo_verify_hosts is empty,")
+        _exim_helo_required(c)
+        return
     need(c, "master.cf")
     shown(c, "smtpd_helo_required", port=mailspec_settings.smtp_port)
     value = smtpd_value(c, "smtpd_helo_required", mailspec_settings.smtp_port)
@@ -575,6 +604,51 @@ def test_host_helo_required(mta_config: MtaConfig, mailspec_settings: Settings) 
             f"{c.host}: smtpd_helo_required = {value or 'no'}: clients may send MAIL without HELO/EHLO, "
             "which RFC 5321 §4.1.4 requires first; spam software skips it. Set smtpd_helo_required = yes."
         )
+
+
+def _exim_helo_required(c: MtaConfig) -> None:
+    known = "hosts_require_helo" in c.values  # (Exim 4.95 and later)
+    shown(c, *(["hosts_require_helo"] if known else []), "helo_verify_hosts", "acl_smtp_mail")
+    if "*" in exim_list(c.values.get("hosts_require_helo", "")) or c.values.get("helo_verify_hosts"):
+        return
+    if c.values.get("acl_smtp_mail"):
+        not_for_exim(c, f"MAIL ACL (whether {c.values['acl_smtp_mail']} requires HELO)")
+    setting = (
+        f"hosts_require_helo = {c.values['hosts_require_helo']!r}"
+        if known
+        else "this Exim has no hosts_require_helo (before 4.95)"
+    )
+    warn(
+        f"{c.host}: {setting}, helo_verify_hosts is empty and there is no acl_smtp_mail: Exim accepts MAIL "
+        "without HELO/EHLO, which RFC 5321 §4.1.4 requires first; spam software skips it. Set "
+        "hosts_require_helo = * (Exim 4.95 and later: its default), or deny MAIL in acl_smtp_mail when "
+        "$sender_helo_name is empty."
+    )
+
+
+#: the host-list items that match every client (Exim)
+EVERY_HOST = frozenset({"*", "0.0.0.0/0", "::/0", "::0/0"})
+
+
+def _exim_sync(c: MtaConfig, what: str) -> None:
+    """Exim's SMTP synchronisation: ``smtp_enforce_sync`` (default true) rejects input sent before
+    its turn, except from the hosts ``pipelining_connect_advertise_hosts`` offers PIPECONNECT to
+    (Exim 4.94 and later, where the option is known; default ``*``)."""
+    pipe_connect = c.values.get("pipelining_connect_advertise_hosts", "")
+    shown(c, "smtp_enforce_sync", *(["pipelining_connect_advertise_hosts"] if pipe_connect else []))
+    if c.values.get("smtp_enforce_sync", "true") == "false":
+        warn(f"{c.host}: smtp_enforce_sync is false: Exim accepts {what}. Set smtp_enforce_sync = true "
+             "(the default).")  # fmt: skip
+    hosts = exim_list(pipe_connect)
+    if EVERY_HOST & set(hosts):
+        warn(
+            f"{c.host}: pipelining_connect_advertise_hosts = {pipe_connect!r}: Exim offers PIPECONNECT to "
+            "every client and takes its EHLO before the greeting, and the commands behind it, as pipelined, "
+            f"so it accepts {what} in spite of smtp_enforce_sync. Set pipelining_connect_advertise_hosts "
+            "empty (or to the hosts you relay for)."
+        )
+    if hosts:
+        note(f"PIPECONNECT is offered to {pipe_connect}: those hosts may send EHLO before the greeting")
 
 
 @check(
@@ -588,14 +662,13 @@ def test_host_pipelining_enforced(mta_config: MtaConfig, mailspec_settings: Sett
 
     Postfix: ``smtpd_forbid_unauth_pipelining = yes``, ``reject_unauth_pipelining`` in a restriction
     list, or postscreen in front of the SMTP port with ``postscreen_pipelining_enable = yes``. Exim:
-    ``smtp_enforce_sync`` not false. Else a warning.
+    ``smtp_enforce_sync`` not false, and PIPECONNECT not offered to every host
+    (``pipelining_connect_advertise_hosts``, default ``*`` since Exim 4.94: Exim then accepts, from
+    any client, EHLO and the commands behind it sent without waiting for its replies). Else a warning.
     """
     c, port = mta_config, mailspec_settings.smtp_port
     if c.mta == "exim":
-        shown(c, "smtp_enforce_sync")
-        if c.values.get("smtp_enforce_sync", "true") == "false":
-            warn(f"{c.host}: smtp_enforce_sync is false: Exim accepts commands sent before their turn "
-                 "(RFC 2920 §3). Set smtp_enforce_sync = true (the default).")  # fmt: skip
+        _exim_sync(c, "commands sent before their turn (RFC 2920 §3)")
         return
     need(c, "master.cf")
     lists = [n for n in c.values if n.startswith("smtpd_") and n.endswith("_restrictions")]
@@ -628,14 +701,18 @@ def test_host_pregreet_enforced(mta_config: MtaConfig, mailspec_settings: Settin
     """The MTA rejects clients that talk before the greeting.
 
     Postfix: postscreen takes the SMTP port (master.cf) with ``postscreen_greet_action`` other than
-    ``ignore``. Exim: ``smtp_enforce_sync`` true (it drops early talkers). Else a warning.
+    ``ignore``. Exim: ``smtp_enforce_sync`` true (Exim then drops a client whose input is there when
+    it sends its greeting: a delay in ``acl_smtp_connect`` gives early talkers the time to show
+    themselves), and PIPECONNECT not offered to every host (``pipelining_connect_advertise_hosts``,
+    default ``*`` since Exim 4.94: Exim takes early input from those hosts as pipelined EHLO). Else a
+    warning.
     """
     c, port = mta_config, mailspec_settings.smtp_port
     if c.mta == "exim":
-        shown(c, "smtp_enforce_sync")
-        if c.values.get("smtp_enforce_sync", "true") == "false":
-            warn(f"{c.host}: smtp_enforce_sync is false: Exim accepts clients that talk before its greeting "
-                 "(RFC 5321 §4.3.1). Set smtp_enforce_sync = true.")  # fmt: skip
+        _exim_sync(c, "clients that talk before its greeting (RFC 5321 §4.3.1)")
+        if not c.values.get("acl_smtp_connect"):
+            note("no acl_smtp_connect: Exim sends its greeting at once, so it catches only the early input "
+                 "that is there by then (a delay in acl_smtp_connect catches more)")  # fmt: skip
         return
     need(c, "master.cf")
     s = front(c, port)
@@ -813,8 +890,11 @@ def test_host_tls_configured(mta_config: MtaConfig, mailspec_settings: Settings)
 
     Postfix: ``smtpd_tls_security_level`` is ``may`` or ``encrypt`` (or the legacy
     ``smtpd_use_tls = yes``) for the smtpd on the SMTP port; Exim: ``tls_advertise_hosts`` not empty.
-    The certificate and key files exist, parse, and the key is the certificate's. A file that exists but
-    cannot be read here is could-not-test.
+    The certificate and key files exist, parse, and the key is the certificate's. Exim's
+    ``tls_certificate`` and ``tls_privatekey`` are lists, paired by position (an unset
+    ``tls_certificate`` fails: Exim then makes up a self-signed certificate; an expanded one is
+    could-not-test), and each file must be readable by the Exim user, as whom Exim reads them (else it
+    answers STARTTLS with 454). A file that exists but cannot be read here is could-not-test.
     """
     c = mta_config
     if c.mta == "postfix":
@@ -848,11 +928,14 @@ def test_host_tls_configured(mta_config: MtaConfig, mailspec_settings: Settings)
     problems = []
     pairs = (tls, *c.more_tls)
     files = [(p.cert_path, p.cert_problem) for p in pairs] + [(p.key_path, p.key_problem) for p in pairs]
+    # (a file the MTA cannot read as its own user: Exim reads its TLS files as exim_user)
+    unreadable = {path for p in pairs for path in p.unreadable}
     for path, problem in files:
-        if not problem:
+        if not problem or problem in problems:
             continue
         if (
             path in tls.absent
+            or path in unreadable
             or not path
             or "no PEM" in problem
             or "no private key" in problem

@@ -526,10 +526,16 @@ def _psl() -> PublicSuffixList:
 
 
 def is_public_suffix(name: str) -> bool:
-    """Whether ``name`` is itself a public suffix (``com``, ``co.uk``; an unknown TLD too) by the
-    Public Suffix List the package ships."""
+    """Whether ``name`` is itself a suffix the Public Suffix List the package ships lists (``com``,
+    ``co.uk``; not an unknown top-level name such as ``localhost`` or ``lan``)."""
     name = name.strip().strip(".").lower()
-    return bool(name) and bool(_psl().is_public(name))
+    return bool(name) and bool(_listed_psl().is_public(name))
+
+
+@cache
+def _listed_psl() -> PublicSuffixList:
+    # (the listed suffixes only: an unknown TLD is no suffix here)
+    return PublicSuffixList(accept_unknown=False)
 
 
 def psl_organizational_domain(domain: str) -> str:

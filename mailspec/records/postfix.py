@@ -12,22 +12,25 @@ from mailspec.records.dmarc import is_public_suffix
 
 __all__ = [
     "MasterService",
-    "access_source",
+    "access_action",
     "access_tables",
+    "any_domain_keys",
     "cidr_keys",
     "file_patterns",
     "front_service",
+    "listable",
     "network_entry_kind",
-    "open_access_keys",
+    "parent_domain_matches",
     "parse_master",
     "parse_postconf",
+    "parse_service_params",
     "restrictions",
     "service_value",
     "smtp_ports",
     "smtpd_param",
     "smtpd_service",
     "split_list",
-    "table_source",
+    "table_entries",
     "wide_networks",
 ]
 
@@ -121,16 +124,15 @@ def parse_master(text: str) -> list[MasterService]:
         if len(fields) < 8:
             continue
         options: list[tuple[str, str]] = []
-        args = fields[8:]
+        # (master(5): "-o { name = value with spaces }" groups a value with white space in it)
+        args = _grouped(fields[8:])
         i = 0
         while i < len(args):
             if args[i] == "-o" and i + 1 < len(args):
-                k, _, v = args[i + 1].partition("=")
-                options.append((k, v))
+                options.append(_option(args[i + 1]))
                 i += 2
             elif args[i].startswith("-o") and len(args[i]) > 2:
-                k, _, v = args[i][2:].partition("=")
-                options.append((k, v))
+                options.append(_option(args[i][2:]))
                 i += 1
             else:
                 i += 1
@@ -138,6 +140,43 @@ def parse_master(text: str) -> list[MasterService]:
         command = " ".join(fields[7:])
         out.append(MasterService(name, type_, private, unpriv, chroot, wakeup, maxproc, command,
                                  tuple(options), line))  # fmt: skip
+    return out
+
+
+def _grouped(words: list[str]) -> list[str]:
+    """Command arguments with ``{ ... }`` groups joined into one (braces kept)."""
+    out: list[str] = []
+    depth = 0
+    for w in words:
+        if depth > 0:
+            out[-1] += " " + w
+        else:
+            out.append(w)
+        depth = max(0, depth + w.count("{") - w.count("}"))
+    return out
+
+
+def _option(text: str) -> tuple[str, str]:
+    """One ``-o`` argument, ``name=value`` or ``{ name = value }``, as (name, value)."""
+    text = text.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
+    name, _, value = text.partition("=")
+    return name.strip(), value.strip()
+
+
+def parse_service_params(text: str) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """``postconf -P -x`` output (``smtpd/pass/mynetworks = 127.0.0.0/8``: each master.cf ``-o``
+    override, its braces removed and its ``$names`` expanded) by (service name, type)."""
+    out: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for line in text.splitlines():
+        head, sep, value = line.partition(" = ")
+        if not sep:
+            head, sep, value = line.partition("=")
+        parts = head.strip().split("/")
+        if not sep or len(parts) != 3 or line.startswith("postconf:"):
+            continue
+        out.setdefault((parts[0], parts[1]), []).append((parts[2], value.strip()))
     return out
 
 
@@ -158,22 +197,36 @@ def smtp_ports(port: int) -> set[str]:
 
 def front_service(services: Iterable[MasterService], port: int) -> MasterService | None:
     """The master.cf service that takes connections on the SMTP port ``port`` (smtpd or
-    postscreen); when none serves that port (a lab port), the real ``smtp`` service."""
+    postscreen); when none serves that port (a lab port), the real ``smtp`` service. Of several
+    (``192.0.2.25:smtp`` and ``127.0.0.1:smtp``), the first not bound to a loopback address: the
+    one the internet reaches."""
     services = list(services)
     for ports in (smtp_ports(port), smtp_ports(25)):
-        found = next((s for s in services if s.type == "inet" and s.port in ports), None)
-        if found is not None:
-            return found
+        found = [s for s in services if s.type == "inet" and s.port in ports]
+        if found:
+            return next((s for s in found if not _loopback_bound(s)), found[0])
     return None
+
+
+def _loopback_bound(service: MasterService) -> bool:
+    host = service.name.rpartition(":")[0].strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return bool(host) and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def smtpd_service(services: Iterable[MasterService], port: int) -> MasterService | None:
     """The smtpd that talks SMTP to clients of ``port``: the front service, or behind postscreen the
-    ``pass`` smtpd postscreen hands its clients to (master.cf's ``smtpd pass`` line)."""
+    ``pass`` service postscreen hands its clients to (``smtpd_service_name``, ``smtpd`` unless the
+    postscreen line overrides it)."""
     services = list(services)
     s = front_service(services, port)
     if s is not None and s.command.split()[:1] == ["postscreen"]:
-        s = next((x for x in services if x.type == "pass" and x.command.split()[:1] == ["smtpd"]), None)
+        name = s.option("smtpd_service_name") or "smtpd"
+        s = next((x for x in services if x.type == "pass" and x.name == name), None)
     return s
 
 
@@ -329,51 +382,99 @@ def cidr_keys(text: str) -> list[str]:
 
 
 def accepting(result: str) -> bool:
-    """Whether an access(5) result accepts (``OK``, ``PERMIT``, a 2xx code...)."""
-    word = result.strip().split(" ", 1)[0].lower() if result.strip() else ""
-    return word in ACCEPTING or bool(re.fullmatch(r"2\d\d", word))
+    """Whether an access(5) result accepts (``OK``, ``PERMIT``, a 2xx code, an all-numerical
+    result, which access(5) treats as OK...)."""
+    text = result.strip()
+    word = text.split(None, 1)[0].lower() if text else ""
+    return word in ACCEPTING or bool(re.fullmatch(r"2\d\d", word)) or (text.isdigit() and len(text) != 3)
 
 
-#: the indexed table types whose source is a postmap(1) text file beside the database
-#: (``hash:/etc/postfix/access`` is built from ``/etc/postfix/access``); texthash reads it directly
-SOURCE_TABLES = ("hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash")
+#: access(5) actions that do not accept: they refuse, or let the restriction list go on (DUNNO and the
+#: actions that only mark the message)
+NOT_ACCEPTING = frozenset(
+    [
+        "reject",
+        "defer",
+        "defer_if_reject",
+        "defer_if_permit",
+        "dunno",
+        "discard",
+        "hold",
+        "warn",
+        "info",
+        "prepend",
+        "filter",
+        "redirect",
+        "bcc",
+    ]
+)
 
 
-def table_source(table: str) -> str:
-    """The text file a lookup table is built from (``hash:/etc/postfix/access`` ->
-    ``/etc/postfix/access``), or "" for a table that has none (regexp, pcre, sql, ...)."""
+def access_action(result: str) -> str:
+    """What an access(5) result does to a recipient: ``accept`` (see :func:`accepting`), ``refuse``
+    (a reject or defer code or action, or an action that lets the list go on), or ``other``: a
+    restriction list or a restriction class, which this reader does not expand."""
+    if accepting(result):
+        return "accept"
+    words = split_list(result.strip())
+    word = words[0].lower() if words else ""
+    if word in NOT_ACCEPTING or re.fullmatch(r"[45]\d\d", word):
+        return "refuse"
+    # (one reject_* or defer_* restriction refuses or lets the list go on; a list of several, such as
+    # "reject_unverified_recipient, permit", may end in a permit)
+    if len(words) == 1 and word.startswith(("reject_", "defer_")):
+        return "refuse"
+    return "other"
+
+
+#: the table types ``postmap -s`` lists (every key, as Postfix reads it: the database, not its
+#: source file, which may be newer)
+LISTABLE_TABLES = ("hash", "btree", "lmdb", "cdb", "texthash")
+
+
+def listable(table: str) -> bool:
+    """Whether ``postmap -s`` can list a lookup table (``hash:/etc/postfix/access``; not regexp,
+    pcre, proxy: or SQL tables)."""
     kind, sep, path = table.partition(":")
-    if not sep or kind.lower() not in SOURCE_TABLES or not path.startswith("/"):
-        return ""
-    return path
+    return bool(sep) and kind.lower() in LISTABLE_TABLES and path.startswith("/")
 
 
-def access_source(text: str) -> list[tuple[str, str]]:
-    """The (key, result) entries of a postmap(1) source file: ``key whitespace value``, ``#``
-    comments, a line that starts with white space continuing the one before."""
+def table_entries(text: str) -> list[tuple[str, str]]:
+    """``postmap -s`` output (``key<TAB>value`` lines; a postmap(1) source file reads the same,
+    with ``#`` comments and continuation lines) as (key, value) pairs."""
     out: list[tuple[str, str]] = []
     for raw in text.splitlines():
-        if not raw.strip() or raw.lstrip().startswith("#"):
+        if not raw.strip() or raw.lstrip().startswith("#") or raw.startswith("postmap:"):
             continue
-        if raw[0].isspace() and out:
-            last_key, last_value = out[-1]
-            out[-1] = (last_key, f"{last_value} {raw.strip()}".strip())
+        if raw[0].isspace():
+            if out:  # (a continuation; postmap skips one with nothing before it)
+                last_key, last_value = out[-1]
+                out[-1] = (last_key, f"{last_value} {raw.strip()}".strip())
             continue
         fields = raw.split(None, 1)
         out.append((fields[0], fields[1].strip() if len(fields) > 1 else ""))
     return out
 
 
-def open_access_keys(entries: Iterable[tuple[str, str]]) -> list[str]:
-    """The keys of an access(5) table that accept a recipient in any domain: ``user@`` (that local
-    part at every domain), or a public suffix (``com``, ``.co.uk``: every domain under it, by
-    parent_domain_matches_subdomains). A key naming an address or a registrable domain accepts
-    only those recipients, as relay_domains does."""
+def any_domain_keys(entries: Iterable[tuple[str, str]], parent_matches: bool = True) -> list[tuple[str, str]]:
+    """The entries of a ``check_recipient_access`` table whose key matches recipients at any
+    domain: ``user@`` (that local part at every domain), or a public suffix: ``com`` when
+    ``parent_domain_matches_subdomains`` has ``smtpd_access_maps`` (*parent_matches*, Postfix's
+    default: a key matches the domains below it), ``.com`` when it has not. A key naming an address
+    or a registrable domain matches only those recipients, as relay_domains does."""
     out = []
     for key, result in entries:
-        if not accepting(result):
-            continue
         k = key.strip().lower()
-        if k.endswith("@") or ("@" not in k and is_public_suffix(k)):
-            out.append(key)
+        if k.endswith("@") or (
+            "@" not in k and k.startswith(".") != parent_matches and is_public_suffix(k.lstrip("."))
+        ):
+            out.append((key, result))
     return out
+
+
+def parent_domain_matches(values: Mapping[str, str]) -> bool:
+    """Whether access tables' domain keys match their subdomains (``smtpd_access_maps`` in
+    ``parent_domain_matches_subdomains``, Postfix's default)."""
+    default = "smtpd_access_maps"
+    value = values.get("parent_domain_matches_subdomains", default)
+    return "smtpd_access_maps" in [w.lower() for w in split_list(value)]

@@ -305,11 +305,73 @@ def test_local_transport_error_makes_local_mail_undeliverable() -> None:
     assert c.roles["abuse@example.com"].deliverable  # (the catch-all forwards off the host)
 
 
-def test_access_table_sources_are_read() -> None:
-    roles = "# role addresses\npostmaster@example.com   OK\nabuse@example.com\tOK\n"
-    c = read_mta(FakeHost(_with("", **{"/etc/pf/roles": roles})), "mx1", config="/etc/pf")
-    assert c.access_sources == {
+def test_access_tables_are_listed_by_postmap() -> None:
+    listing = Result(0, "postmaster@example.com\tOK\nabuse@example.com\tOK\n")
+    c = read_mta(
+        FakeHost({r"postmap -c /etc/pf -s hash:/etc/pf/roles": listing, **POSTFIX}), "mx1", config="/etc/pf"
+    )
+    assert c.access_entries == {
         "hash:/etc/pf/roles": (("postmaster@example.com", "OK"), ("abuse@example.com", "OK"))
     }
-    c = read_mta(FakeHost(POSTFIX), "mx1", config="/etc/pf")  # (cat: not found: not judged by its keys)
-    assert c.access_sources == {}
+    c = read_mta(FakeHost(POSTFIX), "mx1", config="/etc/pf")  # (postmap -s failed: no listing)
+    assert c.access_entries == {}
+
+
+def test_service_overrides_as_postconf_reads_them() -> None:
+    # (postconf -P -x: braces removed, $names expanded; postconf -M keeps both)
+    master = (
+        "smtp inet n - y - 1 postscreen -o smtpd_service_name=smtpd2\n"
+        "smtpd pass - - y - - smtpd\n"
+        "smtpd2 pass - - y - - smtpd -o {mynetworks=127.0.0.0/8 0.0.0.0/0} "
+        "-o smtpd_tls_cert_file=${config_directory}/old.pem\n"
+    )
+    params = Result(
+        0,
+        "smtp/inet/smtpd_service_name = smtpd2\nsmtpd2/pass/mynetworks = 127.0.0.0/8 0.0.0.0/0\n"
+        "smtpd2/pass/smtpd_tls_cert_file = /etc/pf/old.pem\n",
+    )
+    table = _with("", master)
+    table = {r"postconf -c /etc/pf -P -x": params, **table}
+    c = read_mta(FakeHost(table), "mx1", config="/etc/pf")
+    assert c.tls is not None and c.tls.cert_path == "/etc/pf/old.pem"  # (smtpd2's, the one postscreen names)
+    smtpd2 = next(s for s in c.services if s.name == "smtpd2")
+    assert smtpd2.option("mynetworks") == "127.0.0.0/8 0.0.0.0/0"
+    # (without postconf -P, the -M text is read, braces and all)
+    c = read_mta(FakeHost(_with("", master)), "mx1", config="/etc/pf")
+    smtpd2 = next(s for s in c.services if s.name == "smtpd2")
+    assert smtpd2.option("mynetworks") == "127.0.0.0/8 0.0.0.0/0"
+    assert smtpd2.option("smtpd_tls_cert_file") == "${config_directory}/old.pem"
+
+
+def test_mynetworks_style_override_is_unread() -> None:
+    c = read_mta(
+        FakeHost(_with("", "smtp inet n - y - - smtpd -o mynetworks_style=class\n")), "mx1", config="/etc/pf"
+    )
+    assert "mynetworks_style = class" in c.unread["mynetworks"]
+
+
+def test_transport_maps_and_local_transport_decide_local_delivery() -> None:
+    local = "local unix - n n - - local\nerror unix - - n - - error\nsmtp unix - - n - - smtp\n"
+    lmtp = local + "lmtp unix - - n - - lmtp\n"
+    master = "smtp inet n - y - - smtpd\n"
+    # (local_transport = lmtp: local(8) never sees the mail: its aliases say nothing)
+    c = read_mta(FakeHost(_with("local_transport = lmtp:unix:private/dovecot\n", master + lmtp)), "mx1",
+                 config="/etc/pf", domains=["example.com"])  # fmt: skip
+    route = c.roles["postmaster@example.com"]
+    assert route.problem and "not delivered by local(8)" in route.problem
+    # (transport_maps sends the domain's mail to a hub, ahead of local_transport = error:)
+    hub = {
+        r"postmap -c /etc/pf -q postmaster@mx1\.example\.com hash:/etc/pf/transport": Result(
+            0, "smtp:[hub.example.com]\n"
+        )
+    }
+    values = (
+        "local_transport = error:off\ntransport_maps = hash:/etc/pf/transport\nmyorigin = mx1.example.com\n"
+    )
+    c = read_mta(FakeHost({**hub, **_with(values, master + local)}), "mx1", config="/etc/pf")
+    assert c.roles["postmaster"].deliverable and "hub.example.com" in c.roles["postmaster"].destination
+    c = read_mta(FakeHost(_with(values, master + local)), "mx1", config="/etc/pf")
+    assert (
+        not c.roles["postmaster"].deliverable
+        and "local_transport bounces" in c.roles["postmaster"].destination
+    )

@@ -447,9 +447,26 @@ VARIANTS: tuple[HostConfig, ...] = (
         ("mynetworks", "0.0.0.0/0"),
         smtpd_options=(("mynetworks", "0.0.0.0/0"),),
     ),
+    HostConfig(
+        "host.relay.restricted/master.cf-braces",
+        "master.cf's smtpd has -o {mynetworks=127.0.0.0/8 0.0.0.0/0} (master(5)'s form for a value with "
+        "spaces)",
+        "failed",
+        ("mynetworks", "0.0.0.0/0"),
+        # (master_cf writes "-o KEY=VALUE": the braces ride on the key and the value)
+        smtpd_options=(("{mynetworks", "127.0.0.0/8 0.0.0.0/0}"),),
+    ),
 )
 #: variants of the good host: other ways of configuring the same, on which every check must pass
 GOOD_VARIANTS: tuple[HostConfig, ...] = (
+    HostConfig(
+        "good/master-cf-names",
+        "master.cf's smtpd names its TLS files with ${config_directory}, which Postfix expands",
+        smtpd_options=(
+            ("smtpd_tls_cert_file", "${config_directory}/smtpd-cert.pem"),
+            ("smtpd_tls_key_file", "${config_directory}/smtpd-key.pem"),
+        ),
+    ),
     HostConfig(
         "good/debian-banner",
         "Debian's smtpd_banner = $myhostname ESMTP $mail_name (Debian/GNU)",

@@ -208,3 +208,52 @@ def test_live_config_dir(tmp_path: Path) -> None:
     services = parse_master(postconf("-c", str(tmp_path), "-M"))
     assert services[0].command == "postscreen"
     assert services[3].option("smtpd_tls_security_level") == "encrypt"
+
+
+def test_master_cf_brace_grouped_overrides_and_postconf_p() -> None:
+    from mailspec.records.postfix import parse_service_params
+
+    s = parse_master("smtp inet n - y - 1 smtpd -o { mynetworks = 127.0.0.0/8 0.0.0.0/0 } -o {x=y}\n")[0]
+    assert s.options == (("mynetworks", "127.0.0.0/8 0.0.0.0/0"), ("x", "y"))
+    text = (
+        "smtpd/pass/mynetworks = 127.0.0.0/8 0.0.0.0/0\nsmtp/inet/syslog_name = postfix/in\n"
+        "postconf: warning: x\n"
+    )
+    assert parse_service_params(text) == {
+        ("smtpd", "pass"): [("mynetworks", "127.0.0.0/8 0.0.0.0/0")],
+        ("smtp", "inet"): [("syslog_name", "postfix/in")],
+    }
+
+
+def test_the_smtpd_of_the_smtp_port() -> None:
+    from mailspec.records.postfix import front_service, smtpd_param, smtpd_service
+
+    text = (
+        "127.0.0.1:smtp inet n - y - - smtpd -o disable_vrfy_command=yes\n"
+        "192.0.2.25:smtp inet n - y - 1 postscreen -o smtpd_service_name=smtpd2\n"
+        "smtpd pass - - y - - smtpd\nsmtpd2 pass - - y - - smtpd -o disable_vrfy_command=no\n"
+    )
+    services = parse_master(text)
+    front = front_service(services, 25)
+    assert front is not None and front.name == "192.0.2.25:smtp"  # (not the loopback-bound one)
+    smtpd = smtpd_service(services, 25)
+    assert smtpd is not None and smtpd.name == "smtpd2"  # (the one postscreen names)
+    assert smtpd_param({"disable_vrfy_command": "yes"}, services, "disable_vrfy_command", 25) == "no"
+
+
+def test_access_results() -> None:
+    from mailspec.records.postfix import access_action, any_domain_keys, table_entries
+
+    actions = {r: access_action(r) for r in ("OK", "permit", "RELAY", "1234567", "REJECT no", "550 5.7.1 no",
+                                             "DUNNO", "HOLD", "reject_unverified_recipient", "open_class",
+                                             "permit_mynetworks, permit")}  # fmt: skip
+    assert actions == {
+        "OK": "accept", "permit": "accept", "RELAY": "accept", "1234567": "accept", "REJECT no": "refuse",
+        "550 5.7.1 no": "refuse", "DUNNO": "refuse", "HOLD": "refuse",
+        "reject_unverified_recipient": "refuse", "open_class": "other", "permit_mynetworks, permit": "other",
+    }  # fmt: skip
+    entries = table_entries("  stray\n# c\ncom\tOK\nabuse@\tREJECT no\n  more\n.co.uk OK\nexample.com OK\n")
+    assert entries == [("com", "OK"), ("abuse@", "REJECT no more"), (".co.uk", "OK"), ("example.com", "OK")]
+    assert [k for k, _ in any_domain_keys(entries)] == ["com", "abuse@"]
+    assert [k for k, _ in any_domain_keys(entries, parent_matches=False)] == ["abuse@", ".co.uk"]
+    assert any_domain_keys([("localhost", "OK"), ("lan", "OK")]) == []

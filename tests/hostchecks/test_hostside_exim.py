@@ -1,0 +1,156 @@
+"""mailspec.hostside, Exim: what the reader makes of ``exim -bt`` routes and of Exim's TLS settings, on a
+fake testinfra host that answers from a table. The outputs are Exim 4.96's (tests/realservers/
+test_exim_hostchecks.py judges the same rules against a real Exim)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from host_facts import cert_pem
+
+from mailspec.hostside import read_mta
+
+
+@dataclass
+class Result:
+    rc: int
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def stdout_bytes(self) -> bytes:
+        return self.stdout.encode()
+
+
+class FakeHost:
+    """Answers commands by the first regular expression of ``table`` that matches them (exit 127,
+    "not found", for anything else)."""
+
+    def __init__(self, table: dict[str, Result]) -> None:
+        self.table = table
+        self.asked: list[str] = []
+
+    def run(self, command: str, *args: str) -> Result:
+        self.asked.append(command)
+        for pattern, result in self.table.items():
+            if re.fullmatch(pattern, command):
+                return result
+        return Result(127, "", f"sh: 1: {shlex.split(command)[0]}: not found")
+
+
+CERT, KEY = cert_pem(["mx1.example.com"])
+RSA_CERT, RSA_KEY = cert_pem(["mx1.example.com"])
+ROUTED = "{a}@mx1.example.com\n    <-- {a}\n  router = local_user, transport = local_delivery\n"
+
+
+def exim(bp: str, *, postmaster: Result | None = None, **more: Result) -> dict[str, Result]:
+    """The table of an Exim host whose ``exim -bP`` prints ``bp`` (after primary_hostname)."""
+    return {
+        r"sh -c 'command -v exim'": Result(0, "/usr/sbin/exim\n"),
+        r"exim -bP": Result(0, f"primary_hostname = mx1.example.com\nexim_user = Debian-exim\n{bp}"),
+        r"exim -bt postmaster": postmaster or Result(0, ROUTED.format(a="postmaster")),
+        r"exim -bt abuse": Result(0, ROUTED.format(a="abuse")),
+        r"id -u Debian-exim": Result(0, "101\n"),
+        r"id -G Debian-exim": Result(0, "103 110\n"),
+        **more,
+    }
+
+
+def stat(*lines: str) -> Result:
+    return Result(0, "".join(f"{line}\n" for line in lines))
+
+
+def test_a_dev_null_alias_or_a_discard_is_not_deliverable() -> None:
+    dev_null = Result(0, "postmaster@mx1.example.com -> /dev/null\n  transport = address_file\n")
+    c = read_mta(FakeHost(exim("", postmaster=dev_null)), "mx1", mta="exim")
+    route = c.roles["postmaster"]
+    assert not route.deliverable and not route.problem and "/dev/null" in route.destination
+    hole = Result(0, "mail to postmaster@mx1.example.com is discarded\n")
+    route = read_mta(FakeHost(exim("", postmaster=hole)), "mx1", mta="exim").roles["postmaster"]
+    assert not route.deliverable and "discarded" in route.destination
+    assert read_mta(FakeHost(exim("")), "mx1", mta="exim").roles["abuse"].deliverable
+
+
+def test_a_deferred_route_is_could_not_tell_with_its_reason() -> None:
+    deferred = Result(
+        1, "someone@example.org cannot be resolved at this time: host lookup did not complete\n"
+        "    <-- postmaster@mx1.example.com\n",
+    )  # fmt: skip
+    route = read_mta(FakeHost(exim("", postmaster=deferred)), "mx1", mta="exim").roles["postmaster"]
+    assert "host lookup did not complete" in route.problem  # (it used to say only "exit status 1")
+    broken = Result(1, "", "Exim configuration error in line 3 of /etc/exim4/exim4.conf:\n")
+    route = read_mta(FakeHost(exim("", postmaster=broken)), "mx1", mta="exim").roles["postmaster"]
+    assert "Exim configuration error in line 3" in route.problem
+
+
+def test_certificate_lists_are_paired_by_position() -> None:
+    table = exim(
+        "tls_certificate = /etc/exim4/ec.crt : /etc/exim4/rsa.crt\n"
+        "tls_privatekey = /etc/exim4/ec.key : /etc/exim4/rsa.key\n",
+        **{
+            r"cat -- /etc/exim4/ec.crt": Result(0, CERT.decode()),
+            r"cat -- /etc/exim4/ec.key": Result(0, KEY.decode()),
+            r"cat -- /etc/exim4/rsa.crt": Result(0, RSA_CERT.decode()),
+            r"cat -- /etc/exim4/rsa.key": Result(0, RSA_KEY.decode()),
+            r"stat -L -c '%u %g %a %n' -- .*": stat(
+                "0 0 755 /", "0 0 755 /etc", "0 0 755 /etc/exim4", "0 103 640 x"
+            ),
+        },
+    )
+    c = read_mta(FakeHost(table), "mx1", mta="exim")
+    assert c.tls is not None and len(c.more_tls) == 1  # (one path "ec.crt : rsa.crt" before)
+    assert (c.tls.cert_path, c.tls.key_path, c.tls.match) == ("/etc/exim4/ec.crt", "/etc/exim4/ec.key", True)
+    second = c.more_tls[0]
+    assert (second.cert_path, second.key_path, second.match) == (
+        "/etc/exim4/rsa.crt",
+        "/etc/exim4/rsa.key",
+        True,
+    )
+    assert not c.tls.cert_problem and not c.tls.key_problem and not c.tls.unreadable
+
+
+def test_an_unset_or_expanded_certificate() -> None:
+    c = read_mta(FakeHost(exim("tls_certificate = \n")), "mx1", mta="exim")
+    assert c.tls is not None and "tls_certificate is unset" in c.tls.cert_problem
+    assert "self-signed" in c.tls.cert_problem
+    expanded = "tls_certificate = /etc/exim4/${tls_in_sni}.crt\n"
+    host = FakeHost(exim(expanded))
+    c = read_mta(host, "mx1", mta="exim")
+    assert c.tls is not None and "is expanded for each connection" in c.tls.cert_problem
+    assert not any(a.startswith("cat ") for a in host.asked)  # (no file of that name is read)
+
+
+def test_tls_files_the_exim_user_cannot_read() -> None:
+    crt, key = "/etc/exim4/exim.crt", "/etc/exim4/exim.key"
+    files = {f"cat -- {crt}": Result(0, CERT.decode()), f"cat -- {key}": Result(0, KEY.decode())}
+    up = ("0 0 755 /", "0 0 755 /etc", "0 0 755 /etc/exim4")
+    stat_crt, stat_key = (f"stat -L -c '%u %g %a %n' -- / /etc /etc/exim4 {p}" for p in (crt, key))
+    bp = f"tls_certificate = {crt}\ntls_privatekey = {key}\n"
+    table = exim(
+        bp, **files, **{stat_crt: stat(*up, f"0 0 644 {crt}"), stat_key: stat(*up, f"0 0 600 {key}")}
+    )
+    c = read_mta(FakeHost(table), "mx1", mta="exim")
+    assert c.tls is not None and not c.tls.cert_problem and c.tls.unreadable == (key,)
+    assert (
+        "cannot be read by the Exim user Debian-exim" in c.tls.key_problem and "mode 600" in c.tls.key_problem
+    )
+    # root's, group ssl-cert (110, one of Debian-exim's groups), mode 640: readable
+    table[stat_key] = stat(*up, f"0 110 640 {key}")
+    c = read_mta(FakeHost(table), "mx1", mta="exim")
+    assert c.tls is not None and not c.tls.key_problem and not c.tls.unreadable
+    # the Exim user's own file, mode 400: readable (the owner's bits); a folder it cannot enter: not
+    table[stat_key] = stat(*up, f"101 0 400 {key}")
+    c = read_mta(FakeHost(table), "mx1", mta="exim")
+    assert c.tls is not None and not c.tls.unreadable
+    table[stat_key] = stat("0 0 755 /", "0 0 755 /etc", "0 0 700 /etc/exim4", f"0 103 640 {key}")
+    c = read_mta(FakeHost(table), "mx1", mta="exim")
+    assert c.tls is not None and "the folder /etc/exim4" in c.tls.key_problem
+
+
+def test_unknown_ownership_is_not_a_problem() -> None:
+    files = {r"cat -- /etc/exim4/exim.pem": Result(0, (KEY + CERT).decode())}
+    table = exim("tls_certificate = /etc/exim4/exim.pem\n", **files)  # (no stat answer: exit 127)
+    c = read_mta(FakeHost(table), "mx1", mta="exim")
+    assert c.tls is not None and c.tls.match is True and not c.tls.unreadable and not c.tls.key_problem
