@@ -37,6 +37,8 @@ from mailspec.facts.smtp import (
     endpoint_key,
 )
 from mailspec.facts.spf import SpfResult, SpfTree
+from mailspec.records.exim import exim_list
+from mailspec.records.hostname import looks_like_ip
 from mailspec.session import (
     NO_DOMAIN,
     PROBE_LEVELS,
@@ -734,13 +736,19 @@ def mta_outbound_ptr(
     request: pytest.FixtureRequest, mta_config: MtaConfig, mta_mx_hosts: list[MxTarget] | None
 ) -> list[ReverseDns] | None:
     """The reverse DNS of the host's outbound addresses, as the survey saw it: ``--mail-outbound``
-    addresses that are the host's own, else Postfix's ``smtp_bind_address``/``smtp_bind_address6``,
-    else (assumed) the MX addresses of this host; None without a domain."""
+    addresses that are the host's own, else Postfix's ``smtp_bind_address``/``smtp_bind_address6``
+    (Exim: the ``interface`` addresses of its smtp transports), else (assumed) the MX addresses of this
+    host; None without a domain."""
     if mta_mx_hosts is None:
         return None
     settings = settings_of(request.config)
     own = set(mta_config.addresses)
     ips = [ip for ip in settings.outbound if ip in own]
+    if not ips and mta_config.mta == "exim":
+        smtp = [t for t in mta_config.transports.values() if t.get("driver") == "smtp"]
+        ips = list(
+            dict.fromkeys(a for t in smtp for a in exim_list(t.get("interface", "")) if looks_like_ip(a))
+        )
     if not ips:
         bound = (mta_config.values.get(n, "") for n in ("smtp_bind_address", "smtp_bind_address6"))
         ips = [ip for ip in bound if ip]

@@ -1,5 +1,6 @@
 """The one module that reads a mail host (through a pytest-testinfra ``Host``): its MTA's own tools
-(Postfix ``postconf``, ``postmap -q``, ``postalias -q``; Exim ``exim -bP``, ``exim -bt``), its
+(Postfix ``postconf``, ``postmap -q``, ``postalias -q``; Exim ``exim -bP`` with its ``config`` and
+``transports``, ``exim -bt``, and ``exim -bh`` for its ACLs' verdict on a relaying attempt), its
 sockets (``ss``), addresses (``ip``), resolver (``getent``), TLS files and packet filter. Synchronous,
 no pytest: :func:`read_mta` returns one frozen :class:`~mailspec.facts.host.MtaConfig`.
 
@@ -16,9 +17,17 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
-from mailspec.facts.host import MtaConfig, RoleRoute, TlsFiles
+from mailspec.facts.host import MtaConfig, RelayProbe, RoleRoute, TlsFiles
 from mailspec.records.certs import CertError, parse_cert
-from mailspec.records.exim import exim_list, parse_bp, parse_bt_routes
+from mailspec.records.exim import (
+    acl_files,
+    exim_list,
+    parse_bh,
+    parse_bp,
+    parse_bp_sections,
+    parse_bt_routes,
+    parse_config,
+)
 from mailspec.records.postfix import (
     MasterService,
     access_tables,
@@ -689,10 +698,112 @@ def _exim(r: _Reader, host_id: str, config: str | None, domains: Sequence[str]) 
         for addr in [role, *(f"{role}@{d}" for d in domains)]
     }
     tls, *more_tls = _exim_tls(r, values)
+    argv = [binary, *c, "-bP", "config"]
+    rc, out, err = r.run(*argv, shown=0, slow=True)
+    exim_config = parse_config(out) if rc == 0 else None
+    config_text = out if rc == 0 else ""
+    if rc:
+        r.failed("exim config", argv, rc, err)
+    files = _exists(r, acl_files(exim_config)[:MAX_FILES]) if exim_config is not None else {}
+    argv = [binary, *c, "-bP", "transports"]
+    rc, out, err = r.run(*argv, shown=0, slow=True)
+    transports = parse_bp_sections(out) if rc == 0 else {}
+    if rc:
+        r.failed("transports", argv, rc, err)
+    probe = _exim_relay_probe(r, binary, c, values, domains, config_text)
     return MtaConfig(
         host_id, "exim", config or "", "", values, {}, (), unread=dict(r.unread), roles=roles, tls=tls,
-        more_tls=tuple(more_tls), commands=tuple(r.commands), **parts,
+        more_tls=tuple(more_tls), exim_config=exim_config, acl_files=files, transports=transports,
+        relay_probe=probe, commands=tuple(r.commands), **parts,
     )  # fmt: skip
+
+
+#: the most optional ACL files whose existence is asked
+MAX_FILES = 32
+
+
+def _exists(r: _Reader, paths: Sequence[str]) -> dict[str, bool]:
+    """Whether each of ``paths`` exists (``stat``): a path that ``stat`` finds, True; one it says is
+    not there, False; one it could not tell (permission denied, say), left out."""
+    out: dict[str, bool] = {}
+    for path in paths:
+        rc, _, err = r.run("stat", "-L", "-c", "%F", "--", path, shown=1)
+        if rc == 0:
+            out[path] = True
+        elif "no such file" in err.lower():
+            out[path] = False
+    return out
+
+
+#: the client ``exim -bh`` plays in the relay probe: TEST-NET-1 (RFC 5737), outside any real network;
+#: -bh opens no connection, so nothing is ever sent there
+RELAY_CLIENT = "192.0.2.1"
+#: the domains the probe's recipient may be at (RFC 2606): the first the host does not serve
+RELAY_DOMAINS = ("example.net", "example.org", "example.com")
+RELAY_LOCAL_PART = "relaytest"
+#: how many lines of Exim's ACL trace go to the evidence
+TRACE = 8
+
+
+def _exim_relay_probe(
+    r: _Reader, binary: str, c: Sequence[str], values: dict[str, str], domains: Sequence[str], text: str
+) -> RelayProbe:
+    """Ask Exim's own ACLs whether they relay (``exim -bh 192.0.2.1``: Exim runs an SMTP session on
+    standard input as if from that client, opens no connection, skips callouts, logs to standard
+    error): EHLO, MAIL from an outside sender, RCPT to a domain that is neither a surveyed domain nor
+    the host's name nor named anywhere in its configuration (``text``), QUIT; never DATA. DNS-based
+    ACL conditions (dnslists, sender verification) are looked up with the host's own resolver, as the
+    daemon would. An EHLO name that Exim refuses (``helo_verify_hosts``: client.example does not
+    resolve to the client) is tried once more as the client's address literal. Bounded like the other
+    slow commands."""
+    own = [d.lower().rstrip(".") for d in (*domains, values.get("primary_hostname", "")) if d]
+    lowered = text.lower()
+    outside = [
+        d for d in RELAY_DOMAINS if d not in lowered and not any(o == d or o.endswith("." + d) for o in own)
+    ]
+    if not outside:
+        why = f"each of {', '.join(RELAY_DOMAINS)} is a surveyed domain or named in the configuration"
+        return RelayProbe(RELAY_CLIENT, problem=f"no outside domain to try relaying to: {why}")
+    domain = outside[0]
+    sender = "probe@" + next(d for d in ("example.org", "example.net", "example.com") if d != domain)
+    recipient = f"{RELAY_LOCAL_PART}@{domain}"
+    exim = " ".join(shlex.quote(a) for a in (r.paths.get(binary, binary), *c, "-bh", RELAY_CLIENT))
+    probe = RelayProbe(RELAY_CLIENT, sender=sender, recipient=recipient)
+    for helo in ("client.example", f"[{RELAY_CLIENT}]"):
+        commands = [f"EHLO {helo}", f"MAIL FROM:<{sender}>", f"RCPT TO:<{recipient}>", "QUIT"]
+        session = "".join(f"{line}\\r\\n" for line in commands)
+        rc, out, err = r.run("sh", "-c", f"printf {shlex.quote(session)} | {exim}", shown=16, slow=True)
+        replies = parse_bh(out)
+        trace = [line.strip() for line in err.splitlines() if line.startswith(("LOG:", ">>> end of ACL"))]
+        said = tuple(zip(["", *commands], (str(x) for x in replies), strict=False))
+        probe = RelayProbe(RELAY_CLIENT, helo, sender, recipient, said, trace=tuple(trace[-TRACE:]))
+        if not replies:
+            why = err.strip().splitlines()[0] if err.strip() else f"exit status {rc}"
+            return dataclasses.replace(
+                probe, problem=f"`{binary} -bh {RELAY_CLIENT}` gave no SMTP reply: {why}"
+            )
+        greeting, *rest = replies
+        unreached = "the RCPT ACL was not reached"
+        if greeting.code != 220:
+            why = (
+                f"Exim greets the test client {RELAY_CLIENT} with {greeting} (acl_smtp_connect?): {unreached}"
+            )
+            return dataclasses.replace(probe, problem=why)
+        if not rest or rest[0].code != 250:
+            ehlo = str(rest[0]) if rest else "nothing"
+            if helo == "client.example":
+                r.commands.append(f"# (EHLO {helo} was answered {ehlo}: once more with the address literal)")
+                continue
+            return dataclasses.replace(probe, problem=f"EHLO {helo} was answered {ehlo}: {unreached}")
+        if len(rest) < 2 or rest[1].code != 250:
+            mail = str(rest[1]) if len(rest) > 1 else "nothing"
+            return dataclasses.replace(
+                probe, problem=f"MAIL FROM:<{sender}> was answered {mail}: {unreached}"
+            )
+        if len(rest) < 3:
+            return dataclasses.replace(probe, problem=f"Exim said nothing to RCPT TO:<{recipient}>")
+        return dataclasses.replace(probe, rcpt_code=rest[2].code, rcpt=str(rest[2]))
+    return probe
 
 
 def _exim_route(r: _Reader, binary: str, c: Sequence[str], addr: str) -> RoleRoute:

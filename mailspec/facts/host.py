@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from mailspec.errors import Indeterminate
 from mailspec.facts.dns import DomainDns, MxTarget
 from mailspec.records.certs import CertInfo
+from mailspec.records.exim import EximConfig
 from mailspec.records.postfix import MasterService
 
-__all__ = ["MtaConfig", "RoleRoute", "TlsFiles", "this_host_mx"]
+__all__ = ["MtaConfig", "RelayProbe", "RoleRoute", "TlsFiles", "this_host_mx"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,32 @@ class TlsFiles:
     #: the configured files that exist but that the MTA cannot read as its own user (Exim reads its
     #: TLS files as ``exim_user``): their problem says why
     unreadable: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RelayProbe:
+    """What Exim's own ACL evaluation answers a relaying attempt from a client outside its networks
+    (``exim -bh CLIENT``: a session on standard input, no connection opened, callouts skipped, never
+    DATA): the RCPT reply for a recipient at a domain the host does not serve."""
+
+    #: the client Exim is told it talks to (an RFC 5737 documentation address: no packet goes there)
+    client: str = ""
+    helo: str = ""
+    sender: str = ""
+    recipient: str = ""
+    #: each command sent and Exim's reply (the greeting's command is "")
+    replies: tuple[tuple[str, str], ...] = ()
+    #: the RCPT reply code (0 when the RCPT ACL was not reached) and its text
+    rcpt_code: int = 0
+    rcpt: str = ""
+    #: why there is no RCPT verdict ("" when there is)
+    problem: str = ""
+    #: the ACL trace's verdicts and log lines (Exim's standard error), as evidence
+    trace: tuple[str, ...] = ()
+
+    @property
+    def definite(self) -> bool:
+        return not self.problem and bool(self.rcpt_code)
 
 
 @dataclass(frozen=True)
@@ -100,6 +127,16 @@ class MtaConfig:
     #: the entries of each ``mynetworks`` element that is a file or a ``cidr:`` table, by element
     #: (an element that could not be listed is unread as ``mynetworks ELEMENT``)
     networks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Exim's whole configuration as it read it (``exim -bP config``: its ACLs and named lists);
+    #: None when it was not read (unread ``exim config``) and for Postfix
+    exim_config: EximConfig | None = None
+    #: whether each file that Exim's ACLs use only while it exists (Debian's ``${if exists{FILE}{FILE}{}}``
+    #: lists) exists, by path; a file whose existence could not be told is not there
+    acl_files: dict[str, bool] = field(default_factory=dict)
+    #: Exim's transports and their options, defaults included (``exim -bP transports``), by name
+    transports: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Exim's answer to a relaying attempt (``exim -bh``); None for Postfix
+    relay_probe: RelayProbe | None = None
     #: the commands run and what they said, for the evidence
     commands: tuple[str, ...] = ()
 

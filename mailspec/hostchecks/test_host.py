@@ -3,8 +3,10 @@ testinfra host, and per host and domain for those that concern a domain (``--mai
 
 Each check asserts over the facts the host's own tools gave once per run (:class:`mailspec.facts.host.
 MtaConfig`, the ``mta_config`` fixture); a setting that could not be read is "could not test" (an
-error), never a failure. Postfix is read in full; an Exim rule that this release does not read is an
-error that says so, never a pass.
+error), never a failure. Postfix is read in full, Exim through ``exim -bP`` (its options, transports
+and whole configuration, ACLs included), ``exim -bt`` and ``exim -bh`` (its own ACL evaluation of a
+relaying attempt); an Exim rule that this release does not read is an error that says so, never a
+pass.
 """
 
 from __future__ import annotations
@@ -24,7 +26,23 @@ from mailspec.facts.host import MtaConfig, this_host_mx
 from mailspec.facts.smtp import ReverseDns
 from mailspec.outcome import evidence, note, warn
 from mailspec.records.certs import name_matches, validity_problem
-from mailspec.records.exim import WILDCARDS, exim_bool, exim_interface, exim_list
+from mailspec.records.exim import (
+    ACL_FILTERS,
+    REFUSING,
+    WILDCARDS,
+    AclStatement,
+    EximConfig,
+    acl_filters,
+    computed,
+    exim_bool,
+    exim_interface,
+    exim_list,
+    helo_name,
+    never_applies,
+    relay_hosts,
+    resolve_acl,
+    role_filters,
+)
 from mailspec.records.firewall import port_disposition
 from mailspec.records.hostname import hostname_problem, looks_like_ip
 from mailspec.records.postfix import (
@@ -410,13 +428,18 @@ def test_host_helo_matches_ptr(
 ) -> None:  # fmt: skip
     """The MTA's outbound HELO name is the forward-confirmed PTR name of its address.
 
-    The HELO name (Postfix ``smtp_helo_name`` of the smtp transport, ``-o`` overrides included) equals
-    a PTR name of each outbound address (``--mail-outbound`` addresses of this host, else
-    ``smtp_bind_address``, else the MX addresses of this host, assumed), and that name resolves back to
-    the address; else a warning naming both the host's setting and what the DNS says.
+    The HELO name (Postfix ``smtp_helo_name`` of the smtp transport, ``-o`` overrides included; Exim
+    the ``helo_data`` of each smtp-driver transport, ``exim -bP transports``: unset or
+    ``$primary_hostname`` is ``primary_hostname``, a literal is itself, any other expansion is
+    could-not-test) equals a PTR name of each outbound address (``--mail-outbound`` addresses of this
+    host, else ``smtp_bind_address`` / the smtp transports' ``interface``, else the MX addresses of
+    this host, assumed), and that name resolves back to the address; else a warning naming both the
+    host's setting and what the DNS says.
     """
     c = mta_config
-    not_for_exim(c, "helo_data of the remote_smtp transport")
+    if c.mta == "exim":
+        _exim_helo_matches_ptr(c, mta_domain, mta_mx_hosts, mta_outbound_ptr)
+        return
     mine = mine_or_skip(mta_mx_hosts, c, mta_domain)
     smtp = next((s for s in c.services if s.type == "unix" and s.name == "smtp"), None)
     helo = service_value(c.values, smtp, "smtp_helo_name") if smtp else c.values.get("smtp_helo_name", "")
@@ -448,6 +471,61 @@ def test_host_helo_matches_ptr(
         )
 
 
+def _exim_helo_matches_ptr(
+    c: MtaConfig, domain: str, mx_hosts: list[MxTarget] | None, outbound: list[ReverseDns] | None
+) -> None:
+    """host.helo.matches-ptr for Exim: the HELO name of each smtp transport (its ``helo_data``)
+    judged against the outbound addresses' PTR as Postfix's ``smtp_helo_name`` is."""
+    mine = mine_or_skip(mx_hosts, c, domain)
+    need(c, "transports")
+    smtp = {name: options for name, options in c.transports.items() if options.get("driver") == "smtp"}
+    if not smtp:
+        pytest.skip(f"{c.host}: Exim has no smtp transport (exim -bP transports: "
+                    f"{', '.join(c.transports) or 'none'}): it gives no HELO to other hosts")  # fmt: skip
+    shown(c, "primary_hostname")
+    names: dict[str, list[str]] = {}  # (HELO name -> the transports that give it)
+    for name, options in smtp.items():
+        value = options.get("helo_data", "")
+        evidence(f"{c.host}: exim -bP transports: {name}: driver = smtp, helo_data = {value or '(unset)'}, "
+                 f"interface = {options.get('interface') or '(unset)'}")  # fmt: skip
+        helo = helo_name(value, c.hostname)
+        if helo is None:
+            raise Indeterminate(
+                f"could not test on {c.host}: the {name} transport's helo_data = {value!r} is expanded at "
+                "each delivery: which name Exim gives in HELO is not known here"
+            )
+        names.setdefault(helo.lower().rstrip("."), []).append(name)
+    ptrs = outbound or []
+    if not ptrs:
+        pytest.skip(f"no outbound address of {c.host} is known for {domain} (MX hosts: "
+                    f"{', '.join(t.name for t in mine)})")  # fmt: skip
+    problems = []
+    for helo, transports in names.items():
+        wrong = []
+        for p in ptrs:
+            evidence(p)
+            if not p.definite:
+                raise Indeterminate(f"could not test: the PTR of {p.ip}: {p.problem}")
+            confirmed = [n.lower().rstrip(".") for n in p.confirmed()]
+            ptr_names = [n.lower().rstrip(".") for n in p.names]
+            if helo in confirmed:
+                continue
+            if helo in ptr_names:
+                wrong.append(f"{p.ip}'s PTR is {helo} but {helo} does not resolve back to {p.ip}")
+            else:
+                wrong.append(f"{p.ip}'s PTR is {', '.join(ptr_names) or 'missing (no PTR record)'}")
+        if wrong:
+            problems.append(f"HELO {helo} (helo_data of the {', '.join(transports)} transport), but the DNS "
+                            "says: " + ", ".join(wrong))  # fmt: skip
+    if problems:
+        warn(
+            f"{c.host} says " + "; ".join(problems) + ". Receivers compare the HELO name with the "
+            "forward-confirmed reverse DNS of the connecting address (seed (c); RFC 5321 §4.1.4). Set "
+            "helo_data on the smtp transport to the address's PTR name (unset, it is primary_hostname), and "
+            "make that name resolve to the address (or change the PTR)."
+        )
+
+
 # ------------------------------------------------------------------------------------------ policy
 @check(
     "host.relay.restricted",
@@ -461,10 +539,21 @@ def test_host_relay_restricted(mta_config: MtaConfig, mailspec_settings: Setting
     Postfix: ``reject_unauth_destination`` (or ``defer_unauth_destination``) in
     ``smtpd_relay_restrictions`` or ``smtpd_recipient_restrictions`` of the smtpd on the SMTP port,
     before any unconditional ``permit``; and ``mynetworks`` holds no public network wider than /24
-    (IPv4) or /48 (IPv6). Exim's RCPT ACL is not read in this release: could not test.
+    (IPv4) or /48 (IPv6).
+
+    Exim: judged by Exim's own ACL evaluation, ``exim -bh 192.0.2.1`` (an RFC 5737 address as the
+    client: -bh opens no connection and skips callouts) with EHLO, MAIL and RCPT to a domain the host
+    does not serve (example.net, else .org, .com; never DATA): a 2xx RCPT reply is an open relay; a
+    5xx or 4xx reply is restricted (a 4xx, an ACL condition that deferred, a DNS lookup of the host's
+    own resolver say, refuses relaying for now: a note); no RCPT reply (the connect, HELO or MAIL ACL
+    refused the session first) is could-not-test. And the hosts that ``acl_smtp_rcpt`` accepts by
+    address alone (``accept hosts = +relay_from_hosts``, named host lists followed) hold no public
+    network wider than /24 (/48); items that are names, lookups or expansions are not judged (a note).
     """
     c, port = mta_config, mailspec_settings.smtp_port
-    not_for_exim(c, "RCPT ACL (acl_smtp_rcpt)")
+    if c.mta == "exim":
+        _exim_relay_restricted(c)
+        return
     need(c, "master.cf")
     lists = ("smtpd_relay_restrictions", "smtpd_recipient_restrictions")
     shown(c, *lists, "mynetworks", port=port)
@@ -499,6 +588,65 @@ def test_host_relay_restricted(mta_config: MtaConfig, mailspec_settings: Setting
             "blocklisted within hours (RFC 2505 §2.1; RFC 5321 §7.9). Set smtpd_relay_restrictions = "
             "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination, and list only your "
             "own hosts in mynetworks."
+        )
+
+
+def _exim_relay_restricted(c: MtaConfig) -> None:
+    """host.relay.restricted for Exim: the RCPT reply of ``exim -bh`` to a relaying attempt, and the
+    networks the RCPT ACL trusts by address."""
+    shown(c, "acl_smtp_rcpt")
+    problems: list[str] = []
+    config, value = c.exim_config, c.values.get("acl_smtp_rcpt", "")
+    if config is None:
+        note(f"the networks Exim lets relay were not judged: {c.unread.get('exim config', 'not read')}")
+    else:
+        name, statements, why = resolve_acl(config, value)
+        if statements is None:
+            note(f"the networks acl_smtp_rcpt lets relay were not judged: {why}")
+        else:
+            networks, unjudged, read = relay_hosts(config, statements)
+            evidence(*(f"{c.host}: exim -bP config: {name}: {x}" for x in read))
+            wide = wide_networks(networks)
+            if wide:
+                problems.append(
+                    f"{name} accepts relaying from public networks wider than /24 (IPv4) or /48 (IPv6): "
+                    f"{', '.join(wide)}"
+                )
+            if unjudged:
+                note(f"{name} lets relay hosts given by name, lookup or expansion, not judged here: "
+                     f"{', '.join(unjudged)}")  # fmt: skip
+    probe = c.relay_probe
+    if probe is not None:
+        evidence(*(f"{c.host}: exim -bh {probe.client}: {cmd or '(connect)'} -> {reply}"
+                   for cmd, reply in probe.replies))  # fmt: skip
+        evidence(*(f"{c.host}: exim -bh {probe.client}: {line}" for line in probe.trace))
+    if probe is None or not probe.definite:
+        why = probe.problem if probe is not None else "exim -bh was not run"
+        if not problems:
+            raise Indeterminate(
+                f"could not test on {c.host}: Exim's ACL verdict on relaying (exim -bh): {why}"
+            )
+        note(f"Exim's ACL verdict on relaying (exim -bh) is not known: {why}")
+    elif 200 <= probe.rcpt_code < 300:
+        problems.insert(0, (
+            f"Exim's own ACL evaluation accepts relaying: from {probe.client} (exim -bh, a client outside "
+            f"its networks) RCPT TO:<{probe.recipient}> (a domain it does not serve) is answered "
+            f"{probe.rcpt}"
+        ))  # fmt: skip
+    elif 400 <= probe.rcpt_code < 500:
+        note(
+            f"Exim defers the relaying attempt (exim -bh {probe.client}: RCPT TO:<{probe.recipient}> -> "
+            f"{probe.rcpt}): relaying is refused for now, judged restricted; an ACL condition that defers "
+            "(a DNS lookup of the host's resolver that did not complete, say) gives 4xx"
+        )
+    elif probe.rcpt_code < 500:
+        raise Indeterminate(f"could not test on {c.host}: exim -bh answered RCPT with {probe.rcpt}")
+    if problems:
+        pytest.fail(
+            f"{c.host}: " + "; ".join(problems) + ". An open relay forwards anyone's mail and is "
+            "blocklisted within hours (RFC 2505 §2.1; RFC 5321 §7.9). In acl_smtp_rcpt, accept only your own "
+            "hosts (hosts = +relay_from_hosts) and authenticated clients before `require domains = "
+            "+local_domains : +relay_to_domains`, and list only your own networks in relay_from_hosts."
         )
 
 
@@ -839,10 +987,26 @@ def test_host_role_unfiltered(mta_config: MtaConfig, mailspec_settings: Settings
     ``smtpd_helo_restrictions`` or ``smtpd_sender_restrictions`` (evaluated before the recipient is
     known), and in the relay and recipient restrictions every such restriction comes after a
     ``check_recipient_access`` map that returns OK for both role addresses; else a warning (a sender
-    whose address is blocklisted by mistake cannot reach the postmaster to say so). Exim: not read.
+    whose address is blocklisted by mistake cannot reach the postmaster to say so).
+
+    Exim (``exim -bP config``: its ACLs as Exim read them): no ``deny``, ``defer``, ``drop``,
+    ``discard`` or ``require`` statement with a filtering condition
+    (:data:`mailspec.records.exim.ACL_FILTERS`: ``dnslists``, ``hosts``, ``senders``, ``ratelimit``,
+    ``spf``, ``spam``, ``malware``, ``verify`` of the sender, the client's reverse DNS, HELO or
+    headers; an ACL it calls with ``acl =``) in ``acl_smtp_connect``, ``acl_smtp_helo`` or
+    ``acl_smtp_mail``, and in ``acl_smtp_rcpt`` none before an ``accept`` whose ``local_parts``
+    takes postmaster and abuse (``accept local_parts = postmaster : abuse``, ``domains`` or ``verify =
+    recipient`` beside it; a statement whose own ``local_parts`` or ``domains = ! +local_domains``
+    leaves the role addresses out does not count; one whose list is Debian's optional file,
+    ``${if exists{FILE}{FILE}{}}``, counts only while ``stat`` finds the file); else a warning. An ACL
+    that is expanded, a file, inline, or does not parse, a list that is a lookup, or a filter whose
+    list is computed at run time otherwise, is could-not-test; no ``acl_smtp_rcpt`` warns (Exim then
+    refuses every recipient).
     """
     c, port = mta_config, mailspec_settings.smtp_port
-    not_for_exim(c, "ACLs")
+    if c.mta == "exim":
+        _exim_role_unfiltered(c)
+        return
     need(c, "master.cf")
     shown(c, *RCPT_LISTS, port=port)
     early = [(n, w) for n in RCPT_LISTS[:3] for w in restrictions(smtpd_value(c, n, port)) if w in FILTERS]
@@ -875,6 +1039,121 @@ def test_host_role_unfiltered(mta_config: MtaConfig, mailspec_settings: Settings
     filters = [n for n in ("content_filter", "smtpd_milters") if c.values.get(n)]
     if filters:
         note(f"content filters are configured ({', '.join(filters)}); their role-address bypass is not read")
+
+
+#: the role local parts whose mail must pass the filters
+ROLE_PARTS = ("postmaster", "abuse")
+#: the ACLs Exim runs before any recipient is known
+EARLY_ACLS = ("acl_smtp_connect", "acl_smtp_helo", "acl_smtp_mail")
+#: the ACLs Exim runs once the recipients are known, on the message (content filters)
+LATE_ACLS = ("acl_smtp_predata", "acl_smtp_data", "acl_smtp_mime")
+
+
+def _filter_kind(condition: str) -> str:
+    """What a filtering condition, as written (``!verify = sender/callout``, ``acl = x: dnslists =
+    y``), is: its :data:`ACL_FILTERS` description."""
+    last = condition.rsplit(": ", 1)[-1].lstrip("!").strip()
+    name, _, value = last.partition("=")
+    key = name.strip()
+    if key == "verify":
+        key = f"verify = {value.split('/', 1)[0].strip().lower()}"
+    return ACL_FILTERS.get(key, "a filter")
+
+
+def _acl(c: MtaConfig, config: EximConfig, option: str) -> tuple[str, tuple[AclStatement, ...]]:
+    name, statements, why = resolve_acl(config, c.values.get(option, ""))
+    if statements is None:
+        raise Indeterminate(f"could not test on {c.host}: {option}: {why}")
+    return name, statements
+
+
+def _exim_role_unfiltered(c: MtaConfig) -> None:
+    """host.role.unfiltered for Exim: the filters of the ACLs before the recipient is known, and those
+    of the RCPT ACL ahead of the role addresses' exemption."""
+    shown(c, "acl_smtp_rcpt", *(n for n in (*EARLY_ACLS, *LATE_ACLS) if c.values.get(n)))
+    need(c, "exim config")
+    config = c.exim_config
+    if config is None:
+        raise Indeterminate(f"could not test on {c.host}: exim -bP config was not read")
+    found: list[str] = []
+    unknown: list[str] = []
+    for option in EARLY_ACLS:
+        name, statements = _acl(c, config, option)
+        for statement in statements:
+            if statement.verb == "accept" and not statement.conditions:
+                break
+            if statement.verb not in REFUSING or never_applies(statement, c.acl_files):
+                continue
+            filters = acl_filters(config, statement)[0]
+            later = computed(statement, c.acl_files)
+            if filters and later:
+                unknown.append(f"{option} ({name}) has `{statement.describe()}`, whose {', '.join(later)} is "
+                               "computed at run time")  # fmt: skip
+            elif filters:
+                evidence(f"{c.host}: exim -bP config: {name}: {statement.describe()}")
+                kind = _filter_kind(filters[0])
+                found.append(
+                    f"{option} ({name}) has `{statement.describe()}`: {filters[0]}, {kind}, judges the "
+                    "client before any recipient is known, so postmaster@ and abuse@ mail is refused by it "
+                    "too; move it to acl_smtp_rcpt, after an `accept local_parts = postmaster : abuse` "
+                    "statement"
+                )
+    rcpt, statements = _acl(c, config, "acl_smtp_rcpt")
+    if not rcpt:
+        warn(f"{c.host}: there is no acl_smtp_rcpt: Exim refuses every recipient over SMTP, postmaster@ "
+             "and abuse@ included (seed (i)). Set acl_smtp_rcpt to an ACL that accepts local_parts = "
+             "postmaster : abuse first.")  # fmt: skip
+    findings, exempt = role_filters(config, rcpt, statements, ROLE_PARTS, c.acl_files)
+    absent = [p for p, there in c.acl_files.items() if not there]
+    if absent:
+        evidence(f"{c.host}: stat: absent, so the ACL lists that read them are empty: {', '.join(absent)}")
+    last = findings[0].statement if findings else None
+    for statement in statements:  # (up to the first filter that reaches a role address)
+        evidence(f"{c.host}: exim -bP config: {rcpt}: {statement.describe()}")
+        if statement is last:
+            break
+    for f in findings:
+        if f.unsure:
+            continue
+        who = " and ".join(r + "@" for r in f.roles)
+        found.append(
+            f"{rcpt} has `{f.statement.describe()}`, {_filter_kind(f.filters[0])}, before any accept "
+            f"statement takes {who} (local_parts), so their mail is filtered like any other; put `accept "
+            "local_parts = postmaster : abuse` (with domains = +local_domains) ahead of it"
+        )
+    if found:
+        warn(
+            f"{c.host}: " + "; ".join(found) + " (seed (i): a sender listed by mistake must still reach the "
+            "postmaster)."
+        )
+    if unknown:
+        raise Indeterminate(f"could not test on {c.host}: {unknown[0]}: whether it filters is not known here")
+    unsure = [f for f in findings if f.unsure]
+    if unsure:
+        f = unsure[0]
+        who = " and ".join(r + "@" for r in f.roles)
+        later = computed(f.statement, c.acl_files)
+        why = (
+            f"its {', '.join(later)} is computed at run time: whether it filters {who} mail"
+            if later
+            else f"{', '.join(f.filters)}: whether an exemption of {who} comes first (a list that is a "
+            "lookup, an ACL that is not read)"
+        )
+        raise Indeterminate(
+            f"could not test on {c.host}: {rcpt} has `{f.statement.describe()}`; {why} is not known here"
+        )
+    for role in ROLE_PARTS:
+        if role in exempt:
+            note(f"{role}@ is accepted by `{exempt[role].describe()}` in {rcpt}")
+        else:
+            note(f"{role}@ has no accept of its own in {rcpt}, and no filtering statement reaches it")
+    content = []
+    for option in LATE_ACLS:
+        name, late, _ = resolve_acl(config, c.values.get(option, ""))
+        if late is not None and any(acl_filters(config, s)[0] for s in late if s.verb in REFUSING):
+            content.append(f"{option} ({name})")
+    if content:
+        note(f"content filters run in {', '.join(content)}; their role-address bypass is not read")
 
 
 # --------------------------------------------------------------------------------------------- TLS

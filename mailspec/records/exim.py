@@ -1,21 +1,47 @@
-"""Exim's own configuration text, parsed: ``exim -bP`` output, ``exim -bt`` routing and Exim's list
-syntax. Pure: no I/O."""
+"""Exim's own configuration text, parsed: ``exim -bP`` output (the main options, ``-bP transports``,
+the whole configuration of ``-bP config`` with its ACLs and named lists), ``exim -bt`` routing, ``exim
+-bh`` SMTP replies and Exim's list syntax. Pure: no I/O."""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "ACL_FILTERS",
+    "ACL_MODIFIERS",
+    "ACL_VERBS",
+    "REFUSING",
     "WILDCARDS",
+    "AclItem",
+    "AclStatement",
     "BtRoute",
+    "EximConfig",
+    "RoleFilter",
+    "SmtpReply",
+    "acl_files",
+    "acl_filters",
+    "computed",
     "exim_bool",
     "exim_interface",
     "exim_list",
+    "exists_file",
+    "expanded",
+    "helo_name",
+    "local_part_in",
+    "never_applies",
+    "parse_bh",
     "parse_bp",
+    "parse_bp_sections",
     "parse_bt",
     "parse_bt_routes",
+    "parse_config",
+    "relay_hosts",
+    "resolve_acl",
+    "role_filters",
 ]
 
 
@@ -208,3 +234,542 @@ def parse_bt(text: str, status: int) -> tuple[bool, str]:
         return False, routes[0].describe()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return False, lines[0] if lines else (f"exit status {status}" if status else "")
+
+
+# ------------------------------------------------------------------ -bP transports, -bP routers
+def parse_bp_sections(text: str, kind: str = "transport") -> dict[str, dict[str, str]]:
+    """``exim -bP transports`` (``routers``, ``authenticators``): each driver instance opens with a
+    ``NAME transport:`` line, then its options as :func:`parse_bp` reads them; by name, in order."""
+    out: dict[str, dict[str, str]] = {}
+    name, lines = "", list[str]()
+    head = re.compile(rf"^(\S+) {re.escape(kind)}:$")
+    for raw in [*text.splitlines(), f"- {kind}:"]:
+        m = head.match(raw.strip())
+        if m:
+            if name:
+                out[name] = parse_bp("\n".join(lines))
+            name, lines = m.group(1), []
+        elif name:
+            lines.append(raw)
+    return out
+
+
+#: the ways Exim's default ``helo_data`` (and a configuration that repeats it) names the host
+PRIMARY_HOSTNAME = ("$primary_hostname", "${primary_hostname}")
+
+
+def helo_name(value: str, primary_hostname: str) -> str | None:
+    """The name an smtp transport's ``helo_data`` gives in HELO/EHLO: ``$primary_hostname`` (Exim's
+    default, and the value when it is unset) is the host's name, a literal is itself; None for any
+    other expansion (what it gives is known only at delivery) or a value Exim would not show."""
+    text = value.strip()
+    if not text or text in PRIMARY_HOSTNAME:
+        return primary_hostname
+    if "$" in text or "\\" in text or text == HIDDEN or any(c.isspace() for c in text):
+        return None
+    return text
+
+
+#: what ``exim -bP`` prints for a ``hide`` option to a user who may not see it
+HIDDEN = "<value not displayable>"
+
+
+# ----------------------------------------------------------------- -bP config: ACLs and named lists
+#: the verbs an ACL statement starts with (spec §42.4)
+ACL_VERBS = frozenset({"accept", "defer", "deny", "discard", "drop", "require", "warn"})
+#: the verbs whose statement can turn a recipient away or lose its mail (``warn`` never does, and
+#: ``accept`` takes it)
+REFUSING = frozenset({"defer", "deny", "discard", "drop", "require"})
+#: the ACL modifiers (spec §42.18): they act, they do not test
+ACL_MODIFIERS = frozenset(
+    {
+        "add_header",
+        "continue",
+        "control",
+        "debug",
+        "delay",
+        "endpass",
+        "log_message",
+        "log_reject_target",
+        "logwrite",
+        "message",
+        "queue",
+        "remove_header",
+        "set",
+        "udpsend",
+    }
+)
+#: the ACL conditions that judge the client, its sender or the message rather than the recipient,
+#: as Postfix's restrictions of the same kind (:data:`mailspec.records.postfix.FILTERS`): a role
+#: address that such a condition can refuse before an ``accept`` exempts it is filtered. Verify
+#: conditions are keyed by what they verify (``verify = recipient`` judges the recipient: no filter)
+ACL_FILTERS: dict[str, str] = {
+    "dnslists": "a DNS blocklist (Postfix reject_rbl_client, reject_rhsbl_*)",
+    "hosts": "a client host list (Postfix check_client_access)",
+    "senders": "a sender list (Postfix check_sender_access)",
+    "ratelimit": "a rate limit (Postfix: a policy service)",
+    "spf": "an SPF check (Postfix: a policy service)",
+    "spf_guess": "an SPF check (Postfix: a policy service)",
+    "spam": "a spam scanner (Postfix: a content filter)",
+    "malware": "a virus scanner (Postfix: a content filter)",
+    "verify = sender": "sender verification (Postfix reject_unverified_sender, reject_unknown_sender_domain)",
+    "verify = reverse_host_lookup": "the client's reverse DNS (Postfix reject_unknown_client_hostname)",
+    "verify = helo": "HELO verification (Postfix reject_unknown_helo_hostname)",
+    "verify = csa": "client SMTP authorization (a DNS check of the client)",
+    "verify = header_sender": "verification of the header senders",
+    "verify = header_syntax": "the header syntax",
+    "verify = header_names_ascii": "the header names",
+    "verify = not_blind": "a blind-copy check",
+}
+
+
+@dataclass(frozen=True)
+class AclItem:
+    """One condition or modifier of an ACL statement: ``!verify = sender`` is ``verify``, ``sender``,
+    negated."""
+
+    name: str
+    value: str = ""
+    negated: bool = False
+
+    @property
+    def modifier(self) -> bool:
+        return self.name in ACL_MODIFIERS
+
+    @property
+    def filter(self) -> str:
+        """Which of :data:`ACL_FILTERS` this condition is ("" for none)."""
+        if self.modifier:
+            return ""
+        if self.name == "verify":
+            key = f"verify = {self.value.split('/', 1)[0].strip().lower()}"
+            return key if key in ACL_FILTERS else ""
+        return self.name if self.name in ACL_FILTERS else ""
+
+    def __str__(self) -> str:
+        bang = "!" if self.negated else ""
+        return f"{bang}{self.name} = {self.value}" if self.value or self.name != "endpass" else self.name
+
+
+@dataclass(frozen=True)
+class AclStatement:
+    """One ACL statement: its verb, then its conditions and modifiers in order."""
+
+    verb: str
+    items: tuple[AclItem, ...] = ()
+
+    @property
+    def conditions(self) -> tuple[AclItem, ...]:
+        return tuple(i for i in self.items if not i.modifier)
+
+    def describe(self, limit: int = 160) -> str:
+        text = "  ".join([self.verb, *(str(i) for i in self.items)])
+        return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class EximConfig:
+    """The parts of ``exim -bP config`` (the whole configuration as Exim read it: macros replaced,
+    ``.ifdef`` resolved, ``.include`` files in, continuation lines joined, comments gone) that the
+    host checks judge: the ACLs, the named lists."""
+
+    #: each ACL's statements in order, by name
+    acls: dict[str, tuple[AclStatement, ...]] = field(default_factory=dict)
+    #: each named list (``hostlist relay_from_hosts = ...``) as (kind, value), by name; kind is
+    #: ``domain``, ``host``, ``address`` or ``localpart``
+    lists: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: the ACLs with a line that is no statement, condition or modifier, and the line
+    problems: dict[str, str] = field(default_factory=dict)
+    #: whether the text had a ``begin acl`` section at all
+    has_acl_section: bool = False
+
+
+#: a macro definition (a name that starts with an upper-case letter), which -bP config prints where
+#: the file has it, in any section
+MACRO = re.compile(r"^[A-Z][A-Za-z0-9_]*\s*=")
+NAMED_LIST = re.compile(r"^(domain|host|address|localpart)list(?:_cache)?\s+([A-Za-z0-9_]+)\s*=\s*(.*)$")
+ACL_NAME = re.compile(r"^([A-Za-z0-9_.\-]+):$")
+ACL_ITEM = re.compile(r"^(!?)\s*([a-z_][a-z0-9_]*)\s*(?:=\s*(.*))?$")
+
+
+def parse_config(text: str) -> EximConfig:
+    """``exim -bP config`` output (Exim 4.96): the main section's named lists, and the ``begin acl``
+    section's ACLs. There each ACL opens with a ``NAME:`` line; a statement starts with its verb,
+    maybe followed on the same line by its first condition or modifier, and each further one stands
+    on a line of its own (``-bP config`` prints the continuation lines of the file as one line)."""
+    acls: dict[str, list[AclStatement]] = {}
+    lists: dict[str, tuple[str, str]] = {}
+    problems: dict[str, str] = {}
+    section, current, seen_acl = "main", "", False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("begin "):
+            section, current = line.split(None, 1)[1].strip(), ""
+            seen_acl = seen_acl or section == "acl"
+            continue
+        if MACRO.match(line):
+            continue
+        if section == "main":
+            m = NAMED_LIST.match(line)
+            if m:
+                lists[m.group(2)] = (m.group(1), m.group(3).strip())
+            continue
+        if section != "acl":
+            continue
+        m = ACL_NAME.match(line)
+        if m:
+            current = m.group(1)
+            acls[current] = []
+            continue
+        if not current:
+            problems.setdefault("", f"a line before any ACL name: {line!r}")
+            continue
+        word, _, rest = line.partition(" ")
+        statements = acls[current]
+        if word in ACL_VERBS:
+            statements.append(AclStatement(word))
+            line = rest.strip()
+            if not line:
+                continue
+        if not statements:
+            problems.setdefault(current, f"a condition before any verb: {line!r}")
+            continue
+        item = ACL_ITEM.match(line)
+        if item is None or (item.group(3) is None and item.group(2) != "endpass"):
+            problems.setdefault(current, f"a line that is no condition or modifier: {line!r}")
+            continue
+        last = statements[-1]
+        parsed = AclItem(item.group(2), (item.group(3) or "").strip(), bool(item.group(1)))
+        statements[-1] = AclStatement(last.verb, (*last.items, parsed))
+    return EximConfig({k: tuple(v) for k, v in acls.items()}, lists, problems, seen_acl)
+
+
+def resolve_acl(config: EximConfig, value: str) -> tuple[str, tuple[AclStatement, ...] | None, str]:
+    """What an ``acl_smtp_*`` option names: (the ACL's name, its statements, "") when it is a named
+    ACL of the configuration; (name, None, why) when it cannot be judged here: an expansion, a file
+    (a value that starts with ``/``), an ACL written inline, a name the configuration does not have,
+    or an ACL with a line that did not parse. An unset option is ("", (), "")."""
+    text = value.strip()
+    if not text:
+        return "", (), ""
+    if "$" in text:
+        return text, None, f"it is expanded for each session ({text!r}): which ACL runs is not known here"
+    if text.startswith("/"):
+        return text, None, f"the ACL is the file {text}, which is not read"
+    if any(c.isspace() for c in text):
+        return text, None, f"the ACL is written inline ({text!r}), which is not read"
+    if text not in config.acls:
+        return text, None, f"the configuration has no ACL named {text}"
+    if text in config.problems:
+        return text, None, f"the ACL {text} did not parse: {config.problems[text]}"
+    return text, config.acls[text], ""
+
+
+EXPANSION = re.compile(r"(?<!\\)\$[{A-Za-z_]")
+
+
+def expanded(text: str) -> bool:
+    r"""Whether Exim expands something in ``text`` (a ``$name`` or ``${...}`` not escaped as ``\$``)."""
+    return EXPANSION.search(text) is not None
+
+
+#: the named lists of a configuration: (kind, value) by name
+Lists = Mapping[str, tuple[str, str]]
+#: how deep named lists and nested ACLs are followed
+MAX_DEPTH = 8
+
+
+def local_part_in(value: str, local_part: str, lists: Lists, depth: int = 0) -> bool | None:
+    """Whether ``local_part`` is in the local-part list ``value`` (spec §10.1, §10.21): the first
+    item that matches decides (a negated ``!item`` refuses), and when none does, a list whose last
+    item is negated matches (as ``!a : *`` would); items are compared caselessly, ``*`` matches any,
+    ``*suffix`` the end, ``^regex`` as a regular expression, ``+name`` through a named
+    ``localpartlist``. None when it cannot be told here: a lookup, a file, an expansion, a regular
+    expression Python does not read as PCRE does."""
+    if depth > MAX_DEPTH or expanded(value):
+        return None
+    items = exim_list(value)
+    subject = local_part.lower()
+    for raw in items:
+        negated = raw.startswith("!")
+        item = raw[1:].strip() if negated else raw
+        matched: bool | None
+        if item == "*":
+            matched = True
+        elif item.startswith("+"):
+            named = lists.get(item[1:])
+            if named is None or named[0] != "localpart":
+                return None
+            matched = local_part_in(named[1], local_part, lists, depth + 1)
+        elif item.startswith(("^", "\\N^")):
+            # (the list is expanded first: a regular expression's \$ and \\ are $ and \, and \N...\N
+            # is taken as it is)
+            pattern = item[2:].split("\\N", 1)[0] if item.startswith("\\N") else re.sub(r"\\(.)", r"\1", item)
+            try:
+                matched = re.search(pattern, local_part, re.I) is not None
+            except re.error:
+                return None
+        elif ";" in item or item.startswith("/") or item.startswith("\\"):
+            return None  # (a lookup, a file of items)
+        elif item.startswith("*"):
+            matched = subject.endswith(item[1:].lower())
+        else:
+            matched = item.lower() == subject
+        if matched is None:
+            return None
+        if matched:
+            return not negated
+    return bool(items) and items[-1].startswith("!")
+
+
+def _applies_to(statement: AclStatement, local_part: str, lists: Lists) -> bool | None:
+    """Whether a statement can judge mail for ``local_part`` at one of the host's own domains: not
+    when a ``local_parts`` condition leaves it out, nor when a ``domains`` condition matches only
+    other domains (every item negated, ``! +local_domains`` among them); None when a list of its
+    cannot be read."""
+    unsure = False
+    for item in statement.conditions:
+        if item.name == "local_parts":
+            found = local_part_in(item.value, local_part, lists)
+            if found is None:
+                unsure = True
+            elif found == item.negated:
+                return False
+        elif item.name == "domains" and not item.negated:
+            domains = exim_list(item.value)
+            if (
+                domains
+                and all(d.startswith("!") for d in domains)
+                and any(d[1:].strip() == "+local_domains" for d in domains)
+            ):
+                return False
+    return None if unsure else True
+
+
+def acl_filters(config: EximConfig, statement: AclStatement, depth: int = 0) -> tuple[list[str], list[str]]:
+    """The filtering conditions of a statement (:data:`ACL_FILTERS`, as written), those of an ACL it
+    calls (``acl = NAME``: any statement of NAME but ``warn`` that holds one makes the condition
+    true or false by it; a negated ``!acl = NAME`` is a list of exceptions, and filters nothing),
+    and the nested ACLs that could not be read."""
+    found: list[str] = []
+    unread: list[str] = []
+    for item in statement.conditions:
+        if item.filter:
+            found.append(str(item))
+        elif item.name == "acl" and not item.negated:
+            name = item.value.split()[0] if item.value.split() else ""
+            _, nested, why = resolve_acl(config, name)
+            if nested is None or depth >= MAX_DEPTH:
+                unread.append(f"{item} ({why or 'nested too deep'})")
+                continue
+            for inner in nested:
+                if inner.verb == "warn":
+                    continue
+                more, unknown = acl_filters(config, inner, depth + 1)
+                found += [f"{item}: {f}" for f in more]
+                unread += unknown
+    return found, unread
+
+
+#: Debian's optional list files: ``${if exists{FILE}{FILE}{}}`` is the file while it exists, else empty
+EXISTS = re.compile(r"^\$\{if\s+exists\s*\{\s*([^{}$]+?)\s*\}\s*\{\s*\1\s*\}\s*\{\s*\}\s*\}$")
+
+#: whether files exist, by path (the ones the ACLs test with ``exists``; a path not there is not known)
+Files = Mapping[str, bool]
+
+
+def exists_file(value: str) -> str | None:
+    """The file of a list that is ``${if exists{FILE}{FILE}{}}`` (Debian's optional lists), or None."""
+    m = EXISTS.match(value.strip())
+    return m.group(1) if m else None
+
+
+def acl_files(config: EximConfig) -> list[str]:
+    """The files that the ACLs' conditions use only while they exist (:func:`exists_file`)."""
+    found = (exists_file(i.value) for acl in config.acls.values() for st in acl for i in st.conditions)
+    return list(dict.fromkeys(f for f in found if f))
+
+
+def never_applies(statement: AclStatement, files: Files) -> bool:
+    """Whether a condition of the statement can never be true: a list that is one of Debian's
+    optional files, absent (empty: it matches nothing)."""
+    return any(not i.negated and files.get(exists_file(i.value) or "") is False for i in statement.conditions)
+
+
+def computed(statement: AclStatement, files: Files | None = None) -> list[str]:
+    """The conditions of a statement whose whole list is computed at run time (a value that is one
+    ``${...}`` expansion: Debian's ``senders = ${if exists{FILE}{FILE}{}}`` is empty, and never
+    matches, while the file is absent), unless ``files`` says whether that file exists: whether the
+    statement ever applies is not known here. A ``condition =``, which is always an expansion, is not
+    counted."""
+    known = files or {}
+    return [
+        str(i) for i in statement.conditions
+        if i.name != "condition" and i.value.strip().startswith("${") and exists_file(i.value) not in known
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RoleFilter:
+    """A statement of an ACL that can refuse role mail with a filtering condition before any
+    ``accept`` has taken it."""
+
+    acl: str
+    statement: AclStatement
+    #: its filtering conditions (or, when ``unsure``, what could not be read)
+    filters: tuple[str, ...]
+    #: the role local parts it can reach
+    roles: tuple[str, ...]
+    #: whether that is not certain: an exemption ahead of it, a list of its own or an ACL it calls
+    #: could not be read, or a condition of it is computed at run time (:func:`computed`)
+    unsure: bool = False
+
+
+def role_filters(
+    config: EximConfig,
+    acl: str,
+    statements: Sequence[AclStatement],
+    roles: Sequence[str],
+    files: Files | None = None,
+) -> tuple[list[RoleFilter], dict[str, AclStatement]]:
+    """The statements of the RCPT ACL ``acl`` that filter mail for the ``roles`` (local parts:
+    postmaster, abuse) before it is exempted, in order; and the ``accept`` statement that exempts
+    each role, by role. An ``accept`` exempts a role when its ``local_parts`` conditions take it and
+    its other conditions are ``domains`` (the host's own, by the convention of Exim's and Debian's
+    configurations: which domains is not judged) or ``verify = recipient``; an ``accept`` with no
+    condition ends the walk (nothing after it is reached). A statement with a list of an optional
+    file that ``files`` says is absent never applies."""
+    known = files or {}
+    exempt: dict[str, AclStatement] = {}
+    maybe: set[str] = set()
+    out: list[RoleFilter] = []
+    for statement in statements:
+        conditions = statement.conditions
+        if statement.verb == "accept":
+            if not conditions:
+                break
+            parts = [c for c in conditions if c.name == "local_parts"]
+            others = [
+                c
+                for c in conditions
+                if c.name not in ("local_parts", "domains") and not _verifies_recipient(c)
+            ]
+            if not parts or others:
+                continue
+            for role in roles:
+                if role in exempt:
+                    continue
+                taken = [local_part_in(c.value, role, config.lists) for c in parts]
+                verdicts = [None if t is None else t != c.negated for t, c in zip(taken, parts, strict=True)]
+                if all(v is True for v in verdicts):
+                    exempt[role] = statement
+                elif None in verdicts and False not in verdicts:
+                    maybe.add(role)
+            continue
+        if statement.verb not in REFUSING or never_applies(statement, known):
+            continue
+        found, unread = acl_filters(config, statement)
+        if not found and not unread:
+            continue
+        reach = []
+        unsure = not found or bool(computed(statement, known))
+        for role in roles:
+            if role in exempt:
+                continue
+            applies = _applies_to(statement, role, config.lists)
+            if applies is False:
+                continue
+            reach.append(role)
+            unsure = unsure or applies is None or role in maybe
+        if reach:
+            out.append(RoleFilter(acl, statement, tuple(found or unread), tuple(reach), unsure))
+    return out, exempt
+
+
+def _verifies_recipient(item: AclItem) -> bool:
+    return item.name == "verify" and not item.negated and item.value.split("/")[0].strip() == "recipient"
+
+
+def relay_hosts(
+    config: EximConfig, statements: Sequence[AclStatement]
+) -> tuple[list[str], list[str], list[str]]:
+    """The clients an RCPT ACL lets relay by address: the ``hosts`` items of each ``accept`` whose
+    only conditions are ``hosts`` (``accept hosts = +relay_from_hosts``), named host lists followed,
+    up to an ``accept`` without conditions. Returns (the networks, as ``192.0.2.0/24`` or an address;
+    ``*`` as ``0.0.0.0/0`` and ``::/0``), (the items that are no network and were not judged: names,
+    lookups, expansions), (the conditions read, as evidence)."""
+    networks: list[str] = []
+    unjudged: list[str] = []
+    shown: list[str] = []
+
+    def walk(value: str, depth: int) -> None:
+        if expanded(value) or depth > MAX_DEPTH:
+            unjudged.append(value)
+            return
+        for raw in exim_list(value):
+            if raw.startswith("!"):
+                continue  # (an exception: it trusts no one)
+            item = raw.strip()
+            if item == "*":
+                networks.extend(("0.0.0.0/0", "::/0"))
+            elif item.startswith("+") and config.lists.get(item[1:], ("", ""))[0] == "host":
+                inner = config.lists[item[1:]][1]
+                shown.append(f"hostlist {item[1:]} = {inner}")
+                walk(inner, depth + 1)
+            elif _is_network(item):
+                networks.append(item)
+            else:
+                unjudged.append(item)
+
+    for statement in statements:
+        conditions = statement.conditions
+        if statement.verb == "accept" and not conditions:
+            break
+        if statement.verb != "accept" or any(c.name != "hosts" or c.negated for c in conditions):
+            continue
+        for c in conditions:
+            shown.append(f"accept {c}")
+            walk(c.value, 0)
+    return networks, unjudged, shown
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------------- exim -bh
+@dataclass(frozen=True)
+class SmtpReply:
+    """One SMTP reply as ``exim -bh`` prints it (a multi-line reply's lines together)."""
+
+    code: int
+    lines: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return self.lines[-1] if len(self.lines) == 1 else f"{self.lines[0]} ... {self.lines[-1]}"
+
+
+REPLY_LINE = re.compile(r"^(\d{3})([ -])(.*)$")
+
+
+def parse_bh(text: str) -> list[SmtpReply]:
+    """The SMTP replies of an ``exim -bh`` session's standard output, in order: Exim prints its
+    replies there (after a ``****`` preamble), and its ACL trace and log lines on standard error."""
+    out: list[SmtpReply] = []
+    pending: list[str] = []
+    for raw in text.splitlines():
+        line = raw.rstrip("\r")
+        m = REPLY_LINE.match(line)
+        if m is None:
+            continue
+        pending.append(line)
+        if m.group(2) == " ":
+            out.append(SmtpReply(int(m.group(1)), tuple(pending)))
+            pending = []
+    return out

@@ -1,7 +1,9 @@
 """The host checks' Exim rules over hand-made Exim facts, as real Exim 4.96 behaves
 (tests/realservers/test_exim_hostchecks.py shows each against a running daemon): HELO is required by
 ``hosts_require_helo`` (not by ``helo_try_verify_hosts``), PIPECONNECT defeats ``smtp_enforce_sync``,
-``local_interfaces`` is an Exim list, and a TLS file the Exim user cannot read fails."""
+``local_interfaces`` is an Exim list, a TLS file the Exim user cannot read fails, the outbound HELO is
+the smtp transports' ``helo_data``, relaying is what ``exim -bh`` answers, and the role addresses are
+judged through the ACLs of ``exim -bP config``."""
 
 from __future__ import annotations
 
@@ -9,12 +11,13 @@ import dataclasses
 from typing import Any
 
 import pytest
-from host_facts import GOOD, MX, tls_for
+from host_facts import GOOD, MX, V4, D, rdns, target, tls_for
 
 from mailspec.errors import Indeterminate
-from mailspec.facts.host import MtaConfig
+from mailspec.facts.host import MtaConfig, RelayProbe
 from mailspec.hostchecks import test_host as h
 from mailspec.outcome import Finding, current, reset
+from mailspec.records.exim import parse_config
 from mailspec.settings import Settings
 
 S = Settings()
@@ -36,11 +39,64 @@ VALUES = {
 }
 
 
+#: the ACLs of a good host (Exim's default configuration, with abuse beside postmaster), as exim -bP
+#: config prints them
+ACLS = """\
+domainlist local_domains = @ : example.com
+hostlist relay_from_hosts = <; 127.0.0.1 ; ::1
+begin acl
+  acl_check_connect:
+    accept delay = 1s
+  acl_check_rcpt:
+    accept hosts = :
+    accept local_parts = postmaster : abuse
+    domains = +local_domains
+    deny message = listed at $dnslist_domain
+    dnslists = zen.example
+    require verify = sender
+    accept hosts = +relay_from_hosts
+    require message = relay not permitted
+    domains = +local_domains
+    accept
+  acl_check_mail:
+    accept
+  acl_check_data:
+    deny spam = nobody:true
+    accept
+begin routers
+"""
+SMTP = {"driver": "smtp", "helo_data": "$primary_hostname", "interface": ""}
+REFUSED = RelayProbe(
+    "192.0.2.1", "client.example", "probe@example.org", "relaytest@example.net",
+    (("RCPT TO:<relaytest@example.net>", "550 relay not permitted"),), 550, "550 relay not permitted",
+)  # fmt: skip
+
+
 def exim(**changes: Any) -> MtaConfig:
     return MtaConfig(
         "local", "exim", values={**VALUES, **changes}, addresses=GOOD.addresses, listening=GOOD.listening,
-        hostname_ips=GOOD.hostname_ips, tls=tls_for([MX]),
+        hostname_ips=GOOD.hostname_ips, tls=tls_for([MX]), exim_config=parse_config(ACLS),
+        transports={"remote_smtp": SMTP, "local_delivery": {"driver": "appendfile"}}, relay_probe=REFUSED,
     )  # fmt: skip
+
+
+def acls(text: str, **changes: Any) -> MtaConfig:
+    """The good host with the ACL section ``text`` (and main options ``changes``)."""
+    connect = "  acl_check_connect:\n    accept delay = 1s\n"
+    return dataclasses.replace(exim(**changes), exim_config=parse_config(f"begin acl\n{connect}{text}"))
+
+
+def fails(check: Any, *args: Any, match: str) -> str:
+    with pytest.raises(FAILED, match=match) as info:
+        check(*args)
+    return str(info.value)
+
+
+def errors(check: Any, *args: Any, match: str) -> str:
+    with pytest.raises(Indeterminate, match=match) as info:
+        check(*args)
+    assert str(info.value).startswith("could not test")
+    return str(info.value)
 
 
 def passes(check: Any, *args: Any) -> list[str]:
@@ -109,3 +165,152 @@ def test_tls_files_the_exim_user_cannot_read_fail() -> None:
     with pytest.raises(FAILED, match="cannot be read by the Exim user"):
         h.test_host_tls_configured(dataclasses.replace(exim(), more_tls=(second,)), S)
     passes(h.test_host_tls_configured, dataclasses.replace(exim(), more_tls=(tls_for([MX]),)), S)
+
+
+# ------------------------------------------------------------------------------- helo_data
+MINE = [target(MX)]
+PTR = [rdns(V4, MX)]
+
+
+def with_helo(value: str | None, **more: str) -> MtaConfig:
+    options = {k: v for k, v in {**SMTP, "helo_data": value, **more}.items() if v is not None}
+    return dataclasses.replace(exim(), transports={"remote_smtp": options})
+
+
+def test_helo_is_the_smtp_transports_helo_data() -> None:
+    passes(h.test_host_helo_matches_ptr, exim(), D, MINE, PTR)  # ($primary_hostname, Exim's default)
+    passes(h.test_host_helo_matches_ptr, with_helo(None), D, MINE, PTR)  # (unset: the same)
+    passes(h.test_host_helo_matches_ptr, with_helo("${primary_hostname}"), D, MINE, PTR)
+    passes(h.test_host_helo_matches_ptr, with_helo(MX.upper() + "."), D, MINE, PTR)
+    text = warns(h.test_host_helo_matches_ptr, with_helo("out.example.com"), D, MINE, PTR, match="helo_data")
+    assert "HELO out.example.com" in text and MX in text and "remote_smtp" in text  # (both sides named)
+    warns(h.test_host_helo_matches_ptr, exim(), D, MINE, [rdns(V4, None)], match="no PTR record")
+    warns(h.test_host_helo_matches_ptr, exim(), D, MINE, [rdns(V4, MX, "192.0.2.99")], match="resolve back")
+    errors(h.test_host_helo_matches_ptr, exim(), D, MINE, [rdns(V4, None, error="timeout")], match="PTR")
+    # a second smtp transport with another name is judged too
+    two = dataclasses.replace(
+        exim(), transports={"remote_smtp": SMTP, "smarthost": {**SMTP, "helo_data": "x.test"}}
+    )
+    warns(h.test_host_helo_matches_ptr, two, D, MINE, PTR, match="x.test .*smarthost")
+
+
+def test_helo_that_is_not_known_here() -> None:
+    lookup = "${lookup dnsdb{ptr=$sending_ip_address}{$value}{$primary_hostname}}"
+    text = errors(
+        h.test_host_helo_matches_ptr, with_helo(lookup), D, MINE, PTR, match="expanded at each delivery"
+    )
+    assert "remote_smtp" in text and "dnsdb" in text
+    unread = dataclasses.replace(exim(), unread={"transports": "`exim -bP transports` failed: exit status 1"})
+    errors(h.test_host_helo_matches_ptr, unread, D, MINE, PTR, match="exim -bP transports")
+    local_only = dataclasses.replace(exim(), transports={"local_delivery": {"driver": "appendfile"}})
+    with pytest.raises(pytest.skip.Exception, match="no smtp transport"):
+        h.test_host_helo_matches_ptr(local_only, D, MINE, PTR)
+    with pytest.raises(pytest.skip.Exception, match="--mail-domain"):
+        h.test_host_helo_matches_ptr(exim(), "", None, None)
+
+
+# ---------------------------------------------------------------------------------- relaying
+def probed(code: int, reply: str = "", problem: str = "") -> MtaConfig:
+    probe = dataclasses.replace(REFUSED, rcpt_code=code, rcpt=reply or f"{code} x", problem=problem)
+    return dataclasses.replace(exim(), relay_probe=probe)
+
+
+def test_relaying_is_what_exim_bh_answers() -> None:
+    passes(h.test_host_relay_restricted, exim(), S)
+    text = fails(h.test_host_relay_restricted, probed(250, "250 Accepted"), S, match="accepts relaying")
+    assert "exim -bh" in text and "relaytest@example.net" in text and "250 Accepted" in text
+    notes = passes(h.test_host_relay_restricted, probed(451, "451 Temporary local problem"), S)
+    assert any("defers" in n and "judged restricted" in n for n in notes)
+    errors(h.test_host_relay_restricted, probed(354), S, match="answered RCPT with 354")
+    why = "MAIL FROM:<probe@example.org> was answered 451 sender verify defer: the RCPT ACL was not reached"
+    errors(h.test_host_relay_restricted, probed(0, problem=why), S, match="the RCPT ACL was not reached")
+    errors(h.test_host_relay_restricted, dataclasses.replace(exim(), relay_probe=None), S, match="exim -bh")
+
+
+def test_the_networks_the_rcpt_acl_trusts() -> None:
+    wide = "  r:\n    accept hosts = <; 127.0.0.1 ; 8.0.0.0/8 ; 2a00::/16\n    require domains = @\n"
+    text = fails(h.test_host_relay_restricted, acls(wide, acl_smtp_rcpt="r"), S, match="wider than /24")
+    assert "8.0.0.0/8" in text and "2a00::/16" in text and "exim -bh" not in text  # (-bh refused it)
+    # a wide network fails even when -bh could not say
+    c = dataclasses.replace(
+        acls(wide, acl_smtp_rcpt="r"), relay_probe=probed(0, problem="timed out").relay_probe
+    )
+    fails(h.test_host_relay_restricted, c, S, match="8.0.0.0/8")
+    names = "  r:\n    accept hosts = mail.example.com : net-lsearch;/etc/relay\n    require domains = @\n"
+    notes = passes(h.test_host_relay_restricted, acls(names, acl_smtp_rcpt="r"), S)
+    assert any("not judged" in n and "net-lsearch;/etc/relay" in n for n in notes)
+    notes = passes(h.test_host_relay_restricted, exim(acl_smtp_rcpt="${if true{acl_check_rcpt}}"), S)
+    assert any("expanded" in n for n in notes)
+
+
+# ------------------------------------------------------------------------------ role addresses
+def test_role_addresses_are_accepted_ahead_of_the_filters() -> None:
+    notes = passes(h.test_host_role_unfiltered, exim(acl_smtp_rcpt="acl_check_rcpt"), S)
+    assert any(
+        n.startswith("postmaster@ is accepted by `accept  local_parts = postmaster : abuse") for n in notes
+    )
+    assert not any("content filters" in n for n in notes)
+    notes = passes(
+        h.test_host_role_unfiltered, exim(acl_smtp_rcpt="acl_check_rcpt", acl_smtp_data="acl_check_data"), S
+    )
+    assert any("content filters run in acl_smtp_data (acl_check_data)" in n for n in notes)
+    passes(
+        h.test_host_role_unfiltered, exim(acl_smtp_rcpt="acl_check_rcpt", acl_smtp_mail="acl_check_mail"), S
+    )
+
+
+def test_filters_before_the_exemption_warn() -> None:
+    blocklist_first = "  r:\n    deny dnslists = zen.example\n    accept local_parts = postmaster : abuse\n"
+    text = warns(h.test_host_role_unfiltered, acls(blocklist_first, acl_smtp_rcpt="r"), S, match="dnslists")
+    assert "postmaster@ and abuse@" in text and ", a DNS blocklist (Postfix reject_rbl_client" in text
+    assert "seed (i)" in text
+    debian = "  r:\n    accept local_parts = postmaster\n    domains = @\n    require verify = sender\n"
+    text = warns(h.test_host_role_unfiltered, acls(debian, acl_smtp_rcpt="r"), S, match="verify = sender")
+    assert "takes abuse@ (local_parts)" in text
+    early = "  m:\n    drop hosts = 192.0.2.7\n    accept\n  r:\n    accept\n"
+    text = warns(
+        h.test_host_role_unfiltered,
+        acls(early, acl_smtp_mail="m", acl_smtp_rcpt="r"),
+        S,
+        match="acl_smtp_mail",
+    )
+    assert "before any recipient is known" in text and "drop  hosts = 192.0.2.7" in text
+    helo = "  hl:\n    require verify = helo\n    accept\n  r:\n    accept\n"
+    warns(
+        h.test_host_role_unfiltered,
+        acls(helo, acl_smtp_helo="hl", acl_smtp_rcpt="r"),
+        S,
+        match="HELO verification",
+    )
+    warns(h.test_host_role_unfiltered, exim(acl_smtp_rcpt=""), S, match="no acl_smtp_rcpt")
+
+
+def test_role_acls_that_are_not_read() -> None:
+    errors(h.test_host_role_unfiltered, exim(acl_smtp_rcpt="${if true{acl_check_rcpt}}"), S, match="expanded")
+    errors(h.test_host_role_unfiltered, exim(acl_smtp_rcpt="/etc/exim4/rcpt.acl"), S, match="the file")
+    errors(h.test_host_role_unfiltered, exim(acl_smtp_rcpt="nowhere"), S, match="no ACL named nowhere")
+    lookup = "  r:\n    accept local_parts = lsearch;/etc/exim4/roles\n    deny dnslists = zen.example\n"
+    errors(h.test_host_role_unfiltered, acls(lookup, acl_smtp_rcpt="r"), S, match="whether an exemption of")
+    unread = dataclasses.replace(
+        exim(), exim_config=None, unread={"exim config": "`exim -bP config` failed: x"}
+    )
+    errors(h.test_host_role_unfiltered, unread, S, match="exim -bP config")
+    listed = "/etc/exim4/local_sender_callout"
+    callout = f"  r:\n    deny senders = ${{if exists{{{listed}}}{{{listed}}}{{}}}}\n"
+    callout += "    !verify = sender/callout\n    accept local_parts = postmaster : abuse\n"
+    errors(h.test_host_role_unfiltered, acls(callout, acl_smtp_rcpt="r"), S, match="computed at run time")
+    # the file absent (stat), the list is empty and blocks no one; present, it is a filter
+    c = dataclasses.replace(acls(callout, acl_smtp_rcpt="r"), acl_files={listed: False})
+    passes(h.test_host_role_unfiltered, c, S)
+    c = dataclasses.replace(c, acl_files={listed: True})
+    warns(h.test_host_role_unfiltered, c, S, match="a sender list")
+    early = "  m:\n    deny senders = ${lookup{x}lsearch{/f}}\n    !verify = sender\n    accept\n"
+    early += "  r:\n    accept\n"
+    errors(
+        h.test_host_role_unfiltered,
+        acls(early, acl_smtp_mail="m", acl_smtp_rcpt="r"),
+        S,
+        match="acl_smtp_mail",
+    )
+    broken = "  r:\n    accept\n    what is this\n"
+    errors(h.test_host_role_unfiltered, acls(broken, acl_smtp_rcpt="r"), S, match="did not parse")

@@ -154,3 +154,155 @@ def test_unknown_ownership_is_not_a_problem() -> None:
     table = exim("tls_certificate = /etc/exim4/exim.pem\n", **files)  # (no stat answer: exit 127)
     c = read_mta(FakeHost(table), "mx1", mta="exim")
     assert c.tls is not None and c.tls.match is True and not c.tls.unreadable and not c.tls.key_problem
+
+
+# ------------------------------------------------------------------ exim -bP config, transports, -bh
+CONFIG = """\
+# Exim Configuration (4.96)
+domainlist local_domains = @ : example.com
+hostlist relay_from_hosts = <; 127.0.0.1 ; ::1
+primary_hostname = mx1.example.com
+acl_smtp_rcpt = acl_check_rcpt
+
+begin acl
+
+  acl_check_rcpt:
+    accept local_parts = postmaster : abuse
+    domains = +local_domains
+    accept hosts = +relay_from_hosts
+    require message = relay not permitted
+    domains = +local_domains
+    accept
+"""
+TRANSPORTS = "remote_smtp transport:\ndriver = smtp\nhelo_data = $primary_hostname\n"
+
+
+def bh(*replies: str) -> Result:
+    """What exim -bh prints on its standard output: the preamble, then each reply."""
+    preamble = "\n**** SMTP testing session as if from host 192.0.2.1\n**** This is not for real!\n\n"
+    return Result(
+        0, preamble + "".join(f"{r}\n" for r in replies), '>>> end of ACL "acl_check_rcpt": not OK\n'
+    )
+
+
+GREET, EHLO = "220 mx1.example.com ESMTP Exim 4.96", "250-mx1.example.com Hello\n250 HELP"
+#: the relay probe as the reader runs it (no timeout(1) on the fake host: unbounded)
+PROBE = r"sh -c 'printf .*EHLO client\.example.* \| exim -bh 192\.0\.2\.1'"
+LITERAL = r"sh -c 'printf .*EHLO \[192\.0\.2\.1\].* \| exim -bh 192\.0\.2\.1'"
+
+
+def full(probe: Result, **more: Result) -> dict[str, Result]:
+    return exim(
+        "acl_smtp_rcpt = acl_check_rcpt\n",
+        **{
+            r"exim -bP config": Result(0, CONFIG),
+            r"exim -bP transports": Result(0, TRANSPORTS),
+            PROBE: probe,
+        },
+        **more,
+    )
+
+
+def test_the_configuration_transports_and_relay_probe_are_read() -> None:
+    host = FakeHost(full(bh(GREET, EHLO, "250 OK", "550 relay not permitted", "221 bye")))
+    c = read_mta(host, "mx1", mta="exim", domains=["example.com"])
+    assert c.exim_config is not None and list(c.exim_config.acls) == ["acl_check_rcpt"]
+    assert c.transports["remote_smtp"] == {"driver": "smtp", "helo_data": "$primary_hostname"}
+    probe = c.relay_probe
+    assert (
+        probe is not None
+        and probe.definite
+        and (probe.rcpt_code, probe.rcpt) == (550, "550 relay not permitted")
+    )
+    assert (probe.client, probe.recipient, probe.sender) == (
+        "192.0.2.1",
+        "relaytest@example.net",
+        "probe@example.org",
+    )
+    assert probe.replies[3] == ("RCPT TO:<relaytest@example.net>", "550 relay not permitted")
+    assert probe.trace == ('>>> end of ACL "acl_check_rcpt": not OK',)
+    sent = next(a for a in host.asked if "-bh" in a)
+    # the session, never DATA; the recipient at a domain the host does not serve
+    assert "QUIT" in sent and "DATA" not in sent and "BDAT" not in sent
+    assert "exim config" not in c.unread and "transports" not in c.unread
+
+
+def test_the_relay_recipient_is_at_a_domain_the_host_does_not_serve() -> None:
+    probe = bh(GREET, EHLO, "250 OK", "550 no", "221 bye")
+    table = full(probe, **{r"sh -c 'printf .* \| exim -bh 192\.0\.2\.1'": probe})
+    c = read_mta(FakeHost(table), "mx1", mta="exim", domains=["example.net"])
+    assert c.relay_probe is not None and c.relay_probe.recipient == "relaytest@example.org"
+    assert c.relay_probe.sender == "probe@example.net"
+    # (example.com is the host's own domain: its name is mx1.example.com)
+    named = {**table, r"exim -bP config": Result(0, CONFIG.replace("@ :", "@ : example.org :"))}
+    host = FakeHost(named)
+    c = read_mta(host, "mx1", mta="exim", domains=["example.net"])
+    assert c.relay_probe is not None and "no outside domain" in c.relay_probe.problem
+    assert not any("-bh" in a for a in host.asked)
+
+
+def test_a_refused_ehlo_is_tried_again_as_the_address_literal() -> None:
+    refused = bh(GREET, "451 EHLO argument does not match calling host", "503 HELO or EHLO required", "503 x")
+    literal = bh(GREET, EHLO, "250 OK", "550 relay not permitted", "221 bye")
+    c = read_mta(FakeHost(full(refused, **{LITERAL: literal})), "mx1", mta="exim")
+    assert (
+        c.relay_probe is not None and c.relay_probe.rcpt_code == 550 and c.relay_probe.helo == "[192.0.2.1]"
+    )
+    c = read_mta(FakeHost(full(refused, **{LITERAL: refused})), "mx1", mta="exim")
+    assert c.relay_probe is not None and "EHLO [192.0.2.1] was answered 451" in c.relay_probe.problem
+
+
+def test_a_session_that_never_reaches_rcpt_gives_no_verdict() -> None:
+    for probe, words in [
+        (bh("554 go away"), "greets the test client 192.0.2.1 with 554 go away"),
+        (
+            bh(GREET, EHLO, "451 sender verify defer", "503 sender not yet given"),
+            "MAIL FROM:<probe@example.org>",
+        ),
+        (bh(GREET, EHLO, "250 OK"), "said nothing to RCPT"),
+        (Result(1, "", "exim: permission denied\n"), "gave no SMTP reply: exim: permission denied"),
+    ]:
+        c = read_mta(FakeHost(full(probe)), "mx1", mta="exim")
+        assert c.relay_probe is not None and not c.relay_probe.definite and words in c.relay_probe.problem, (
+            words
+        )
+
+
+def test_unread_configuration_and_transports() -> None:
+    table = full(bh(GREET, EHLO, "250 OK", "550 no", "221 bye"))
+    table[r"exim -bP config"] = Result(1, "", "exim: permission denied\n")
+    table[r"exim -bP transports"] = Result(1, "", "exim: permission denied\n")
+    c = read_mta(FakeHost(table), "mx1", mta="exim")
+    assert c.exim_config is None and c.transports == {}
+    assert "permission denied" in c.unread["exim config"] and "permission denied" in c.unread["transports"]
+    assert c.relay_probe is not None and c.relay_probe.definite  # (the probe needs neither)
+
+
+def test_the_relay_probe_is_bounded_where_the_host_has_timeout() -> None:
+    table = full(bh(GREET, EHLO, "250 OK", "550 no", "221 bye"))
+    table[r"sh -c 'command -v timeout'"] = Result(0, "/usr/bin/timeout\n")
+    table[r"timeout -k 2 30 sh -c .*-bh 192\.0\.2\.1.*"] = Result(124)
+    bounded = r"timeout -k 2 30 sh -c 'exim -bP"
+    table = {
+        k.replace(r"exim -bP", bounded) + ("'" if k.startswith("exim") else ""): v for k, v in table.items()
+    }
+    c = read_mta(FakeHost(table), "mx1", mta="exim", timeout=10)
+    assert c.relay_probe is not None and "timed out after 30 s" in c.relay_probe.problem
+
+
+def test_the_optional_files_of_the_acls_are_looked_for() -> None:
+    optional = "${if exists{/etc/exim4/local_host_blacklist}{/etc/exim4/local_host_blacklist}{}}"
+    more = (
+        "    deny hosts = " + optional + "\n    deny senders = ${if exists{/etc/exim4/x}{/etc/exim4/x}{}}\n"
+    )
+    config = CONFIG.replace("  acl_check_rcpt:\n", "  acl_check_rcpt:\n" + more)
+    table = full(bh(GREET, EHLO, "250 OK", "550 no", "221 bye"))
+    table[r"exim -bP config"] = Result(0, config)
+    table[r"stat -L -c %F -- /etc/exim4/local_host_blacklist"] = Result(
+        1, "", "stat: cannot statx '/etc/exim4/local_host_blacklist': No such file or directory\n"
+    )
+    table[r"stat -L -c %F -- /etc/exim4/x"] = Result(
+        1, "", "stat: cannot statx '/etc/exim4/x': Permission denied\n"
+    )
+    c = read_mta(FakeHost(table), "mx1", mta="exim")
+    assert c.acl_files == {"/etc/exim4/local_host_blacklist": False}  # (the other could not be told)

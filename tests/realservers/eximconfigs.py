@@ -13,9 +13,11 @@ packet filter's rules (as ``nft list ruleset`` prints them), and the port its Ex
 Everything is on loopback, in 127.0.14.128-127.0.14.191 (which neither a packaged scenario nor the
 Postfix host cases use): the MX host ``mx.eximcheck.test`` of :data:`DOMAIN` is :data:`MX_IP` (and
 ``::1`` where the machine has it), its name server :data:`NS_IP` (:func:`scenario_toml` is the lab
-DNS of the domain). Nothing leaves a host: the daemon's DATA is refused by its predata ACL, it never
-looks a client up (``host_lookup``, ``rfc1413_hosts`` empty), and its spool, log and pid file live
-in the host's own folder.
+DNS of the domain), and :data:`OUTSIDE_IP` the client that is none of the host's own (the daemons are
+asked from there whether they relay, and whether they take the role addresses). Nothing leaves a
+host: the daemon's DATA is refused by its predata ACL, it never looks a client up (``host_lookup``,
+``rfc1413_hosts`` empty), its DNS blocklist ``bl.example`` is asked of the dead loopback resolver
+(:data:`NOWHERE_DNS`), and its spool, log and pid file live in the host's own folder.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "MX_HOST",
     "MX_IP",
     "NS_IP",
+    "OUTSIDE_IP",
     "VARIANTS",
     "EximHost",
     "HostFiles",
@@ -64,6 +67,11 @@ NS_IP = "127.0.14.129"
 NOWHERE_DNS = "127.0.14.191"
 #: an address that is no address of this host (TEST-NET-2, RFC 5737), never connected to
 ELSEWHERE = "198.51.100.26"
+#: the loopback address the daemons are asked from as a client outside the host's networks (not in
+#: relay_from_hosts); the broken role-filter hosts list it as a blocked client
+OUTSIDE_IP = "127.0.14.190"
+#: the DNS blocklist of the role-filter hosts: its queries go to NOWHERE_DNS, which never answers
+BLOCKLIST = "bl.example"
 #: the user Debian's exim4 is built to run as (EXIM_USER, looked up by name when it starts)
 EXIM_USER = "Debian-exim"
 #: the local user the role aliases deliver to
@@ -103,6 +111,49 @@ GOOD_MAIN: tuple[tuple[str, str], ...] = (
 )
 
 
+#: the named lists of the good host's main section, in order: (``kind NAME``, value)
+GOOD_LISTS: tuple[tuple[str, str], ...] = (
+    ("domainlist local_domains", f"@ : {DOMAIN}"),
+    ("hostlist relay_from_hosts", "<; 127.0.0.1 ; ::1"),
+)
+
+#: the good host's RCPT ACL, in parts: local submissions, the role addresses, the hosts it relays
+#: for, then only its own domains (Exim's default configuration, with abuse beside postmaster)
+LOCAL_SUBMISSION = "accept hosts = :"
+RELAY_GUARD = "require message = relay not permitted\n        domains = +local_domains"
+RELAY_PART = f"accept hosts = +relay_from_hosts\n{RELAY_GUARD}\naccept"
+
+
+def rcpt_with(before_roles: str = "", after_roles: str = "", *, roles: str = "postmaster : abuse") -> str:
+    """The good host's RCPT ACL, with statements before and after the role addresses' accept."""
+    accept_roles = f"accept local_parts = {roles}\n       domains = +local_domains"
+    parts = (LOCAL_SUBMISSION, before_roles, accept_roles, after_roles, RELAY_PART)
+    return "\n".join(p for p in parts if p)
+
+
+GOOD_RCPT = rcpt_with()
+#: the RCPT ACL without its relay guard: its final accept takes any recipient
+OPEN_RCPT = GOOD_RCPT.replace(RELAY_GUARD + "\n", "")
+#: the good host's ACLs, in order: (name, statements)
+GOOD_ACLS: tuple[tuple[str, str], ...] = (
+    # (early talkers show themselves in the second before the greeting)
+    ("acl_check_connect", "accept delay = 1s"),
+    ("acl_check_rcpt", GOOD_RCPT),
+    ("acl_check_predata", "deny message = this lab host takes no mail"),
+    ("acl_check_vrfy", "accept"),
+)
+#: a deny of the DNS blocklist (a DNS lookup that never completes: "assumed not in list")
+DNSBL = f"deny message = $sender_host_address is listed at $dnslist_domain\n     dnslists = {BLOCKLIST}"
+#: Debian's optional blocklist: the file's hosts while it exists, else an empty list ({base}: the
+#: host's folder; the file is never written)
+OPTIONAL_BLOCKLIST = (
+    "deny message = $sender_host_address is blocked\n"
+    "     hosts = ${if exists{{base}/etc/blocked_hosts}{{base}/etc/blocked_hosts}{}}"
+)
+#: a deny of the one outside client, listed by address (a local blocklist that the daemon shows)
+BLOCKED = f"deny message = $sender_host_address is blocked\n     hosts = {OUTSIDE_IP}"
+
+
 @dataclass(frozen=True)
 class EximHost:
     """One host as the host checks read it. :attr:`main` are main options that replace (or, for a name
@@ -124,6 +175,15 @@ class EximHost:
     #: what to judge from: skipped)
     others: tuple[tuple[str, str], ...] = ()
     main: tuple[tuple[str, str | None], ...] = ()
+    #: named lists that replace (or follow) the good host's, by ``kind NAME``
+    lists: tuple[tuple[str, str], ...] = ()
+    #: ACLs that replace (or follow) the good host's, by name (``{base}`` in them: the host's folder)
+    acls: tuple[tuple[str, str], ...] = ()
+    #: options of the remote_smtp transport (driver = smtp)
+    remote_smtp: tuple[tuple[str, str], ...] = ()
+    #: the checks (among :data:`BEHAVIOURS` of the tests) whose verdict on this host its daemon cannot
+    #: show from loopback (a public network it trusts, a blocklist no resolver of the lab serves)
+    unshown: tuple[str, ...] = ()
     aliases: tuple[tuple[str, str], ...] = GOOD_ALIASES
     certificate: Certificate = "lab"
     #: where the daemon listens: the MX address, or 127.0.0.1 (either with ::1 where the machine has it)
@@ -248,6 +308,30 @@ BROKEN: tuple[EximHost, ...] = (
         ("drop",),
         ident_filter="drop",
     ),
+    EximHost(
+        "host.helo.matches-ptr",
+        f"remote_smtp: helo_data = other.{DOMAIN} (the PTR of the MX address names {MX_HOST})",
+        "warned",
+        ("helo_data", f"other.{DOMAIN}", MX_HOST),
+        domain_only=True,
+        remote_smtp=(("helo_data", f"other.{DOMAIN}"),),
+    ),
+    EximHost(
+        "host.relay.restricted",
+        "the RCPT ACL has no `require domains = +local_domains`: its final accept takes any recipient",
+        "failed",
+        ("exim -bh", "relaytest@example.net", "250"),
+        acls=(("acl_check_rcpt", OPEN_RCPT),),
+    ),
+    EximHost(
+        "host.role.unfiltered",
+        f"the RCPT ACL denies clients on the DNS blocklist {BLOCKLIST} before it accepts postmaster and "
+        "abuse",
+        "warned",
+        ("dnslists", BLOCKLIST, "postmaster@ and abuse@"),
+        acls=(("acl_check_rcpt", rcpt_with(DNSBL)),),
+        unshown=("host.role.unfiltered",),  # (no resolver of the lab serves bl.example)
+    ),
 )
 
 #: second ways of breaking some checks
@@ -328,6 +412,30 @@ VARIANTS: tuple[EximHost, ...] = (
         ("exim.crt", MX_HOST),
         certificate="wrong-name",
     ),
+    EximHost(
+        "host.relay.restricted/wide-network",
+        "relay_from_hosts = <; 127.0.0.1 ; ::1 ; 8.0.0.0/8 (a public /8 may relay; exim -bh from 192.0.2.1 "
+        "is refused)",
+        "failed",
+        ("8.0.0.0/8", "wider than /24", "acl_check_rcpt"),
+        lists=(("hostlist relay_from_hosts", "<; 127.0.0.1 ; ::1 ; 8.0.0.0/8"),),
+        unshown=("host.relay.restricted",),  # (the daemon is asked from loopback, not from 8.0.0.0/8)
+    ),
+    EximHost(
+        "host.role.unfiltered/client-list",
+        f"the RCPT ACL denies the client {OUTSIDE_IP} (hosts =) before it accepts postmaster and abuse",
+        "warned",
+        ("hosts = " + OUTSIDE_IP, "acl_check_rcpt"),
+        acls=(("acl_check_rcpt", rcpt_with(BLOCKED)),),
+    ),
+    EximHost(
+        "host.role.unfiltered/mail-acl",
+        f"acl_smtp_mail denies the client {OUTSIDE_IP} before any recipient is known",
+        "warned",
+        ("acl_smtp_mail", "before any recipient is known"),
+        main=(("acl_smtp_mail", "acl_check_mail"),),
+        acls=(("acl_check_mail", f"{BLOCKED}\naccept"),),
+    ),
 )
 
 #: variants of the good host: other ways of configuring the same, on which every check must pass
@@ -346,6 +454,19 @@ GOOD_VARIANTS: tuple[EximHost, ...] = (
         "good/helo-verify",
         "hosts_require_helo = (empty), helo_verify_hosts = * (which requires HELO, and verifies it)",
         main=(("hosts_require_helo", ""), ("helo_verify_hosts", "*")),
+    ),
+    EximHost(
+        "good/roles-list",
+        f"the role addresses in a localpartlist (accept local_parts = +role_addresses), the DNS blocklist "
+        f"{BLOCKLIST} after them, and before them Debian's optional client blocklist (hosts = ${{if "
+        "exists{FILE}{FILE}{}}), its file absent",
+        lists=(("localpartlist role_addresses", "postmaster : abuse"),),
+        acls=(("acl_check_rcpt", rcpt_with(OPTIONAL_BLOCKLIST, DNSBL, roles="+role_addresses")),),
+    ),
+    EximHost(
+        "good/literal-helo",
+        f"remote_smtp: helo_data = {MX_HOST} (the name itself, not $primary_hostname)",
+        remote_smtp=(("helo_data", MX_HOST),),
     ),
 )
 CONFIGS: tuple[EximHost, ...] = (GOOD, *GOOD_VARIANTS, *BROKEN, *VARIANTS)
@@ -453,35 +574,22 @@ def exim_conf(config: EximHost, base: Path, *, port: int, ipv6: bool) -> str:
     interfaces = _interfaces(config.listen, ipv6)
     lines = [f"# mailspec's real-server tier: the host checks' {config.name!r} Exim host"]
     lines += [f"# ({config.delta or 'good'})"]
-    lines += [f"domainlist local_domains = @ : {DOMAIN}", "hostlist relay_from_hosts = <; 127.0.0.1 ; ::1"]
+    lines += [
+        f"{kind_name} = {value}" for kind_name, value in {**dict(GOOD_LISTS), **dict(config.lists)}.items()
+    ]
     for key, value in settings.items():
         if value is None:
             continue
         text = value.format(base=base, port=port, interfaces=interfaces)
         lines.append(f"{key} = {text}" if text else f"{key} =")
+    acls = {**dict(GOOD_ACLS), **dict(config.acls)}
+    lines += ["", "begin acl", ""]
+    for name, statements in acls.items():
+        text = statements.replace("{base}", str(base))
+        lines += [f"{name}:", *(f"  {line}" for line in text.splitlines()), ""]
+    smtp = "".join(f"  {k} = {v}\n" for k, v in config.remote_smtp)
     lines.append(
         f"""
-begin acl
-
-acl_check_connect:
-  # (early talkers show themselves in the second before the greeting)
-  accept delay = 1s
-
-acl_check_rcpt:
-  accept hosts = :
-  accept local_parts = postmaster : abuse
-         domains = +local_domains
-  accept hosts = +relay_from_hosts
-  require message = relay not permitted
-          domains = +local_domains
-  accept
-
-acl_check_predata:
-  deny message = this lab host takes no mail
-
-acl_check_vrfy:
-  accept
-
 begin routers
 
 dnslookup:
@@ -508,7 +616,7 @@ begin transports
 
 remote_smtp:
   driver = smtp
-
+{smtp}
 local_delivery:
   driver = appendfile
   file = {base}/mail/$local_part
@@ -676,8 +784,9 @@ def _names_check() -> None:
         raise AssertionError(f"two hosts share a name: {names}")
     for c in CONFIGS[1:]:
         same = dataclasses.replace(
-            c, name=GOOD.name, delta="", outcome="passed", names=(), domain_only=False, also=(), others=()
-        )
+            c, name=GOOD.name, delta="", outcome="passed", names=(), domain_only=False, also=(), others=(),
+            unshown=(),
+        )  # fmt: skip
         if same == GOOD:
             raise AssertionError(f"{c.name}: the host is the good one")
 
