@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import selectors
 import signal
 import socket
@@ -308,7 +309,15 @@ def test_serve_stops_at_the_end_of_stdin(served: Serve) -> None:
         "waivers": list(GOOD.waivers),
         "dkim_selectors": ["s1@good.test"],
         "scenarios": ["good"],
+        # (who serves, for a healthcheck and a runner that must tell this lab from a stale one)
+        "pid": proc.pid,
+        "pid_ns": os.readlink(f"/proc/{proc.pid}/ns/pid"),
+        "pid_start": ready["pid_start"],
+        "token": ready["token"],
+        "dns_listen": [],
     }
+    assert isinstance(ready["pid_start"], int) and ready["pid_start"] > 0
+    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{16}", ready["token"]), ready["token"]
     assert 0 < ready["smtp_port"] <= 65535 and Path(ready["ca_path"]).is_file()
     assert 0 < ready["https_port"] <= 65535  # mta-sts.good.test
     assert _mx("127.0.0.153", ready["dns_port"]) == GOOD_MX
