@@ -392,18 +392,23 @@ def test_a_zone_with_thousands_of_name_server_addresses_is_probed_within_the_cap
     nameservers = wide()
     net.zone("wide.test", nameservers)
     server = net.serve(*([Rule("silent", server="127.1.0.0/16")] if servers == "silent" else []))
-    # 3 s: the resolver's 40 address answers for 20 names must come in time on a loaded machine (at
-    # 1 s, some did not, and the names without an address gave subjects of their own)
-    run = mailspec(pytester, server, "wide.test", mail_timeout=3.0)
+    # 6 s: the resolver's 40 address answers for 20 names (250 addresses each: over TCP) must come in
+    # time on a loaded machine (at 1 s, some did not, and the names without an address gave subjects
+    # of their own; at 3 s, one run of the whole suite beside two busy loops and a real-Exim tier
+    # failed here once)
+    run = mailspec(pytester, server, "wide.test", mail_timeout=6.0)
     asked = Counter(direct(server))
     owner = {ip: name for name, ips in nameservers.items() for ip in ips}
-    assert 0 < len(asked) <= 32  # PER_ZONE addresses at most
-    assert max(Counter(owner[ip] for ip in asked).values()) <= 8  # PER_NAME addresses of one name at most
+    seen = f"asked {dict(asked)}\n{run.output[-3000:]}"
+    assert 0 < len(asked) <= 32, seen  # PER_ZONE addresses at most
+    per_name = Counter(owner[ip] for ip in asked)
+    assert max(per_name.values()) <= 8, seen  # PER_NAME addresses of one name at most
     # each asked address: an SOA question, the recursion probe and an AXFR, each sent at most twice
-    assert sum(asked.values()) <= 32 * 3 * 2
+    assert sum(asked.values()) <= 32 * 3 * 2, seen
     verdicts = run.results("dns.ns.authoritative", "wide.test")
-    assert len(verdicts) == 32
-    assert set(verdicts.values()) == ({"passed"} if servers == "answering" else {"error"})
+    assert len(verdicts) == 32, f"{sorted(verdicts.items())}\n{seen}"
+    expected = {"passed"} if servers == "answering" else {"error"}
+    assert set(verdicts.values()) == expected, f"{sorted(verdicts.items())}\n{seen}"
     # dns.ns.public-address warns about the addresses beyond the caps only for public ones; these are
     # loopback (so it fails on that first, and is waived here): the facts it reads name them all
     assert set(run.results("dns.ns.public-address", "wide.test").values()) == {"waived"}
