@@ -20,9 +20,13 @@ from typing import Any, Protocol
 from mailspec.facts.host import MtaConfig, RelayProbe, RoleRoute, TlsFiles
 from mailspec.records.certs import CertError, parse_cert
 from mailspec.records.exim import (
+    WILDCARDS,
+    AclRun,
     acl_files,
     exim_list,
+    listening_on,
     parse_bh,
+    parse_bh_trace,
     parse_bp,
     parse_bp_sections,
     parse_bt_routes,
@@ -180,7 +184,7 @@ def read_mta(
         _found(r, "postconf", *POSTFIX_TOOLS)
     if chosen == "postfix":
         return _postfix(r, host_id, config, domains, port)
-    return _exim(r, host_id, config, domains)
+    return _exim(r, host_id, config, domains, port)
 
 
 #: the Postfix tools that sit beside postconf
@@ -681,7 +685,7 @@ def _read(r: _Reader, path: str) -> tuple[bytes, str]:
 
 
 # --------------------------------------------------------------------------------------------- Exim
-def _exim(r: _Reader, host_id: str, config: str | None, domains: Sequence[str]) -> MtaConfig:
+def _exim(r: _Reader, host_id: str, config: str | None, domains: Sequence[str], port: int = 25) -> MtaConfig:
     binary = "exim" if _found(r, "exim") or not _found(r, "exim4") else "exim4"
     c = ["-C", config] if config else []
     argv = [binary, *c, "-bP"]
@@ -710,7 +714,7 @@ def _exim(r: _Reader, host_id: str, config: str | None, domains: Sequence[str]) 
     transports = parse_bp_sections(out) if rc == 0 else {}
     if rc:
         r.failed("transports", argv, rc, err)
-    probe = _exim_relay_probe(r, binary, c, values, domains, config_text)
+    probe = _exim_relay_probe(r, binary, c, values, domains, config_text, port, parts["addresses"])
     return MtaConfig(
         host_id, "exim", config or "", "", values, {}, (), unread=dict(r.unread), roles=roles, tls=tls,
         more_tls=tuple(more_tls), exim_config=exim_config, acl_files=files, transports=transports,
@@ -745,17 +749,55 @@ RELAY_LOCAL_PART = "relaytest"
 TRACE = 8
 
 
+def relay_session(helo: str, recipient: str) -> list[str]:
+    """The commands of the relay probe, in order: EHLO, MAIL from the null sender (as
+    ``exim_checkaccess`` sends: it passes ``verify = sender``, and a relay open to it is open to
+    anyone), RCPT, QUIT; never DATA or BDAT."""
+    return [f"EHLO {helo}", "MAIL FROM:<>", f"RCPT TO:<{recipient}>", "QUIT"]
+
+
+def _exim_interface(values: dict[str, str], port: int, addresses: Sequence[str]) -> str:
+    """The ``-oMi`` of the relay probe: the address Exim's daemon takes SMTP on at ``port``, with the
+    port (``192.0.2.25.25``): an IPv4 address of ``local_interfaces`` for the port, else (a wildcard,
+    or no local_interfaces) the host's first IPv4 address that is not loopback, else 127.0.0.1."""
+    listed = listening_on(values.get("local_interfaces", ""), values.get("daemon_smtp_ports"), port)
+    own = [a for a in listed if a not in WILDCARDS and _ipv4(a)]
+    if not own:
+        found = [a for a in addresses if _ipv4(a)]
+        own = [a for a in found if not a.startswith("127.")] or found or ["127.0.0.1"]
+    return f"{own[0]}.{port}"
+
+
+def _ipv4(text: str) -> bool:
+    return re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", text) is not None
+
+
+def _rcpt_run(runs: Sequence[AclRun], values: dict[str, str]) -> AclRun | None:
+    """The RCPT ACL's run among a -bh session's (:func:`parse_bh_trace`): the one named as
+    ``acl_smtp_rcpt`` is, else (an expanded name) the one after the connect, HELO and MAIL ACLs'."""
+    name = values.get("acl_smtp_rcpt", "").strip()
+    if name and "$" not in name:
+        named = [run for run in runs if run.acl == name]
+        return named[-1] if named else None
+    before = sum(1 for option in ("acl_smtp_connect", "acl_smtp_helo", "acl_smtp_mail") if values.get(option))
+    return runs[before] if len(runs) > before else None
+
+
 def _exim_relay_probe(
-    r: _Reader, binary: str, c: Sequence[str], values: dict[str, str], domains: Sequence[str], text: str
-) -> RelayProbe:
-    """Ask Exim's own ACLs whether they relay (``exim -bh 192.0.2.1``: Exim runs an SMTP session on
-    standard input as if from that client, opens no connection, skips callouts, logs to standard
-    error): EHLO, MAIL from an outside sender, RCPT to a domain that is neither a surveyed domain nor
-    the host's name nor named anywhere in its configuration (``text``), QUIT; never DATA. DNS-based
-    ACL conditions (dnslists, sender verification) are looked up with the host's own resolver, as the
-    daemon would. An EHLO name that Exim refuses (``helo_verify_hosts``: client.example does not
-    resolve to the client) is tried once more as the client's address literal. Bounded like the other
-    slow commands."""
+    r: _Reader, binary: str, c: Sequence[str], values: dict[str, str], domains: Sequence[str], text: str,
+    port: int = 25, addresses: Sequence[str] = (),
+) -> RelayProbe:  # fmt: skip
+    """Ask Exim's own ACLs whether they relay (``exim -bh 192.0.2.1 -oMi ADDRESS.PORT``: Exim runs an
+    SMTP session on standard input as if from that client, to the address and port its daemon takes
+    SMTP on (:func:`_exim_interface`, so that ``$received_port`` and ``$received_ip_address`` are a real
+    session's), opens no connection, skips callouts, logs and traces its ACLs on standard error):
+    :func:`relay_session`, with RCPT to a domain that is neither a surveyed domain nor the host's name
+    nor named anywhere in its configuration (``text``); never DATA. The RCPT ACL's trace says how it
+    ended and which statement decided. -bh runs the ACLs for real otherwise: DNS lookups (the client's
+    PTR, DNS blocklists, sender verification) with the host's own resolver, ``${run}``,
+    ``${readsocket}``, SQL lookups, ratelimit updates of its hints database. An EHLO name that Exim
+    refuses (``helo_verify_hosts``: client.example does not resolve to the client) is tried once more
+    as the client's address literal. Bounded like the other slow commands."""
     own = [d.lower().rstrip(".") for d in (*domains, values.get("primary_hostname", "")) if d]
     lowered = text.lower()
     outside = [
@@ -765,18 +807,24 @@ def _exim_relay_probe(
         why = f"each of {', '.join(RELAY_DOMAINS)} is a surveyed domain or named in the configuration"
         return RelayProbe(RELAY_CLIENT, problem=f"no outside domain to try relaying to: {why}")
     domain = outside[0]
-    sender = "probe@" + next(d for d in ("example.org", "example.net", "example.com") if d != domain)
     recipient = f"{RELAY_LOCAL_PART}@{domain}"
-    exim = " ".join(shlex.quote(a) for a in (r.paths.get(binary, binary), *c, "-bh", RELAY_CLIENT))
-    probe = RelayProbe(RELAY_CLIENT, sender=sender, recipient=recipient)
+    interface = _exim_interface(values, port, addresses)
+    argv = (r.paths.get(binary, binary), *c, "-bh", RELAY_CLIENT, "-oMi", interface)
+    exim = " ".join(shlex.quote(a) for a in argv)
+    probe = RelayProbe(RELAY_CLIENT, recipient=recipient, interface=interface)
     for helo in ("client.example", f"[{RELAY_CLIENT}]"):
-        commands = [f"EHLO {helo}", f"MAIL FROM:<{sender}>", f"RCPT TO:<{recipient}>", "QUIT"]
+        commands = relay_session(helo, recipient)
         session = "".join(f"{line}\\r\\n" for line in commands)
         rc, out, err = r.run("sh", "-c", f"printf {shlex.quote(session)} | {exim}", shown=16, slow=True)
         replies = parse_bh(out)
         trace = [line.strip() for line in err.splitlines() if line.startswith(("LOG:", ">>> end of ACL"))]
         said = tuple(zip(["", *commands], (str(x) for x in replies), strict=False))
-        probe = RelayProbe(RELAY_CLIENT, helo, sender, recipient, said, trace=tuple(trace[-TRACE:]))
+        run = _rcpt_run(parse_bh_trace(err), values)
+        probe = RelayProbe(
+            RELAY_CLIENT, helo, "", recipient, said, trace=tuple(trace[-TRACE:]), interface=interface,
+            decision=run.result if run else "", decided_by=run.statement if run else None,
+            where=run.where if run else "",
+        )  # fmt: skip
         if not replies:
             why = err.strip().splitlines()[0] if err.strip() else f"exit status {rc}"
             return dataclasses.replace(
@@ -797,9 +845,7 @@ def _exim_relay_probe(
             return dataclasses.replace(probe, problem=f"EHLO {helo} was answered {ehlo}: {unreached}")
         if len(rest) < 2 or rest[1].code != 250:
             mail = str(rest[1]) if len(rest) > 1 else "nothing"
-            return dataclasses.replace(
-                probe, problem=f"MAIL FROM:<{sender}> was answered {mail}: {unreached}"
-            )
+            return dataclasses.replace(probe, problem=f"MAIL FROM:<> was answered {mail}: {unreached}")
         if len(rest) < 3:
             return dataclasses.replace(probe, problem=f"Exim said nothing to RCPT TO:<{recipient}>")
         return dataclasses.replace(probe, rcpt_code=rest[2].code, rcpt=str(rest[2]))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from mailspec.errors import Indeterminate
 from mailspec.facts.dns import DomainDns, MxTarget
 from mailspec.records.certs import CertInfo
-from mailspec.records.exim import EximConfig
+from mailspec.records.exim import AclStatement, EximConfig
 from mailspec.records.postfix import MasterService
 
 __all__ = ["MtaConfig", "RelayProbe", "RoleRoute", "TlsFiles", "this_host_mx"]
@@ -65,6 +65,7 @@ class RelayProbe:
     #: the client Exim is told it talks to (an RFC 5737 documentation address: no packet goes there)
     client: str = ""
     helo: str = ""
+    #: the envelope sender ("" for the null sender, ``MAIL FROM:<>``)
     sender: str = ""
     recipient: str = ""
     #: each command sent and Exim's reply (the greeting's command is "")
@@ -76,6 +77,14 @@ class RelayProbe:
     problem: str = ""
     #: the ACL trace's verdicts and log lines (Exim's standard error), as evidence
     trace: tuple[str, ...] = ()
+    #: how the RCPT ACL ended, as its trace says (``ACCEPT``, ``DENY``, ``DISCARD``, ``DEFER``, ``not
+    #: OK``, ``implicit DENY``; "" when the trace did not say), and the statement that decided (its
+    #: verb and the conditions the trace shows it checked; None when none did) and where it is
+    decision: str = ""
+    decided_by: AclStatement | None = None
+    where: str = ""
+    #: the interface the session was told it came in on (``-oMi ADDRESS.PORT``), "" when none
+    interface: str = ""
 
     @property
     def definite(self) -> bool:

@@ -34,11 +34,13 @@ from mailspec.records.exim import (
     EximConfig,
     acl_filters,
     computed,
+    domain_guard,
     exim_bool,
-    exim_interface,
     exim_list,
     helo_name,
+    listening_on,
     never_applies,
+    open_accept,
     relay_hosts,
     resolve_acl,
     role_filters,
@@ -159,18 +161,15 @@ def without_expansions(text: str) -> str:
     return out
 
 
-def exim_addresses(local_interfaces: str, port: int) -> list[str]:
+def exim_addresses(local_interfaces: str, port: int, daemon_smtp_ports: str | None = None) -> list[str]:
     """The addresses Exim's ``local_interfaces`` names for ``port`` (an Exim list: ``<; ::1 ;
     127.0.0.1``, ``192.0.2.1 : 192.0.2.2``; an item with a port of its own, ``192.0.2.1.2525``, only
-    for that port); the wildcards ``0.0.0.0`` and ``::0`` stand for every address, as Postfix's
-    ``all`` does, and are left out."""
-    out = []
-    for item in exim_list(local_interfaces):
-        address, own_port = exim_interface(item)
-        if own_port not in (None, port) or address in WILDCARDS or not looks_like_ip(address):
-            continue
-        out.append(address)
-    return out
+    for that port, one without for each port of ``daemon_smtp_ports``, None: any); the wildcards
+    ``0.0.0.0`` and ``::0`` stand for every address, as Postfix's ``all`` does, and are left out."""
+    return [
+        a for a in listening_on(local_interfaces, daemon_smtp_ports, port)
+        if a not in WILDCARDS and looks_like_ip(a)
+    ]  # fmt: skip
 
 
 def _loopback(addr: str) -> bool:
@@ -243,7 +242,7 @@ def test_host_mta_listening(
     evidence(f"{c.host}: ss -ltn: listening on port {port}: {sockets or 'nothing'}")
     if mta_mx_hosts is None:
         if c.mta == "exim":
-            wanted = exim_addresses(c.values.get(interfaces, ""), port)
+            wanted = exim_addresses(c.values.get(interfaces, ""), port, c.values.get("daemon_smtp_ports"))
         else:
             wanted = [
                 w.strip("[]")
@@ -541,14 +540,24 @@ def test_host_relay_restricted(mta_config: MtaConfig, mailspec_settings: Setting
     before any unconditional ``permit``; and ``mynetworks`` holds no public network wider than /24
     (IPv4) or /48 (IPv6).
 
-    Exim: judged by Exim's own ACL evaluation, ``exim -bh 192.0.2.1`` (an RFC 5737 address as the
-    client: -bh opens no connection and skips callouts) with EHLO, MAIL and RCPT to a domain the host
-    does not serve (example.net, else .org, .com; never DATA): a 2xx RCPT reply is an open relay; a
-    5xx or 4xx reply is restricted (a 4xx, an ACL condition that deferred, a DNS lookup of the host's
-    own resolver say, refuses relaying for now: a note); no RCPT reply (the connect, HELO or MAIL ACL
-    refused the session first) is could-not-test. And the hosts that ``acl_smtp_rcpt`` accepts by
-    address alone (``accept hosts = +relay_from_hosts``, named host lists followed) hold no public
-    network wider than /24 (/48); items that are names, lookups or expansions are not judged (a note).
+    Exim: judged by Exim's own ACL evaluation, ``exim -bh 192.0.2.1 -oMi ADDRESS.PORT`` (an RFC 5737
+    address as the client, the address and port the daemon takes SMTP on as the interface: -bh opens
+    no connection and skips callouts) with EHLO, ``MAIL FROM:<>`` and RCPT to a domain the host does
+    not serve (example.net, else .org, .com; never DATA), and the RCPT ACL's trace: a 2xx RCPT reply
+    that the ACL accepted is an open relay; a refusal (5xx, or a ``discard``, whose reply is 250) is
+    restricted when the statement that refused is the relay guard (``require domains = ...``, ``deny
+    !domains = ...``, ``!verify = recipient``), or when no statement took the recipient (the end of the
+    ACL, an implicit deny); a refusal by any other statement (a client list, a DNS blocklist, sender
+    verification) hides what the guard would say, and is could-not-test, naming it; a 4xx (a
+    condition that deferred) is could-not-test; so is no RCPT reply (the connect, HELO or MAIL ACL
+    refused the session first). -bh runs the ACLs for real: their DNS lookups (the client's PTR, DNS
+    blocklists) go to the host's resolver, and ``${run}``, ``${readsocket}``, SQL lookups and
+    ``ratelimit`` (its hints database) run as for a real session. And, read from ``exim -bP config``:
+    the RCPT ACL reaches no ``accept`` that any client meets (no condition, or only ``local_parts``,
+    ``senders``, ``verify = sender``) before its relay guard; the hosts it accepts by address alone
+    before the guard (``accept hosts = +relay_from_hosts``, named host lists followed; a list that
+    ends in a negation, or ``!hosts =``, is every host) hold no public network wider than /24 (/48);
+    items that are names, lookups or expansions are not judged (a note).
     """
     c, port = mta_config, mailspec_settings.smtp_port
     if c.mta == "exim":
@@ -592,8 +601,9 @@ def test_host_relay_restricted(mta_config: MtaConfig, mailspec_settings: Setting
 
 
 def _exim_relay_restricted(c: MtaConfig) -> None:
-    """host.relay.restricted for Exim: the RCPT reply of ``exim -bh`` to a relaying attempt, and the
-    networks the RCPT ACL trusts by address."""
+    """host.relay.restricted for Exim: the RCPT reply of ``exim -bh`` to a relaying attempt and the
+    statement of the RCPT ACL that decided it, the ``accept`` the ACL reaches before its relay guard,
+    and the networks it trusts by address."""
     shown(c, "acl_smtp_rcpt")
     problems: list[str] = []
     config, value = c.exim_config, c.values.get("acl_smtp_rcpt", "")
@@ -604,6 +614,14 @@ def _exim_relay_restricted(c: MtaConfig) -> None:
         if statements is None:
             note(f"the networks acl_smtp_rcpt lets relay were not judged: {why}")
         else:
+            opened = open_accept(statements)
+            if opened is not None:
+                evidence(f"{c.host}: exim -bP config: {name}: {opened.describe()}")
+                problems.append(
+                    f"{name} reaches `{opened.describe()}`, which any client meets, before any relay guard "
+                    "(`require domains = +local_domains : +relay_to_domains`, `deny !domains = ...`): it "
+                    "takes recipients at any domain"
+                )
             networks, unjudged, read = relay_hosts(config, statements)
             evidence(*(f"{c.host}: exim -bP config: {name}: {x}" for x in read))
             wide = wide_networks(networks)
@@ -615,32 +633,11 @@ def _exim_relay_restricted(c: MtaConfig) -> None:
             if unjudged:
                 note(f"{name} lets relay hosts given by name, lookup or expansion, not judged here: "
                      f"{', '.join(unjudged)}")  # fmt: skip
-    probe = c.relay_probe
-    if probe is not None:
-        evidence(*(f"{c.host}: exim -bh {probe.client}: {cmd or '(connect)'} -> {reply}"
-                   for cmd, reply in probe.replies))  # fmt: skip
-        evidence(*(f"{c.host}: exim -bh {probe.client}: {line}" for line in probe.trace))
-    if probe is None or not probe.definite:
-        why = probe.problem if probe is not None else "exim -bh was not run"
+    unknown = _exim_relay_probe_verdict(c, problems)
+    if unknown:
         if not problems:
-            raise Indeterminate(
-                f"could not test on {c.host}: Exim's ACL verdict on relaying (exim -bh): {why}"
-            )
-        note(f"Exim's ACL verdict on relaying (exim -bh) is not known: {why}")
-    elif 200 <= probe.rcpt_code < 300:
-        problems.insert(0, (
-            f"Exim's own ACL evaluation accepts relaying: from {probe.client} (exim -bh, a client outside "
-            f"its networks) RCPT TO:<{probe.recipient}> (a domain it does not serve) is answered "
-            f"{probe.rcpt}"
-        ))  # fmt: skip
-    elif 400 <= probe.rcpt_code < 500:
-        note(
-            f"Exim defers the relaying attempt (exim -bh {probe.client}: RCPT TO:<{probe.recipient}> -> "
-            f"{probe.rcpt}): relaying is refused for now, judged restricted; an ACL condition that defers "
-            "(a DNS lookup of the host's resolver that did not complete, say) gives 4xx"
-        )
-    elif probe.rcpt_code < 500:
-        raise Indeterminate(f"could not test on {c.host}: exim -bh answered RCPT with {probe.rcpt}")
+            raise Indeterminate(f"could not test on {c.host}: {unknown}")
+        note(unknown)
     if problems:
         pytest.fail(
             f"{c.host}: " + "; ".join(problems) + ". An open relay forwards anyone's mail and is "
@@ -648,6 +645,68 @@ def _exim_relay_restricted(c: MtaConfig) -> None:
             "hosts (hosts = +relay_from_hosts) and authenticated clients before `require domains = "
             "+local_domains : +relay_to_domains`, and list only your own networks in relay_from_hosts."
         )
+
+
+def _exim_relay_probe_verdict(c: MtaConfig, problems: list[str]) -> str:
+    """What ``exim -bh`` says of relaying: an open relay goes to ``problems``; returns why the verdict is
+    not known ("" when it is: restricted, or open)."""
+    probe = c.relay_probe
+    if probe is None:
+        return "Exim's ACL verdict on relaying (exim -bh) is not known: exim -bh was not run"
+    client = f"exim -bh {probe.client}" + (f" -oMi {probe.interface}" if probe.interface else "")
+    evidence(*(f"{c.host}: {client}: {cmd or '(connect)'} -> {reply}" for cmd, reply in probe.replies))
+    evidence(*(f"{c.host}: {client}: {line}" for line in probe.trace))
+    if not probe.definite:
+        return f"Exim's ACL verdict on relaying (exim -bh) is not known: {probe.problem}"
+    attempt = f"{client} (a client outside its networks, MAIL FROM:<>): RCPT TO:<{probe.recipient}>"
+    statement = probe.decided_by
+    by = f"`{statement.describe()}`" + (f" ({probe.where})" if probe.where else "") if statement else ""
+    if by:
+        evidence(f"{c.host}: {client}: the RCPT ACL ended {probe.decision} at {by}")
+    guarded = statement is not None and domain_guard(statement)
+    if 200 <= probe.rcpt_code < 300 and probe.decision == "DISCARD":
+        if guarded:
+            note(f"{attempt} is discarded by {by}: answered {probe.rcpt}, but nothing is relayed")
+            return ""
+        return (
+            f"{attempt} is answered {probe.rcpt} and discarded by "
+            f"{by or 'a statement the trace does not name'}, "
+            "which is not the relay guard: whether Exim relays for a client that statement does not discard "
+            "is not known here"
+        )
+    if 200 <= probe.rcpt_code < 300:
+        problems.insert(0, (
+            f"Exim's own ACL evaluation accepts relaying: {attempt} (a domain it does not serve) is answered "
+            f"{probe.rcpt}" + (f", accepted by {by}" if by else "")
+        ))  # fmt: skip
+        return ""
+    if 400 <= probe.rcpt_code < 500:
+        return (
+            f"Exim defers the relaying attempt ({attempt} -> {probe.rcpt}"
+            + (f", by {by}" if by else "")
+            + "): a condition that deferred (a DNS lookup of the host's resolver that did not complete, "
+            "say) hides whether the relay guard refuses it"
+        )
+    if probe.rcpt_code < 500 or probe.rcpt_code >= 600:
+        return f"exim -bh answered RCPT with {probe.rcpt}"
+    if guarded:
+        return ""
+    if "acl_smtp_rcpt" in c.values and not c.values["acl_smtp_rcpt"].strip() and not probe.decision:
+        note(f"{attempt} -> {probe.rcpt}: there is no acl_smtp_rcpt (Exim refuses every recipient over SMTP)")
+        return ""
+    if probe.decision.startswith("implicit"):
+        note(f"{attempt} -> {probe.rcpt}: no statement of the RCPT ACL took it (implicit deny at its end)")
+        return ""
+    if statement is None:
+        return (
+            f"{attempt} was refused ({probe.rcpt}), but the ACL trace does not say which statement refused "
+            "it: whether that is the relay guard is not known"
+        )
+    return (
+        f"{attempt} was refused ({probe.rcpt}) by {by}, which is not the relay guard (require domains = "
+        "..., deny !domains = ...): it hides whether Exim relays for a client that statement does not "
+        "refuse"
+    )
 
 
 #: the permits that cannot open the relay: trusted clients, or only the host's own destinations
@@ -735,8 +794,10 @@ def test_host_helo_required(mta_config: MtaConfig, mailspec_settings: Settings) 
     """The MTA requires HELO or EHLO before mail.
 
     Postfix: ``smtpd_helo_required = yes`` for the smtpd on the SMTP port. Exim: ``hosts_require_helo``
-    (Exim 4.95 and later; default ``*``) holds ``*``, or ``helo_verify_hosts`` is not empty
-    (``helo_try_verify_hosts`` only checks a HELO that is given: it does not require one); else, with
+    (Exim 4.95 and later; default ``*``) or ``helo_verify_hosts`` matches every host (``*``,
+    ``0.0.0.0/0`` and ``::/0``, or a list that ends in a negation: ``helo_verify_hosts = 192.0.2.0/24``
+    requires HELO of that network only; ``helo_try_verify_hosts`` only checks a HELO that is given: it
+    does not require one); else, with
     an ``acl_smtp_mail``, whether that ACL requires HELO is not read in this release (could not test);
     without one, a warning.
     """
@@ -757,21 +818,36 @@ def test_host_helo_required(mta_config: MtaConfig, mailspec_settings: Settings) 
 def _exim_helo_required(c: MtaConfig) -> None:
     known = "hosts_require_helo" in c.values  # (Exim 4.95 and later)
     shown(c, *(["hosts_require_helo"] if known else []), "helo_verify_hosts", "acl_smtp_mail")
-    if "*" in exim_list(c.values.get("hosts_require_helo", "")) or c.values.get("helo_verify_hosts"):
+    required, verified = c.values.get("hosts_require_helo", ""), c.values.get("helo_verify_hosts", "")
+    if every_host(required) or every_host(verified):
         return
     if c.values.get("acl_smtp_mail"):
         not_for_exim(c, f"MAIL ACL (whether {c.values['acl_smtp_mail']} requires HELO)")
     setting = (
-        f"hosts_require_helo = {c.values['hosts_require_helo']!r}"
-        if known
-        else "this Exim has no hosts_require_helo (before 4.95)"
+        f"hosts_require_helo = {required!r}" if known else "this Exim has no hosts_require_helo (before 4.95)"
+    )
+    verify = (
+        f"helo_verify_hosts = {verified!r} (not every host)"
+        if verified.strip()
+        else "helo_verify_hosts is empty"
     )
     warn(
-        f"{c.host}: {setting}, helo_verify_hosts is empty and there is no acl_smtp_mail: Exim accepts MAIL "
-        "without HELO/EHLO, which RFC 5321 §4.1.4 requires first; spam software skips it. Set "
+        f"{c.host}: {setting}, {verify} and there is no acl_smtp_mail: Exim accepts MAIL without HELO/EHLO "
+        "from the other clients, which RFC 5321 §4.1.4 requires first; spam software skips it. Set "
         "hosts_require_helo = * (Exim 4.95 and later: its default), or deny MAIL in acl_smtp_mail when "
         "$sender_helo_name is empty."
     )
+
+
+def every_host(value: str) -> bool:
+    """Whether an Exim host list matches every client: it holds ``*``, or ``0.0.0.0/0`` and ``::/0``,
+    or it ends in a negation (``!192.0.2.0/24`` is every other host)."""
+    items = exim_list(value)
+    if not items:
+        return False
+    if "*" in items or items[-1].startswith("!"):
+        return True
+    return "0.0.0.0/0" in items and bool({"::/0", "::0/0"} & set(items))
 
 
 #: the host-list items that match every client (Exim)
@@ -1084,9 +1160,12 @@ def _exim_role_unfiltered(c: MtaConfig) -> None:
                 break
             if statement.verb not in REFUSING or never_applies(statement, c.acl_files):
                 continue
-            filters = acl_filters(config, statement)[0]
+            filters, unread = acl_filters(config, statement)
             later = computed(statement, c.acl_files)
-            if filters and later:
+            if unread and not filters:
+                unknown.append(f"{option} ({name}) has `{statement.describe()}`, which calls an ACL that is "
+                               f"not read: {unread[0]}")  # fmt: skip
+            elif filters and later:
                 unknown.append(f"{option} ({name}) has `{statement.describe()}`, whose {', '.join(later)} is "
                                "computed at run time")  # fmt: skip
             elif filters:

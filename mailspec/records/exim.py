@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -17,6 +18,7 @@ __all__ = [
     "REFUSING",
     "WILDCARDS",
     "AclItem",
+    "AclRun",
     "AclStatement",
     "BtRoute",
     "EximConfig",
@@ -25,23 +27,29 @@ __all__ = [
     "acl_files",
     "acl_filters",
     "computed",
+    "domain_guard",
     "exim_bool",
     "exim_interface",
     "exim_list",
     "exists_file",
     "expanded",
     "helo_name",
+    "listening_on",
     "local_part_in",
     "never_applies",
+    "open_accept",
     "parse_bh",
+    "parse_bh_trace",
     "parse_bp",
     "parse_bp_sections",
     "parse_bt",
     "parse_bt_routes",
     "parse_config",
+    "pcre_search",
     "relay_hosts",
     "resolve_acl",
     "role_filters",
+    "smtp_ports",
 ]
 
 
@@ -75,17 +83,10 @@ def exim_list(value: str) -> list[str]:
     text, sep = value.strip(), ":"
     if len(text) >= 2 and text[0] == "<" and not text[1].isalnum() and not text[1].isspace():
         sep, text = text[1], text[2:]
-    items, item, i = [], "", 0
-    while i < len(text):
-        if text[i] == sep:
-            if text.startswith(sep * 2, i):
-                item, i = item + sep, i + 2
-                continue
-            items.append(item)
-            item, i = "", i + 1
-            continue
-        item, i = item + text[i], i + 1
-    items.append(item)
+    s = re.escape(sep)
+    # (left to right: a doubled separator is the character, a single one ends the item; linear)
+    found = re.finditer(rf"((?:[^{s}]|{s}{s})*)(?:{s}|$)", text)
+    items = [m.group(1).replace(sep * 2, sep) for m in found]
     return [x.strip() for x in items if x.strip()]
 
 
@@ -108,6 +109,36 @@ def exim_interface(item: str) -> tuple[str, int | None]:
     if dot and port.isdigit() and _is_ip(address):
         return address, int(port)
     return item, None
+
+
+#: the service names ``daemon_smtp_ports`` may give (Exim looks them up in /etc/services)
+SERVICES = {"smtp": 25, "submission": 587, "smtps": 465, "ssmtp": 465, "urd": 465}
+
+
+def smtp_ports(value: str) -> list[int]:
+    """The ports of ``daemon_smtp_ports`` (an Exim list of numbers and service names; unset: ``smtp``);
+    a name not known here is left out."""
+    out = []
+    for item in exim_list(value or "smtp"):
+        if item.isdigit():
+            out.append(int(item))
+        elif item.lower() in SERVICES:
+            out.append(SERVICES[item.lower()])
+    return out
+
+
+def listening_on(local_interfaces: str, daemon_smtp_ports: str | None, port: int) -> list[str]:
+    """The addresses of ``local_interfaces`` that Exim's daemon listens on for ``port``: an item with
+    a port of its own (``192.0.2.1.2525``) for that port only, one without for each of
+    ``daemon_smtp_ports`` (None: not known, any port); wildcards (``0.0.0.0``, ``::0``) included."""
+    ports = None if daemon_smtp_ports is None else smtp_ports(daemon_smtp_ports)
+    out = []
+    for item in exim_list(local_interfaces):
+        address, own = exim_interface(item)
+        if (own is not None and own != port) or (own is None and ports is not None and port not in ports):
+            continue
+        out.append(address)
+    return out
 
 
 def _is_ip(text: str) -> bool:
@@ -348,6 +379,8 @@ class AclItem:
 
     def __str__(self) -> str:
         bang = "!" if self.negated else ""
+        if self.name == "set":
+            return f"set {self.value}"
         return f"{bang}{self.name} = {self.value}" if self.value or self.name != "endpass" else self.name
 
 
@@ -390,6 +423,8 @@ MACRO = re.compile(r"^[A-Z][A-Za-z0-9_]*\s*=")
 NAMED_LIST = re.compile(r"^(domain|host|address|localpart)list(?:_cache)?\s+([A-Za-z0-9_]+)\s*=\s*(.*)$")
 ACL_NAME = re.compile(r"^([A-Za-z0-9_.\-]+):$")
 ACL_ITEM = re.compile(r"^(!?)\s*([a-z_][a-z0-9_]*)\s*(?:=\s*(.*))?$")
+#: the ``set`` modifier, whose name comes before its ``=``: ``set acl_m_x = 1`` (spec §42.19)
+ACL_SET = re.compile(r"^set\s+(acl_[cm][A-Za-z0-9_]*)\s*=\s*(.*)$")
 
 
 def parse_config(text: str) -> EximConfig:
@@ -436,14 +471,25 @@ def parse_config(text: str) -> EximConfig:
         if not statements:
             problems.setdefault(current, f"a condition before any verb: {line!r}")
             continue
-        item = ACL_ITEM.match(line)
-        if item is None or (item.group(3) is None and item.group(2) != "endpass"):
+        parsed = acl_item(line)
+        if parsed is None:
             problems.setdefault(current, f"a line that is no condition or modifier: {line!r}")
             continue
         last = statements[-1]
-        parsed = AclItem(item.group(2), (item.group(3) or "").strip(), bool(item.group(1)))
         statements[-1] = AclStatement(last.verb, (*last.items, parsed))
     return EximConfig({k: tuple(v) for k, v in acls.items()}, lists, problems, seen_acl)
+
+
+def acl_item(line: str) -> AclItem | None:
+    """One condition or modifier as written (``!verify = sender``, ``set acl_m_x = 1``, ``endpass``),
+    or None for a line that is neither."""
+    setting = ACL_SET.match(line)
+    if setting is not None:
+        return AclItem("set", f"{setting.group(1)} = {setting.group(2).strip()}")
+    item = ACL_ITEM.match(line)
+    if item is None or (item.group(3) is None and item.group(2) != "endpass"):
+        return None
+    return AclItem(item.group(2), (item.group(3) or "").strip(), bool(item.group(1)))
 
 
 def resolve_acl(config: EximConfig, value: str) -> tuple[str, tuple[AclStatement, ...] | None, str]:
@@ -507,10 +553,7 @@ def local_part_in(value: str, local_part: str, lists: Lists, depth: int = 0) -> 
             # (the list is expanded first: a regular expression's \$ and \\ are $ and \, and \N...\N
             # is taken as it is)
             pattern = item[2:].split("\\N", 1)[0] if item.startswith("\\N") else re.sub(r"\\(.)", r"\1", item)
-            try:
-                matched = re.search(pattern, local_part, re.I) is not None
-            except re.error:
-                return None
+            matched = pcre_search(pattern, local_part)
         elif ";" in item or item.startswith("/") or item.startswith("\\"):
             return None  # (a lookup, a file of items)
         elif item.startswith("*"):
@@ -522,6 +565,28 @@ def local_part_in(value: str, local_part: str, lists: Lists, depth: int = 0) -> 
         if matched:
             return not negated
     return bool(items) and items[-1].startswith("!")
+
+
+#: the regular-expression syntax that PCRE reads and Python's ``re`` does not, or reads otherwise: POSIX
+#: classes (``[[:alpha:]]``), any ``(?`` group (inline options, named groups, lookbehinds, recursion and
+#: callouts are not all alike), ``\Q...\E``, the escapes ``\K \R \X \h \H \v \V \p \P \G \z \N \C
+#: \x{...}``, and possessive quantifiers
+PCRE_ONLY = re.compile(r"\[:|\(\?|\\[QEKRXhHvVpPGzNC]|\\x\{|[*+?}]\+")
+
+
+def pcre_search(pattern: str, subject: str) -> bool | None:
+    """Whether the PCRE ``pattern`` matches ``subject`` caselessly (Exim's local-part and domain lists),
+    as Python's ``re`` reads it; None when Python would read it otherwise (:data:`PCRE_ONLY`), or not
+    at all. Compiled with warnings silenced (``re`` warns of what it may read otherwise one day)."""
+    if PCRE_ONLY.search(pattern):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            compiled = re.compile(pattern, re.I)
+        except (re.error, OverflowError, RecursionError):
+            return None
+    return compiled.search(subject) is not None
 
 
 def _applies_to(statement: AclStatement, local_part: str, lists: Lists) -> bool | None:
@@ -638,7 +703,9 @@ def role_filters(
     postmaster, abuse) before it is exempted, in order; and the ``accept`` statement that exempts
     each role, by role. An ``accept`` exempts a role when its ``local_parts`` conditions take it and
     its other conditions are ``domains`` (the host's own, by the convention of Exim's and Debian's
-    configurations: which domains is not judged) or ``verify = recipient``; an ``accept`` with no
+    configurations: which domains is not judged) or ``verify = recipient``; an ``accept domains =
+    +local_domains`` (with ``verify = recipient`` or not) takes every address of those domains, and
+    exempts every role; an ``accept`` with no
     condition ends the walk (nothing after it is reached). A statement with a list of an optional
     file that ``files`` says is absent never applies."""
     known = files or {}
@@ -656,7 +723,15 @@ def role_filters(
                 for c in conditions
                 if c.name not in ("local_parts", "domains") and not _verifies_recipient(c)
             ]
-            if not parts or others:
+            if others:
+                continue
+            if not parts:
+                # (``accept domains = +local_domains``: every address of the host's domains, the role
+                # addresses among them; an ``accept verify = recipient`` alone is no exemption)
+                local = [c for c in conditions if c.name == "domains" and not c.negated]
+                if local and not any(_all_negated(c.value) for c in local):
+                    for role in roles:
+                        exempt.setdefault(role, statement)
                 continue
             for role in roles:
                 if role in exempt:
@@ -692,14 +767,74 @@ def _verifies_recipient(item: AclItem) -> bool:
     return item.name == "verify" and not item.negated and item.value.split("/")[0].strip() == "recipient"
 
 
+def _all_negated(value: str) -> bool:
+    items = exim_list(value)
+    return bool(items) and all(i.startswith("!") for i in items)
+
+
+def domain_guard(statement: AclStatement) -> bool:
+    """Whether a statement is an RCPT ACL's relay guard, which refuses a recipient for not being at the
+    host's own domains: ``require domains = +local_domains : +relay_to_domains`` (or ``require verify =
+    recipient``); a ``deny``, ``drop``, ``defer`` or ``discard`` with ``!domains = ...``, ``domains =
+    ! +local_domains`` (every item negated) or ``!verify = recipient`` among its conditions. Which
+    domains its list names is not judged (by the convention of Exim's and Debian's configurations, the
+    host's own)."""
+    conditions = statement.conditions
+    if statement.verb == "require":
+        return any(not c.negated and (c.name == "domains" or _verifies_recipient(c)) for c in conditions)
+    if statement.verb not in ("deny", "drop", "defer", "discard"):
+        return False
+    for c in conditions:
+        if c.name == "domains" and (c.negated or _all_negated(c.value)):
+            return True
+        if c.negated and c.name == "verify" and c.value.split("/")[0].strip() == "recipient":
+            return True
+    return False
+
+
+#: the conditions that any client can meet: an ``accept`` that has no other takes a recipient at any
+#: domain from anyone (``local_parts``: a local part at every domain, ``senders`` and ``verify =
+#: sender``: what the client says of itself)
+OPEN_CONDITIONS = frozenset({"local_parts", "senders", "verify = sender", "verify = helo"})
+
+
+def open_accept(statements: Sequence[AclStatement]) -> AclStatement | None:
+    """The first ``accept`` of an RCPT ACL that takes a recipient at any domain from any client
+    before the relay guard (:func:`domain_guard`): one with no condition, or only conditions any
+    client can meet (:data:`OPEN_CONDITIONS`); None when the guard comes first or there is no such
+    ``accept``. An ``accept`` with another condition (``hosts``, ``authenticated``, ``domains``,
+    ``condition``, ``acl``) is not judged here."""
+    for statement in statements:
+        if domain_guard(statement):
+            return None
+        if statement.verb != "accept":
+            continue
+        kinds = []
+        for c in statement.conditions:
+            if c.name == "verify" and not c.negated:
+                kinds.append(f"verify = {c.value.split('/', 1)[0].strip().lower()}")
+            else:
+                kinds.append("!" * c.negated + c.name)
+        if all(k in OPEN_CONDITIONS for k in kinds):
+            return statement
+    return None
+
+
+#: a host list that matches every client
+EVERY_NETWORK = ("0.0.0.0/0", "::/0")
+
+
 def relay_hosts(
     config: EximConfig, statements: Sequence[AclStatement]
 ) -> tuple[list[str], list[str], list[str]]:
     """The clients an RCPT ACL lets relay by address: the ``hosts`` items of each ``accept`` whose
     only conditions are ``hosts`` (``accept hosts = +relay_from_hosts``), named host lists followed,
-    up to an ``accept`` without conditions. Returns (the networks, as ``192.0.2.0/24`` or an address;
-    ``*`` as ``0.0.0.0/0`` and ``::/0``), (the items that are no network and were not judged: names,
-    lookups, expansions), (the conditions read, as evidence)."""
+    up to the relay guard (:func:`domain_guard`: what is accepted after it is the host's own domains)
+    or an ``accept`` without conditions. A list whose last item is negated matches every host it did
+    not refuse before (``hosts = !10.0.0.0/8`` is every other host), and so does a negated condition
+    (``!hosts = 10.0.0.0/8``): both are ``0.0.0.0/0`` and ``::/0``. Returns (the networks, as
+    ``192.0.2.0/24`` or an address; ``*`` as ``0.0.0.0/0`` and ``::/0``), (the items that are no
+    network and were not judged: names, lookups, expansions), (the conditions read, as evidence)."""
     networks: list[str] = []
     unjudged: list[str] = []
     shown: list[str] = []
@@ -708,12 +843,15 @@ def relay_hosts(
         if expanded(value) or depth > MAX_DEPTH:
             unjudged.append(value)
             return
-        for raw in exim_list(value):
+        items = exim_list(value)
+        if items and items[-1].startswith("!"):
+            networks.extend(EVERY_NETWORK)  # (the rest of the world, after the exceptions)
+        for raw in items:
             if raw.startswith("!"):
-                continue  # (an exception: it trusts no one)
+                continue  # (an exception)
             item = raw.strip()
             if item == "*":
-                networks.extend(("0.0.0.0/0", "::/0"))
+                networks.extend(EVERY_NETWORK)
             elif item.startswith("+") and config.lists.get(item[1:], ("", ""))[0] == "host":
                 inner = config.lists[item[1:]][1]
                 shown.append(f"hostlist {item[1:]} = {inner}")
@@ -725,12 +863,16 @@ def relay_hosts(
 
     for statement in statements:
         conditions = statement.conditions
-        if statement.verb == "accept" and not conditions:
+        if (statement.verb == "accept" and not conditions) or domain_guard(statement):
             break
-        if statement.verb != "accept" or any(c.name != "hosts" or c.negated for c in conditions):
+        if statement.verb != "accept" or any(c.name != "hosts" for c in conditions):
             continue
+        positive = [c for c in conditions if not c.negated]
         for c in conditions:
             shown.append(f"accept {c}")
+        if not positive:
+            networks.extend(EVERY_NETWORK)
+        for c in positive:
             walk(c.value, 0)
     return networks, unjudged, shown
 
@@ -773,3 +915,87 @@ def parse_bh(text: str) -> list[SmtpReply]:
             out.append(SmtpReply(int(m.group(1)), tuple(pending)))
             pending = []
     return out
+
+
+@dataclass(frozen=True)
+class AclRun:
+    """One run of an ACL at the top of an ``exim -bh`` trace (an ACL it calls, ``acl = NAME``, is part
+    of the statement that calls it)."""
+
+    acl: str
+    #: how it ended, as the trace says: ``ACCEPT``, ``DENY``, ``DISCARD``, ``DEFER``, ``DROP``, ``not
+    #: OK`` (a ``require`` failed), ``implicit DENY`` (the end of the ACL reached); ``DEFER`` or
+    #: ``ERROR`` too for a condition that deferred or failed to run; "" (no end seen)
+    result: str = ""
+    #: the statement that decided: its verb and what the trace shows it checked, in order (for a
+    #: ``require``, the last is the condition that failed); None when no statement decided
+    statement: AclStatement | None = None
+    #: where the statement is, as the trace says (``/etc/exim4/exim4.conf 412``)
+    where: str = ""
+
+
+TRACE_USING = re.compile(r'^using ACL "([^"]*)"$')
+TRACE_PROCESSING = re.compile(r'^processing "([a-z]+)"(?: \((.*)\))?$')
+TRACE_DECIDED = re.compile(
+    r'^([a-z]+): condition test (succeeded|failed|error|deferred)\b.* in ACL "([^"]*)"$'
+)
+TRACE_END = re.compile(r'^end of ACL "([^"]*)": (.+)$')
+
+
+def parse_bh_trace(text: str) -> list[AclRun]:
+    """The ACL runs of an ``exim -bh`` session's standard error (Exim 4.9x's ``>>>`` trace), in order:
+    each ``using ACL "NAME"`` at the top level opens one, its ``processing "VERB" (FILE LINE)`` lines
+    open its statements, ``check CONDITION`` lines say what each tested, ``VERB: condition test
+    succeeded in ACL`` (``require: ... failed``) says which decided, and ``end of ACL "NAME": RESULT``
+    closes it. The lines of an ACL it calls (indented one more) and of a verification (between
+    ``>>>>>>>`` and ``end verify``) are not the top level's."""
+    runs: list[AclRun] = []
+    acl, verb, where, checks = "", "", "", list[AclItem]()
+    decided: tuple[AclStatement, str] | None = None
+    verifying = False
+    for raw in text.splitlines():
+        if not raw.startswith(">>> ") or raw[4:5].isspace():
+            continue
+        line = raw[4:].rstrip()
+        if line.startswith(">>>>>>>"):
+            verifying = True
+            continue
+        if line.startswith("----------- end verify"):
+            verifying = False
+            continue
+        if verifying:
+            continue
+        m = TRACE_USING.match(line)
+        if m:
+            acl, verb, where, checks, decided = m.group(1), "", "", [], None
+            continue
+        if not acl:
+            continue
+        m = TRACE_PROCESSING.match(line)
+        if m:
+            verb, where, checks = m.group(1), m.group(2) or "", []
+            continue
+        if line.startswith("check "):
+            item = acl_item(line[6:].strip())
+            if item is not None:
+                checks.append(item)
+            continue
+        m = TRACE_DECIDED.match(line)
+        if m and m.group(3) == acl and m.group(1) == verb and verb != "warn":
+            outcome = m.group(2)
+            if outcome in ("error", "deferred"):  # (the ACL ends there, with no "end of ACL" line)
+                result = "DEFER" if outcome == "deferred" else "ERROR"
+                runs.append(AclRun(acl, result, AclStatement(verb, tuple(checks)), where))
+                acl, verb, where, checks, decided = "", "", "", [], None
+            elif (verb == "require") == (outcome == "failed"):
+                decided = (AclStatement(verb, tuple(checks)), where)
+            continue
+        m = TRACE_END.match(line)
+        if m and m.group(1) == acl:
+            result = m.group(2).strip()
+            statement, place = decided if decided and not result.startswith("implicit") else (None, "")
+            runs.append(AclRun(acl, result, statement, place))
+            acl, verb, where, checks, decided = "", "", "", [], None
+    if acl:
+        runs.append(AclRun(acl, "", decided[0] if decided else None, decided[1] if decided else ""))
+    return runs

@@ -8,6 +8,7 @@ judged through the ACLs of ``exim -bP config``."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from mailspec.errors import Indeterminate
 from mailspec.facts.host import MtaConfig, RelayProbe
 from mailspec.hostchecks import test_host as h
 from mailspec.outcome import Finding, current, reset
-from mailspec.records.exim import parse_config
+from mailspec.records.exim import AclItem, AclStatement, parse_config
 from mailspec.settings import Settings
 
 S = Settings()
@@ -66,9 +67,12 @@ begin acl
 begin routers
 """
 SMTP = {"driver": "smtp", "helo_data": "$primary_hostname", "interface": ""}
+#: the relay guard of Exim's default configuration, as the -bh trace shows it refusing
+GUARD = AclStatement("require", (AclItem("domains", "+local_domains"),))
 REFUSED = RelayProbe(
-    "192.0.2.1", "client.example", "probe@example.org", "relaytest@example.net",
+    "192.0.2.1", "client.example", "", "relaytest@example.net",
     (("RCPT TO:<relaytest@example.net>", "550 relay not permitted"),), 550, "550 relay not permitted",
+    decision="not OK", decided_by=GUARD, where="/etc/exim4/exim4.conf 412", interface="192.0.2.25.25",
 )  # fmt: skip
 
 
@@ -210,21 +214,98 @@ def test_helo_that_is_not_known_here() -> None:
 
 
 # ---------------------------------------------------------------------------------- relaying
-def probed(code: int, reply: str = "", problem: str = "") -> MtaConfig:
-    probe = dataclasses.replace(REFUSED, rcpt_code=code, rcpt=reply or f"{code} x", problem=problem)
+def probed(
+    code: int, reply: str = "", problem: str = "", decision: str = "DENY", by: AclStatement | None = GUARD
+) -> MtaConfig:
+    probe = dataclasses.replace(
+        REFUSED, rcpt_code=code, rcpt=reply or f"{code} x", problem=problem, decision=decision, decided_by=by
+    )
     return dataclasses.replace(exim(), relay_probe=probe)
 
 
+def statement(verb: str, *items: str) -> AclStatement:
+    parsed = parse_config("begin acl\n r:\n  " + "\n  ".join([verb, *items]) + "\n").acls["r"]
+    return parsed[0]
+
+
 def test_relaying_is_what_exim_bh_answers() -> None:
-    passes(h.test_host_relay_restricted, exim(), S)
-    text = fails(h.test_host_relay_restricted, probed(250, "250 Accepted"), S, match="accepts relaying")
+    notes = passes(h.test_host_relay_restricted, exim(), S)
+    assert not any("-bh" in n for n in notes)
+    accepted = probed(250, "250 Accepted", decision="ACCEPT", by=statement("accept"))
+    text = fails(h.test_host_relay_restricted, accepted, S, match="accepts relaying")
     assert "exim -bh" in text and "relaytest@example.net" in text and "250 Accepted" in text
-    notes = passes(h.test_host_relay_restricted, probed(451, "451 Temporary local problem"), S)
-    assert any("defers" in n and "judged restricted" in n for n in notes)
+    assert "MAIL FROM:<>" in text and "-oMi 192.0.2.25.25" in text and "accepted by `accept`" in text
     errors(h.test_host_relay_restricted, probed(354), S, match="answered RCPT with 354")
-    why = "MAIL FROM:<probe@example.org> was answered 451 sender verify defer: the RCPT ACL was not reached"
+    why = "MAIL FROM:<> was answered 451 sender verify defer: the RCPT ACL was not reached"
     errors(h.test_host_relay_restricted, probed(0, problem=why), S, match="the RCPT ACL was not reached")
     errors(h.test_host_relay_restricted, dataclasses.replace(exim(), relay_probe=None), S, match="exim -bh")
+
+
+def test_a_deferred_relaying_attempt_is_could_not_test() -> None:
+    """A 4xx (``deny !verify = sender`` whose DNS lookup deferred, say) hides the relay guard's verdict:
+    an open relay behind it would pass if it counted as restricted (it used to)."""
+    deferred = probed(
+        451, "451 Temporary local problem", decision="DEFER", by=statement("deny", "!verify = sender")
+    )
+    text = errors(h.test_host_relay_restricted, deferred, S, match="defers the relaying attempt")
+    assert "451 Temporary local problem" in text and "`deny  !verify = sender`" in text
+    errors(h.test_host_relay_restricted, probed(451, decision="", by=None), S, match="defers")
+
+
+def test_a_refusal_counts_only_from_the_relay_guard() -> None:
+    for guard in (
+        statement("require", "domains = +local_domains : +relay_to_domains"),
+        statement("deny", "message = relay not permitted", "!domains = +local_domains", "!authenticated = *"),
+        statement("deny", "domains = ! +local_domains"),
+        statement("deny", "!verify = recipient"),
+    ):
+        passes(h.test_host_relay_restricted, probed(550, by=guard), S)
+    # a statement before the guard refuses the TEST-NET client: the guard's verdict is hidden
+    bogon = probed(550, "550 Administrative prohibition", by=statement("deny", "hosts = 192.0.2.0/24"))
+    text = errors(h.test_host_relay_restricted, bogon, S, match="not the relay guard")
+    assert "`deny  hosts = 192.0.2.0/24` (/etc/exim4/exim4.conf 412)" in text
+    errors(h.test_host_relay_restricted, probed(550, by=statement("deny", "dnslists = zen.example")), S,
+           match="dnslists = zen.example")  # fmt: skip
+    errors(h.test_host_relay_restricted, probed(550, decision="", by=None), S, match="does not say which")
+    # no RCPT ACL: Exim refuses every recipient over SMTP
+    no_acl = dataclasses.replace(probed(550, decision="", by=None), values={**VALUES, "acl_smtp_rcpt": ""})
+    notes = passes(h.test_host_relay_restricted, no_acl, S)
+    assert any("no acl_smtp_rcpt" in n for n in notes)
+    # nothing took the recipient: the end of the ACL refused it
+    notes = passes(h.test_host_relay_restricted, probed(550, decision="implicit DENY", by=None), S)
+    assert any("implicit deny" in n for n in notes)
+
+
+def test_a_discard_answers_250_and_relays_nothing() -> None:
+    discard = probed(
+        250, "250 Accepted", decision="DISCARD", by=statement("discard", "!domains = +local_domains")
+    )
+    notes = passes(h.test_host_relay_restricted, discard, S)
+    assert any("discarded" in n for n in notes)
+    other = probed(250, "250 Accepted", decision="DISCARD", by=statement("discard", "hosts = 192.0.2.0/24"))
+    errors(h.test_host_relay_restricted, other, S, match="not the relay guard")
+
+
+def test_an_open_accept_before_the_relay_guard_fails() -> None:
+    """Whatever -bh says (its client refused by a bogon list, say), an ``accept`` that any client meets
+    before the relay guard relays."""
+    for rule in (
+        "accept",
+        "accept local_parts = relaytest",
+        "accept verify = sender\n    senders = *@example.com",
+    ):
+        text = "  r:\n    deny hosts = 192.0.2.0/24\n    " + rule + "\n    require domains = +local_domains\n"
+        c = dataclasses.replace(
+            acls(text, acl_smtp_rcpt="r"),
+            relay_probe=probed(550, by=statement("deny", "hosts = 192.0.2.0/24")).relay_probe,
+        )
+        fails(h.test_host_relay_restricted, c, S, match="before any relay guard")
+    # after the guard, an accept takes only the host's own domains
+    guarded = "  r:\n    require domains = +local_domains\n    accept\n"
+    passes(h.test_host_relay_restricted, acls(guarded, acl_smtp_rcpt="r"), S)
+    hosts = "  r:\n    accept hosts = +relay_from_hosts\n    authenticated = *\n"
+    hosts += "    require domains = @\n    accept\n"
+    passes(h.test_host_relay_restricted, acls(hosts, acl_smtp_rcpt="r"), S)
 
 
 def test_the_networks_the_rcpt_acl_trusts() -> None:
@@ -241,6 +322,20 @@ def test_the_networks_the_rcpt_acl_trusts() -> None:
     assert any("not judged" in n and "net-lsearch;/etc/relay" in n for n in notes)
     notes = passes(h.test_host_relay_restricted, exim(acl_smtp_rcpt="${if true{acl_check_rcpt}}"), S)
     assert any("expanded" in n for n in notes)
+    # a list that ends in a negation is every other host, and so is a negated condition
+    for hosts in (
+        "accept hosts = !10.0.0.0/8",
+        "accept !hosts = 10.0.0.0/8",
+        "accept hosts = !+relay_from_hosts",
+    ):
+        text = f"  r:\n    {hosts}\n    require domains = @\n"
+        message = fails(
+            h.test_host_relay_restricted, acls(text, acl_smtp_rcpt="r"), S, match="wider than /24"
+        )
+        assert "0.0.0.0/0" in message and "::/0" in message
+    # what is accepted after the relay guard is the host's own domains
+    after = "  r:\n    require domains = +local_domains\n    accept hosts = *\n"
+    passes(h.test_host_relay_restricted, acls(after, acl_smtp_rcpt="r"), S)
 
 
 # ------------------------------------------------------------------------------ role addresses
@@ -314,3 +409,56 @@ def test_role_acls_that_are_not_read() -> None:
     )
     broken = "  r:\n    accept\n    what is this\n"
     errors(h.test_host_role_unfiltered, acls(broken, acl_smtp_rcpt="r"), S, match="did not parse")
+
+
+def test_helo_verify_hosts_must_be_every_host() -> None:
+    """``helo_verify_hosts = 192.0.2.0/24`` requires HELO of that network only (it used to pass)."""
+    for value in ("*", "<; 0.0.0.0/0 ; ::/0", "0.0.0.0/0 : ::::0/0", "!192.0.2.0/24"):
+        passes(h.test_host_helo_required, exim(hosts_require_helo="", helo_verify_hosts=value), S)
+        passes(h.test_host_helo_required, exim(hosts_require_helo=value), S)
+    for value in ("192.0.2.0/24", "0.0.0.0/0", "+relay_from_hosts"):
+        text = warns(
+            h.test_host_helo_required, exim(hosts_require_helo="", helo_verify_hosts=value), S, match="MAIL"
+        )
+        assert f"helo_verify_hosts = {value!r} (not every host)" in text
+        warns(
+            h.test_host_helo_required,
+            exim(hosts_require_helo=value),
+            S,
+            match=re.escape(f"hosts_require_helo = {value!r}"),
+        )
+
+
+def test_an_early_acl_that_calls_an_unread_acl_is_could_not_test() -> None:
+    """``deny acl = ${if ...}`` in acl_smtp_mail may filter every recipient: not known here (it used to
+    pass silently)."""
+    early = "  m:\n    deny acl = ${if eq{$sender_host_address}{}{a}{b}}\n    accept\n  r:\n    accept\n"
+    text = errors(
+        h.test_host_role_unfiltered,
+        acls(early, acl_smtp_mail="m", acl_smtp_rcpt="r"),
+        S,
+        match="acl_smtp_mail",
+    )
+    assert "calls an ACL that is not read" in text
+    missing = "  m:\n    deny acl = nowhere\n    accept\n  r:\n    accept\n"
+    errors(
+        h.test_host_role_unfiltered, acls(missing, acl_smtp_mail="m", acl_smtp_rcpt="r"), S, match="nowhere"
+    )
+
+
+def test_accepting_the_local_domains_exempts_the_role_addresses() -> None:
+    """``accept domains = +local_domains`` takes every address of the host's domains: a filter after
+    it does not reach postmaster@ (it used to warn)."""
+    for accept in (
+        "accept domains = +local_domains",
+        "accept domains = +local_domains\n    verify = recipient",
+    ):
+        text = f"  r:\n    {accept}\n    deny dnslists = zen.example\n"
+        notes = passes(h.test_host_role_unfiltered, acls(text, acl_smtp_rcpt="r"), S)
+        assert any(
+            n.startswith("postmaster@ is accepted by `accept  domains = +local_domains") for n in notes
+        )
+    # other domains only, or verify = recipient alone: no exemption
+    for accept in ("accept domains = ! +local_domains", "accept verify = recipient"):
+        text = f"  r:\n    {accept}\n    deny dnslists = zen.example\n"
+        warns(h.test_host_role_unfiltered, acls(text, acl_smtp_rcpt="r"), S, match="dnslists")

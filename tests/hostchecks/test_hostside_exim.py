@@ -187,8 +187,9 @@ def bh(*replies: str) -> Result:
 
 GREET, EHLO = "220 mx1.example.com ESMTP Exim 4.96", "250-mx1.example.com Hello\n250 HELP"
 #: the relay probe as the reader runs it (no timeout(1) on the fake host: unbounded)
-PROBE = r"sh -c 'printf .*EHLO client\.example.* \| exim -bh 192\.0\.2\.1'"
-LITERAL = r"sh -c 'printf .*EHLO \[192\.0\.2\.1\].* \| exim -bh 192\.0\.2\.1'"
+BH_ARGS = r"exim -bh 192\.0\.2\.1 -oMi [0-9.]+\.25"
+PROBE = rf"sh -c 'printf .*EHLO client\.example.* \| {BH_ARGS}'"
+LITERAL = rf"sh -c 'printf .*EHLO \[192\.0\.2\.1\].* \| {BH_ARGS}'"
 
 
 def full(probe: Result, **more: Result) -> dict[str, Result]:
@@ -214,11 +215,7 @@ def test_the_configuration_transports_and_relay_probe_are_read() -> None:
         and probe.definite
         and (probe.rcpt_code, probe.rcpt) == (550, "550 relay not permitted")
     )
-    assert (probe.client, probe.recipient, probe.sender) == (
-        "192.0.2.1",
-        "relaytest@example.net",
-        "probe@example.org",
-    )
+    assert (probe.client, probe.recipient, probe.sender) == ("192.0.2.1", "relaytest@example.net", "")
     assert probe.replies[3] == ("RCPT TO:<relaytest@example.net>", "550 relay not permitted")
     assert probe.trace == ('>>> end of ACL "acl_check_rcpt": not OK',)
     sent = next(a for a in host.asked if "-bh" in a)
@@ -229,10 +226,9 @@ def test_the_configuration_transports_and_relay_probe_are_read() -> None:
 
 def test_the_relay_recipient_is_at_a_domain_the_host_does_not_serve() -> None:
     probe = bh(GREET, EHLO, "250 OK", "550 no", "221 bye")
-    table = full(probe, **{r"sh -c 'printf .* \| exim -bh 192\.0\.2\.1'": probe})
+    table = full(probe, **{rf"sh -c 'printf .* \| {BH_ARGS}'": probe})
     c = read_mta(FakeHost(table), "mx1", mta="exim", domains=["example.net"])
     assert c.relay_probe is not None and c.relay_probe.recipient == "relaytest@example.org"
-    assert c.relay_probe.sender == "probe@example.net"
     # (example.com is the host's own domain: its name is mx1.example.com)
     named = {**table, r"exim -bP config": Result(0, CONFIG.replace("@ :", "@ : example.org :"))}
     host = FakeHost(named)
@@ -257,7 +253,7 @@ def test_a_session_that_never_reaches_rcpt_gives_no_verdict() -> None:
         (bh("554 go away"), "greets the test client 192.0.2.1 with 554 go away"),
         (
             bh(GREET, EHLO, "451 sender verify defer", "503 sender not yet given"),
-            "MAIL FROM:<probe@example.org>",
+            "MAIL FROM:<> was answered 451 sender verify defer",
         ),
         (bh(GREET, EHLO, "250 OK"), "said nothing to RCPT"),
         (Result(1, "", "exim: permission denied\n"), "gave no SMTP reply: exim: permission denied"),
@@ -281,7 +277,7 @@ def test_unread_configuration_and_transports() -> None:
 def test_the_relay_probe_is_bounded_where_the_host_has_timeout() -> None:
     table = full(bh(GREET, EHLO, "250 OK", "550 no", "221 bye"))
     table[r"sh -c 'command -v timeout'"] = Result(0, "/usr/bin/timeout\n")
-    table[r"timeout -k 2 30 sh -c .*-bh 192\.0\.2\.1.*"] = Result(124)
+    table[r"timeout -k 2 30 sh -c .*-bh 192\.0\.2\.1 .*"] = Result(124)
     bounded = r"timeout -k 2 30 sh -c 'exim -bP"
     table = {
         k.replace(r"exim -bP", bounded) + ("'" if k.startswith("exim") else ""): v for k, v in table.items()
@@ -306,3 +302,68 @@ def test_the_optional_files_of_the_acls_are_looked_for() -> None:
     )
     c = read_mta(FakeHost(table), "mx1", mta="exim")
     assert c.acl_files == {"/etc/exim4/local_host_blacklist": False}  # (the other could not be told)
+
+
+def _session(command: str) -> list[str]:
+    """The SMTP commands of the relay probe's shell text (``printf 'EHLO ...\\r\\n...' | exim -bh ...``)."""
+    script = shlex.split(command)[2]  # (sh -c SCRIPT)
+    printed = shlex.split(script.partition(" | ")[0])[1]
+    return [line for line in printed.split("\\r\\n") if line]
+
+
+def test_the_relay_probe_sends_nothing_but_ehlo_mail_rcpt_quit() -> None:
+    """-bh runs the ACLs for real: the session the reader builds is EHLO, MAIL from the null sender
+    (as exim_checkaccess does), RCPT to the outside domain and QUIT; no DATA, BDAT, VRFY or anything
+    else, whichever EHLO is tried."""
+    refused = bh(GREET, "451 EHLO argument does not match calling host", "503 HELO or EHLO required", "503 x")
+    literal = bh(GREET, EHLO, "250 OK", "550 relay not permitted", "221 bye")
+    host = FakeHost(full(refused, **{LITERAL: literal}))
+    read_mta(host, "mx1", mta="exim")
+    sessions = [_session(a) for a in host.asked if " -bh " in a]
+    assert sessions == [
+        ["EHLO client.example", "MAIL FROM:<>", "RCPT TO:<relaytest@example.net>", "QUIT"],
+        ["EHLO [192.0.2.1]", "MAIL FROM:<>", "RCPT TO:<relaytest@example.net>", "QUIT"],
+    ]
+
+
+def test_the_relay_probe_comes_in_on_the_smtp_listener() -> None:
+    """-oMi ADDRESS.PORT: the address and port Exim's daemon takes SMTP on (without it, -bh has
+    ``$received_port`` -1 and no ``$received_ip_address``, and ACL conditions on them differ)."""
+
+    def interface(bp: str, port: int, addresses: str = "") -> str:
+        probe = bh(GREET, EHLO, "250 OK", "550 no")
+        table = exim(
+            bp, **{r"exim -bP config": Result(0, CONFIG), r"exim -bP transports": Result(0, TRANSPORTS)}
+        )
+        table[r"sh -c 'printf .* \| exim -bh 192\.0\.2\.1 -oMi \S+'"] = probe
+        if addresses:
+            table[r"ip -o addr show"] = Result(0, addresses)
+        host = FakeHost(table)
+        c = read_mta(host, "mx1", mta="exim", port=port)
+        assert c.relay_probe is not None and c.relay_probe.definite, c.relay_probe
+        sent = next(a for a in host.asked if " -bh " in a)
+        assert f"-oMi {c.relay_probe.interface}'" in sent
+        return c.relay_probe.interface
+
+    listed = "local_interfaces = <; ::1 ; 192.0.2.25 ; 192.0.2.26.2525\ndaemon_smtp_ports = 25 : 587\n"
+    assert interface(listed, 25) == "192.0.2.25.25"
+    assert interface(listed, 2525) == "192.0.2.26.2525"
+    ip = "1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet 198.51.100.7/24 brd x scope global eth0\n"
+    assert interface("local_interfaces = <; 0.0.0.0 ; ::0\n", 25, ip) == "198.51.100.7.25"
+    assert interface("", 25) == "127.0.0.1.25"
+
+
+def test_the_rcpt_acls_trace_says_which_statement_decided() -> None:
+    trace = (
+        '>>> using ACL "acl_check_rcpt"\n>>> processing "accept" (/etc/exim4/exim4.conf 30)\n'
+        ">>> check hosts = :\n"
+        '>>> accept: condition test failed in ACL "acl_check_rcpt"\n'
+        '>>> processing "deny" (/etc/exim4/exim4.conf 31)\n>>> check hosts = 192.0.2.0/24\n'
+        '>>> host in "192.0.2.0/24"? yes (matched "192.0.2.0/24")\n'
+        '>>> deny: condition test succeeded in ACL "acl_check_rcpt"\n>>> end of ACL "acl_check_rcpt": DENY\n'
+    )
+    out = bh(GREET, EHLO, "250 OK", "550 Administrative prohibition", "221 bye")
+    c = read_mta(FakeHost(full(Result(0, out.stdout, trace))), "mx1", mta="exim")
+    probe = c.relay_probe
+    assert probe is not None and probe.decision == "DENY" and probe.where == "/etc/exim4/exim4.conf 31"
+    assert probe.decided_by is not None and probe.decided_by.describe() == "deny  hosts = 192.0.2.0/24"

@@ -142,6 +142,22 @@ GOOD_ACLS: tuple[tuple[str, str], ...] = (
     ("acl_check_predata", "deny message = this lab host takes no mail"),
     ("acl_check_vrfy", "accept"),
 )
+
+
+def open_rcpt_behind(statement: str) -> str:
+    """The RCPT ACL with ``statement`` after the role addresses' accept and no relay guard: its final
+    accept takes any recipient from a client that the statement lets through."""
+    return rcpt_with(after_roles=statement).replace(RELAY_GUARD + "\n", "")
+
+
+#: sender verification, which defers for an outside sender (the dead loopback resolver: 451), and
+#: passes the null sender
+SENDER_VERIFY = "deny message = sender verify failed\n     !verify = sender"
+#: a deny of the documentation networks (RFC 5737), as a bogon list has them: -bh's client among them
+BOGONS = "deny message = bogon client\n     hosts = 192.0.2.0/24 : 198.51.100.0/24 : 203.0.113.0/24"
+#: a deny of every session that did not come in on the daemon's SMTP port ({port}): without -oMi,
+#: exim -bh has $received_port -1
+OTHER_PORTS = "deny message = not the MX port\n     condition = ${if !eq{$received_port}{{port}}}"
 #: a deny of the DNS blocklist (a DNS lookup that never completes: "assumed not in list")
 DNSBL = f"deny message = $sender_host_address is listed at $dnslist_domain\n     dnslists = {BLOCKLIST}"
 #: Debian's optional blocklist: the file's hosts while it exists, else an empty list ({base}: the
@@ -422,6 +438,30 @@ VARIANTS: tuple[EximHost, ...] = (
         unshown=("host.relay.restricted",),  # (the daemon is asked from loopback, not from 8.0.0.0/8)
     ),
     EximHost(
+        "host.relay.restricted/behind-sender-verify",
+        "no relay guard; `deny !verify = sender` (which defers an outside sender, 451) before the final "
+        "accept: the null sender passes it and is relayed",
+        "failed",
+        ("exim -bh", "MAIL FROM:<>", "accepts relaying", "250", "before any relay guard"),
+        acls=(("acl_check_rcpt", open_rcpt_behind(SENDER_VERIFY)),),
+    ),
+    EximHost(
+        "host.relay.restricted/behind-bogons",
+        "no relay guard; `deny hosts = 192.0.2.0/24 : ...` (TEST-NET, -bh's client) before the final accept: "
+        "every other client is relayed",
+        "failed",
+        ("acl_check_rcpt", "before any relay guard"),
+        acls=(("acl_check_rcpt", open_rcpt_behind(BOGONS)),),
+    ),
+    EximHost(
+        "host.relay.restricted/behind-port",
+        "no relay guard; a deny of sessions not on the daemon's port ($received_port) before the final "
+        "accept: SMTP clients on that port are relayed",
+        "failed",
+        ("exim -bh", "-oMi", "accepts relaying", "250", "before any relay guard"),
+        acls=(("acl_check_rcpt", open_rcpt_behind(OTHER_PORTS)),),
+    ),
+    EximHost(
         "host.role.unfiltered/client-list",
         f"the RCPT ACL denies the client {OUTSIDE_IP} (hosts =) before it accepts postmaster and abuse",
         "warned",
@@ -585,7 +625,7 @@ def exim_conf(config: EximHost, base: Path, *, port: int, ipv6: bool) -> str:
     acls = {**dict(GOOD_ACLS), **dict(config.acls)}
     lines += ["", "begin acl", ""]
     for name, statements in acls.items():
-        text = statements.replace("{base}", str(base))
+        text = statements.replace("{base}", str(base)).replace("{port}", str(port))
         lines += [f"{name}:", *(f"  {line}" for line in text.splitlines()), ""]
     smtp = "".join(f"  {k} = {v}\n" for k, v in config.remote_smtp)
     lines.append(

@@ -30,9 +30,14 @@ greeting, early talk, pipelining, MAIL without HELO, VRFY, STARTTLS with the con
 the listening addresses, RCPT to an outside domain and to the role addresses from a client outside
 the host's networks), what real Exim does agrees with it.
 
-host.relay.restricted reads Exim's own ACL verdict, ``exim -bh 192.0.2.1`` (host-checking mode: a
-session on standard input, no connection opened, callouts skipped; 192.0.2.1 is only the identity
-Exim is told the client has), and the hosts the RCPT ACL trusts; host.role.unfiltered and the named
+host.relay.restricted reads Exim's own ACL verdict, ``exim -bh 192.0.2.1 -oMi MX_IP.PORT`` with
+``MAIL FROM:<>`` (host-checking mode: a session on standard input, no connection opened, callouts
+skipped; 192.0.2.1 is only the identity Exim is told the client has, MX_IP.PORT the interface the
+daemon takes SMTP on) and the RCPT ACL's trace of which statement decided, and the RCPT ACL itself
+(an ``accept`` any client meets before the relay guard, the hosts it trusts); its broken hosts hide
+an open final ``accept`` behind sender verification that defers, a TEST-NET client list and a
+``$received_port`` condition, and the daemons are asked as -bh asks (the null sender; only the relay
+guard's refusal, ``relay not permitted``, counts as not relaying); host.role.unfiltered and the named
 lists are read from ``exim -bP config``, host.helo.matches-ptr from the smtp transports' ``helo_data``
 (``exim -bP transports``). The DNS-based conditions of the ACLs (the role-filter host's ``dnslists``)
 ask the dead loopback resolver of the host's resolv.conf: no answer, Exim assumes "not listed".
@@ -613,6 +618,10 @@ def _ehlo(s: Smtp, name: str = "[127.0.0.1]") -> list[str]:
 #: the outside client's envelope: a sender and a recipient at domains the hosts do not serve (RFC 2606)
 OUTSIDE_SENDER = "probe@example.org"
 OUTSIDE_RECIPIENT = "relaytest@example.net"
+#: what the relay guard of the hosts says (``require message = relay not permitted``): the one
+#: refusal that shows the host does not relay (any other, a deferred sender verification or a list of
+#: clients, shows only that this client, or this sender, was turned away)
+RELAY_REFUSAL = "relay not permitted"
 
 
 def _trusting(files: HostFiles) -> ssl.SSLContext:
@@ -643,12 +652,17 @@ def behaves(check: str, daemon: Daemon, ipv6: bool) -> tuple[bool, str]:
             # (from the client outside the host's networks, as -bh's 192.0.2.1 is; never DATA)
             s.reply()
             _ehlo(s, f"[{OUTSIDE_IP}]")
-            s.send(f"MAIL FROM:<{OUTSIDE_SENDER}>")
-            s.reply()
             if check == "host.relay.restricted":
+                # (the null sender, as mailspec's exim -bh and exim_checkaccess send: it passes sender
+                # verification; and only the relay guard's refusal counts as not relaying)
+                s.send("MAIL FROM:<>")
+                s.reply()
                 s.send(f"RCPT TO:<{OUTSIDE_RECIPIENT}>")
-                ok = s.reply()[:1] in ("4", "5")  # (refused: no relaying)
+                reply = s.reply()
+                ok = reply.startswith("5") and RELAY_REFUSAL in reply
             else:
+                s.send(f"MAIL FROM:<{OUTSIDE_SENDER}>")
+                s.reply()
                 replies = []
                 for role in ("postmaster", "abuse"):
                     s.send(f"RCPT TO:<{role}@{DOMAIN}>")
@@ -738,7 +752,8 @@ def test_real_exim_agrees(
     when the daemon shows the practice (a greeting that starts with the host name; 554 to early talk
     and to MAIL pipelined behind EHLO; 5xx to MAIL without HELO; no 250 to VRFY; STARTTLS with the
     configured certificate; a listener on each MX address; from a client outside the host's networks,
-    4xx/5xx to RCPT at an outside domain, and 250 to RCPT postmaster@ and abuse@ of the domain). On
+    the relay guard's 5xx to the null sender's RCPT at an outside domain (any other refusal, or a 4xx,
+    is no proof), and 250 to RCPT postmaster@ and abuse@ of the domain). On
     the good host and its variants every behaviour is asked; on a broken host, those of the checks it
     breaks, but for what loopback cannot show (a public network the host trusts, a blocklist no lab
     resolver serves)."""
@@ -753,6 +768,43 @@ def test_real_exim_agrees(
             )
     logs = exim_lab.daemons[config.name].logs()[-2000:]
     assert not disagree, "\n".join(f"{k}: {v}" for k, v in disagree.items()) + f"\n{logs}"
+
+
+# ------------------------------------------------------------------------------------ the relay probe
+#: what exim -bh answers the null sender's RCPT to an outside domain on the relay hosts, and what the
+#: probe alone makes of it (the RCPT ACL's ``accept`` before any relay guard fails them all besides):
+#: (the RCPT code, how the ACL ended, the statement that decided, the probe's verdict)
+RELAY_PROBES: dict[str, tuple[int, str, str, str]] = {
+    GOOD.name: (550, "not OK", "require  domains = +local_domains", "restricted"),
+    "host.relay.restricted": (250, "ACCEPT", "accept", "open"),
+    # (451 for an outside sender: the null sender passes sender verification)
+    "host.relay.restricted/behind-sender-verify": (250, "ACCEPT", "accept", "open"),
+    # (-bh's TEST-NET client is refused before the relay guard: the guard's verdict is hidden)
+    "host.relay.restricted/behind-bogons": (550, "DENY", "deny  hosts = 192.0.2.0/24", "could not test"),
+    # (-oMi: $received_port is the daemon's port, as for a real client)
+    "host.relay.restricted/behind-port": (250, "ACCEPT", "accept", "open"),
+}
+
+
+@pytest.mark.parametrize("name", list(RELAY_PROBES))
+def test_the_relay_probe_on_real_exim(exim_lab: EximLab, name: str) -> None:
+    """The relay probe itself (``exim -bh 192.0.2.1 -oMi MX_IP.PORT``, MAIL FROM:<>) on real Exim: the
+    RCPT reply, how the RCPT ACL's trace says it ended and by which statement, and the probe's verdict
+    without the ACL's static reading: a refusal counts only from the relay guard, never a 4xx."""
+    daemon = exim_lab.daemons[name]
+    files = daemon.files
+    c = read_mta(LocalHost(files), "local", mta="exim", config=str(files.config), domains=[DOMAIN],
+                 port=daemon.port)  # fmt: skip
+    probe = c.relay_probe
+    assert probe is not None and probe.definite, probe
+    code, decision, statement, verdict = RELAY_PROBES[name]
+    assert probe.interface == f"{MX_IP}.{daemon.port}" and probe.sender == ""
+    assert (probe.rcpt_code, probe.decision) == (code, decision), probe
+    assert probe.decided_by is not None and probe.decided_by.describe().startswith(statement), probe
+    problems: list[str] = []
+    unknown = h._exim_relay_probe_verdict(c, problems)
+    found = "open" if problems else "could not test" if unknown else "restricted"
+    assert found == verdict, (problems, unknown)
 
 
 # ------------------------------------------------------------------------------------ unprivileged

@@ -5,29 +5,38 @@ hand-copied from its documented output format."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from mailspec.records.exim import (
     AclItem,
+    AclRun,
     AclStatement,
     acl_files,
     computed,
+    domain_guard,
     exim_bool,
     exim_interface,
     exim_list,
     exists_file,
     helo_name,
+    listening_on,
     local_part_in,
     never_applies,
+    open_accept,
     parse_bh,
+    parse_bh_trace,
     parse_bp,
     parse_bp_sections,
     parse_bt,
     parse_bt_routes,
     parse_config,
+    pcre_search,
     relay_hosts,
     resolve_acl,
     role_filters,
+    smtp_ports,
 )
 
 BP = """\
@@ -363,9 +372,20 @@ def test_the_hosts_an_rcpt_acl_lets_relay() -> None:
     assert "hostlist relay_from_hosts = <; 127.0.0.1 ; ::1 ; 192.0.2.0/28" in shown
     assert relay_hosts(config, _rcpt("accept hosts = *"))[0] == ["0.0.0.0/0", "::/0"]
     networks, unjudged, _ = relay_hosts(
-        config, _rcpt("accept hosts = 8.0.0.0/8 : mail.example.com : ! 9.0.0.0/8")
+        config, _rcpt("accept hosts = ! 9.0.0.0/8 : 8.0.0.0/8 : mail.example.com")
     )
-    assert (networks, unjudged) == (["8.0.0.0/8"], ["mail.example.com"])
+    assert (networks, unjudged) == (["8.0.0.0/8"], ["mail.example.com"])  # (9.0.0.0/8: an exception)
+    # a list that ends in a negation matches every host it did not refuse, as a negated condition does
+    every = ["0.0.0.0/0", "::/0"]
+    assert relay_hosts(config, _rcpt("accept hosts = 8.0.0.0/8 : ! 9.0.0.0/8"))[0] == [*every, "8.0.0.0/8"]
+    assert relay_hosts(config, _rcpt("accept hosts = !10.0.0.0/8"))[0] == every
+    assert relay_hosts(config, _rcpt("accept !hosts = 10.0.0.0/8"))[0] == every
+    assert relay_hosts(config, _rcpt("accept !hosts = 10.0.0.0/8\nhosts = 8.0.0.0/8"))[0] == ["8.0.0.0/8"]
+    # the walk stops at the relay guard: what is accepted after it is at the host's own domains
+    guard = "require message = relay not permitted\ndomains = +local_domains"
+    assert relay_hosts(config, _rcpt(guard, "accept hosts = *"))[0] == []
+    assert relay_hosts(config, _rcpt("deny !domains = +local_domains", "accept hosts = *"))[0] == []
+    assert relay_hosts(config, _rcpt("accept hosts = 8.0.0.0/8", guard))[0] == ["8.0.0.0/8"]
     assert relay_hosts(config, _rcpt("accept hosts = net-lsearch;/etc/relay"))[1] == [
         "net-lsearch;/etc/relay"
     ]
@@ -450,3 +470,212 @@ def test_optional_files() -> None:
     )  # (an empty list blocks no one)
     found = role_filters(config, "r", config.acls["r"], roles, present)[0]
     assert [(f.roles, f.unsure) for f in found] == [(roles, False)]
+
+
+def test_set_is_a_modifier() -> None:
+    """``set acl_m_x = 1`` (the variable's name before the ``=``) parses (it used to be a problem that
+    made the whole ACL unread)."""
+    text = "begin acl\n  r:\n    warn set acl_m_x = 1\n    accept set acl_c_count = ${eval:1+1}\n"
+    config = parse_config(text + "    hosts = +relay_from_hosts\n")
+    assert not config.problems
+    warn_, accept = config.acls["r"]
+    assert warn_.items == (AclItem("set", "acl_m_x = 1"),) and str(warn_.items[0]) == "set acl_m_x = 1"
+    assert accept.items[0].modifier and [str(i) for i in accept.conditions] == ["hosts = +relay_from_hosts"]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["^[[:alpha:]]+$", "^(?i)post", "^(?<=x)a", "^\\Qa.b\\E", "^a++$", "^a*+", "^\\p{L}+", "^\\x{61}"],
+)
+def test_pcre_only_syntax_is_not_judged(pattern: str) -> None:
+    """A regular expression that Python reads otherwise than PCRE (or warns of) cannot be judged: None,
+    and no FutureWarning (an error under filterwarnings = error)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pcre_search(pattern, "postmaster") is None
+        # (in a list, which is expanded, a backslash survives inside \N...\N only)
+        assert local_part_in(f"\\N{pattern}\\N", "postmaster", {}) is None
+
+
+def test_pcre_that_python_reads_alike() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pcre_search("^post[a-z]+$", "POSTMASTER") is True
+        assert pcre_search("^abuse$", "postmaster") is False
+        assert pcre_search("^[a-", "x") is None  # (no regular expression at all)
+        assert pcre_search("[[]x", "[x") is True  # (a set that holds "[")
+
+
+def test_exim_list_is_linear_on_long_items() -> None:
+    assert exim_list("a" * 100_000 + " : b") == ["a" * 100_000, "b"]
+    assert exim_list("a:::b") == ["a:", "b"] and exim_list("<; a;;b ; c") == ["a;b", "c"]
+
+
+def test_smtp_ports_and_listening_addresses() -> None:
+    assert smtp_ports("") == [25] and smtp_ports("smtp : 2525 : submission : weird") == [25, 2525, 587]
+    interfaces = "<; 192.0.2.1 ; 192.0.2.2.2525 ; ::0"
+    assert listening_on(interfaces, "25", 25) == ["192.0.2.1", "::0"]
+    assert listening_on(interfaces, "25", 2525) == ["192.0.2.2"]
+    assert listening_on(interfaces, None, 2525) == ["192.0.2.1", "192.0.2.2", "::0"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "guard"),
+    [
+        ("require message = relay not permitted\ndomains = +local_domains : +relay_to_domains", True),
+        ("require verify = recipient", True),
+        ("deny message = relay not permitted\n!domains = +local_domains\n!authenticated = *", True),
+        ("deny domains = ! +local_domains", True),
+        ("drop !verify = recipient/callout", True),
+        ("discard !domains = +local_domains", True),
+        ("defer !domains = +local_domains", True),
+        ("deny hosts = 192.0.2.0/24", False),
+        ("deny !verify = sender", False),
+        ("require verify = sender", False),
+        ("deny domains = +local_domains", False),
+        ("accept domains = +local_domains", False),
+        ("warn !domains = +local_domains", False),
+    ],
+)
+def test_the_relay_guard(statement: str, guard: bool) -> None:
+    assert domain_guard(_rcpt(statement)[0]) is guard
+
+
+def test_an_accept_any_client_meets_before_the_guard() -> None:
+    guard = "require domains = +local_domains"
+    assert open_accept(_rcpt("accept hosts = :", "deny hosts = 192.0.2.0/24", "accept")) == AclStatement(
+        "accept"
+    )
+    found = open_accept(_rcpt("accept local_parts = relaytest", guard))
+    assert found is not None and found.describe() == "accept  local_parts = relaytest"
+    assert open_accept(_rcpt("accept message = ok\nverify = sender\nsenders = *@example.com")) is not None
+    for safe in (
+        "accept hosts = +relay_from_hosts",
+        "accept authenticated = *",
+        "accept domains = +local_domains",
+        "accept condition = ${if eq{$received_port}{587}}",
+        "accept !verify = sender",
+    ):
+        assert open_accept(_rcpt(safe, guard, "accept")) is None, safe
+    assert open_accept(_rcpt(guard, "accept")) is None
+    assert open_accept(_rcpt("deny !domains = +local_domains", "accept")) is None
+
+
+def test_accepting_the_local_domains_exempts_every_role() -> None:
+    config = parse_config("begin acl\n  r:\n    accept domains = +local_domains\n    verify = recipient\n"
+                          "    deny dnslists = zen.example\n")  # fmt: skip
+    found, exempt = role_filters(config, "r", config.acls["r"], ("postmaster", "abuse"))
+    assert found == [] and set(exempt) == {"postmaster", "abuse"}
+    config = parse_config(
+        "begin acl\n  r:\n    accept domains = ! +local_domains\n    deny dnslists = zen.example\n"
+    )
+    found, exempt = role_filters(config, "r", config.acls["r"], ("postmaster",))
+    assert exempt == {} and [f.roles for f in found] == [("postmaster",)]
+
+
+# 4.96: exim -C FILE -bh 192.0.2.1 -oMi 127.0.14.128.2525, EHLO, MAIL FROM:<>, RCPT to example.net, QUIT
+# (standard error; the helo and host-list lines left out)
+TRACE = """\
+>>> using ACL "acl_check_mail"
+>>> processing "accept" (/tmp/xp/conf2 14)
+>>> accept: condition test succeeded in ACL "acl_check_mail"
+>>> end of ACL "acl_check_mail": ACCEPT
+>>> using ACL "acl_check_rcpt"
+>>> processing "accept" (/tmp/xp/conf2 19)
+>>> check hosts = :
+>>> accept: condition test failed in ACL "acl_check_rcpt"
+>>> processing "warn" (/tmp/xp/conf2 20)
+>>> check set acl_m_x = 1
+>>> warn: condition test succeeded in ACL "acl_check_rcpt"
+>>> processing "deny" (/tmp/xp/conf2 21)
+>>> check acl = acl_sub
+>>>  using ACL "acl_sub"
+>>>  processing "accept" (/tmp/xp/conf2 16)
+>>>  check hosts = 10.0.0.0/8
+>>>  host in "10.0.0.0/8"? no (end of list)
+>>>  accept: condition test failed in ACL "acl_sub"
+>>>  processing "deny" (/tmp/xp/conf2 17)
+>>>  deny: condition test succeeded in ACL "acl_sub"
+>>>  end of ACL "acl_sub": DENY
+>>> deny: condition test failed in ACL "acl_check_rcpt"
+>>> processing "deny" (/tmp/xp/conf2 22)
+>>>   message: port $received_port ip $received_ip_address
+>>> check condition = ${if eq{$received_port}{-1}}
+>>>                 =
+>>> deny: condition test failed in ACL "acl_check_rcpt"
+>>> processing "accept" (/tmp/xp/conf2 26)
+>>> check hosts = +relay_from_hosts
+>>> accept: condition test failed in ACL "acl_check_rcpt"
+>>> processing "deny" (/tmp/xp/conf2 27)
+>>>   message: relay not permitted
+>>> check !domains = +local_domains
+>>> example.net in "@ : eximcheck.test"? no (end of list)
+>>> example.net in "+local_domains"? no (end of list)
+>>> check !verify = recipient
+>>> >>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>
+>>> routing relaytest@example.net
+>>> check domains = nothing-of-the-acl
+>>> no more routers
+>>> ----------- end verify ------------
+>>> deny: condition test succeeded in ACL "acl_check_rcpt"
+>>> end of ACL "acl_check_rcpt": DENY
+LOG: H=(client.example) [192.0.2.1] F=<> rejected RCPT <relaytest@example.net>: Unrouteable address
+"""
+#: 4.96: the RCPT ACL's ends: a require that failed, a discard, an implicit deny, a deferred condition
+ENDS = {
+    "not OK": """\
+>>> using ACL "r"
+>>> processing "require" (/tmp/xp/conf3 13)
+>>>   message: relay not permitted
+>>> check domains = +local_domains
+>>> example.net in "+local_domains"? no (end of list)
+>>> require: condition test failed in ACL "r"
+>>> end of ACL "r": not OK
+""",
+    "DISCARD": """\
+>>> using ACL "r"
+>>> processing "discard" (/tmp/xp/conf3 13)
+>>> check !domains = +local_domains
+>>> discard: condition test succeeded in ACL "r"
+>>> end of ACL "r": DISCARD
+""",
+    "implicit DENY": """\
+>>> using ACL "r"
+>>> processing "accept" (/tmp/xp/conf3 13)
+>>> check domains = +local_domains
+>>> accept: condition test failed in ACL "r"
+>>> end of ACL "r": implicit DENY
+""",
+    "DEFER": """\
+>>> using ACL "r"
+>>> processing "deny" (/tmp/xp/conf4 13)
+>>> check !verify = sender
+>>> >>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>>
+>>> routing x@example.org
+>>> dnslookup router: defer for x@example.org
+>>>   message: host lookup did not complete
+>>> ----------- end verify ------------
+>>> deny: condition test deferred in ACL "r"
+LOG: H=(client.example) [192.0.2.1] sender verify defer for <x@example.org>: host lookup did not complete
+""",
+}
+
+
+def test_bh_trace_runs_and_deciding_statements() -> None:
+    mail, rcpt = parse_bh_trace(TRACE)
+    assert mail == AclRun("acl_check_mail", "ACCEPT", AclStatement("accept"), "/tmp/xp/conf2 14")
+    # (the nested ACL's lines and the verification's are not the RCPT ACL's statements)
+    assert rcpt.acl == "acl_check_rcpt" and rcpt.result == "DENY" and rcpt.where == "/tmp/xp/conf2 27"
+    assert rcpt.statement == AclStatement(
+        "deny", (AclItem("domains", "+local_domains", True), AclItem("verify", "recipient", True))
+    )
+    assert rcpt.statement is not None and domain_guard(rcpt.statement)
+    found = {end: parse_bh_trace(text) for end, text in ENDS.items()}
+    assert {end: [r.result for r in runs] for end, runs in found.items()} == {e: [e] for e in ENDS}
+    assert found["not OK"][0].statement == AclStatement("require", (AclItem("domains", "+local_domains"),))
+    assert found["DISCARD"][0].statement == AclStatement(
+        "discard", (AclItem("domains", "+local_domains", True),)
+    )
+    assert found["implicit DENY"][0].statement is None
+    assert found["DEFER"][0].statement == AclStatement("deny", (AclItem("verify", "sender", True),))
+    assert parse_bh_trace("exim: permission denied\n") == []
