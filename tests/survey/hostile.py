@@ -244,6 +244,9 @@ class HostileDns:
         self._stopping: asyncio.Event | None = None
         self._closers: list[Callable[[], None]] = []
         self._held: set[asyncio.StreamWriter] = set()
+        #: every TCP connection's handler and writer still alive, closed at stop
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         self._random = random.Random(7)
         self._cache: dict[tuple[object, ...], bytes] = {}
 
@@ -291,10 +294,18 @@ class HostileDns:
         await self._bind_all()
         ready.set()
         await self._stopping.wait()
-        for writer in list(self._held):
-            writer.close()
         for close in self._closers:
             close()
+        # (every connection still open is closed and its handler ended before the loop closes: a
+        # transport left to the garbage collector is a ResourceWarning in the test that runs next)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for writer in list(self._writers):
+            writer.close()
+        for writer in list(self._writers):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 5)
         await asyncio.sleep(0)
 
     async def _bind_all(self) -> None:
@@ -518,6 +529,19 @@ class HostileDns:
         return [out]
 
     async def _tcp(self, server: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        self._writers.add(writer)
+        try:
+            await self._tcp_session(server, reader, writer)
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _tcp_session(
+        self, server: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         try:
             while True:
                 try:
