@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import io
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
@@ -245,7 +246,9 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 class LabDnsServer:
     """Serves a :class:`LabPlan` on loopback; start and stop it inside one asyncio event loop."""
 
-    def __init__(self, plan: LabPlan, *, latency: float = 0.0) -> None:
+    def __init__(self, plan: LabPlan, *, latency: float = 0.0, resolver_also: Sequence[str] = ()) -> None:
+        """*resolver_also*: more addresses (of this host's, not the plan's) that answer exactly as the
+        plan's resolver does, on the same port (``serve --dns-listen``: a container's address)."""
         self.plan = plan
         #: seconds added before every answer (asyncio.sleep: concurrent queries still overlap)
         self.latency = latency
@@ -270,6 +273,13 @@ class LabDnsServer:
             zones = {zd.origin: zd for zd in (zone_data(o, t) for o, t in server.zones.items())}
             axfr = {dns.name.from_text(origin) for origin in server.axfr}
             self._endpoints.append(_Endpoint(server.ip, server.mode, zones, axfr))
+        if resolver_also:
+            taken = {ep.ip for ep in self._endpoints}
+            resolver = next(ep for ep in self._endpoints if ep.ip == plan.resolver_ip)
+            for ip in dict.fromkeys(resolver_also):
+                if ip in taken:
+                    raise ValueError(f"{ip} is one of the lab's own DNS addresses already")
+                self._endpoints.append(dataclasses.replace(resolver, ip=ip))
         self._knobs = {dns.name.from_text(domain): knobs for domain, knobs in plan.resolver_knobs.items()}
         self._tcp_servers: list[asyncio.Server] = []
         self._udp_transports: list[asyncio.DatagramTransport] = []

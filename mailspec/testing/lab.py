@@ -135,7 +135,9 @@ class Lab(LabView):
     (:attr:`ident_port`) and their MTA-STS policy hosts on a fourth (:attr:`https_port`), all free
     ones, unless *smtp_port*, *ident_port* or *https_port* fix them (25, 113 and 443 in the lab's
     container). With ``mtas=False`` no MTA or ident responder is started (a tier that runs real Postfix
-    there instead), but the lab CA is still made (:attr:`ca`), and the policy hosts still serve."""
+    there instead), but the lab CA is still made (:attr:`ca`), and the policy hosts still serve.
+    Each address of *dns_listen* (this host's own, none of the lab's) answers as the resolver does, on
+    the DNS port (:attr:`dns_listen`): the lab's container on its compose network."""
 
     def __init__(
         self,
@@ -148,6 +150,7 @@ class Lab(LabView):
         smtp_port: int = 0,
         ident_port: int = 0,
         https_port: int = 0,
+        dns_listen: Sequence[str] = (),
     ) -> None:
         self._scenarios = list(scenarios) if scenarios is not None else load_scenarios()
         if latency < 0:
@@ -161,7 +164,11 @@ class Lab(LabView):
         self._with_mtas = mtas
         self._control = control and mtas
         self.plan: LabPlan = build_lab(self._scenarios)
-        self._server = LabDnsServer(self.plan, latency=latency)
+        self._dns_listen = list(dict.fromkeys(dns_listen))
+        try:
+            self._server = LabDnsServer(self.plan, latency=latency, resolver_also=self._dns_listen)
+        except ValueError as exc:  # an address of dns_listen the plan has already
+            raise LabError(f"dns_listen: {exc}") from exc
         self._mtas: LabMtas | None = None
         self._ident: LabIdent | None = None
         self._https: LabHttps | None = None
@@ -320,6 +327,11 @@ class Lab(LabView):
     def dns_port(self) -> int:
         """The UDP and TCP port every lab address listens on (0 while stopped)."""
         return self._server.port
+
+    @property
+    def dns_listen(self) -> list[str]:
+        """``IP:PORT`` (``[IPv6]:PORT``) of each *dns_listen* address, which answers as the resolver."""
+        return [f"[{a}]:{self.dns_port}" if ":" in a else f"{a}:{self.dns_port}" for a in self._dns_listen]
 
     @property
     def smtp_port(self) -> int:

@@ -10,9 +10,7 @@ container image runs it too.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import dataclasses
 import ipaddress
 import json
 import math
@@ -36,7 +34,6 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 
-from .dns_server import LabDnsServer
 from .lab import CONTROL_IP, Lab, LabError, choose_scenarios, select_scenarios
 from .scenario import ScenarioError
 
@@ -57,7 +54,6 @@ __all__ = [
 PROG = "python -m mailspec.testing.serve"
 #: Seconds the lab may take to bind its sockets (LabProcess bounds the whole start-up itself).
 BIND_TIMEOUT = 60.0
-_STOP_TIMEOUT = 5.0
 #: Exit status of a lab that could not start (a bad option, scenario or address), as argparse's.
 EXIT_ERROR = 2
 #: In --state-dir: the announcement (written once every socket is bound, removed at the end: a ready
@@ -274,6 +270,7 @@ def announcement(lab: Lab) -> dict[str, Any]:
         "waivers": lab.waivers,
         "dkim_selectors": lab.dkim_selectors,
         "scenarios": [sc.name for sc in lab.scenarios],
+        "dns_listen": lab.dns_listen,
     }
 
 
@@ -299,8 +296,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
                 smtp_port=opts.smtp_port,
                 ident_port=opts.ident_port,
                 https_port=opts.https_port,
+                dns_listen=opts.dns_listen,
             )
-            listeners = _Listeners(lab, opts.dns_listen, latency=opts.latency)
             lab.start(timeout=BIND_TIMEOUT)
         except (LabError, ScenarioError, OSError) as exc:
             _error(exc)
@@ -308,22 +305,19 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         status = 0
         token = _token()
         try:
-            listeners.start(lab.dns_port, timeout=BIND_TIMEOUT)
             # every server listens: only now the announcement, and only now lab.json
-            info = {**announcement(lab), "dns_listen": listeners.announced, **_identity(token)}
+            info = {**announcement(lab), **_identity(token)}
             if state is not None:
                 info = _write_state(state, lab, info)
             if _emit(info) and not received:
-                _serve(lab, listeners, wakeup, received, watch_stdin=not opts.serve_forever)
-        except (LabError, OSError) as exc:  # an address of --dns-listen, or the state folder
+                _serve(lab, wakeup, received, watch_stdin=not opts.serve_forever)
+        except (LabError, OSError) as exc:  # the state folder
             _error(exc)
             status = EXIT_ERROR
         finally:
             if state is not None:
                 with contextlib.suppress(OSError):
                     _clear_own_state(state, token)
-            if not listeners.stop():
-                status = status or 1
             if not _stop(lab):
                 status = status or 1
     return status
@@ -555,88 +549,10 @@ def _atomic(path: Path, data: bytes) -> None:
         raise
 
 
-# --------------------------------------------------------------------------- more DNS addresses
-
-
-class _Listeners:
-    """The lab's resolver on the addresses of --dns-listen too: a :class:`LabDnsServer` of its own,
-    from the lab's plan, whose every address answers as the resolver at 127.0.0.153 does (the same
-    zones, knobs and latency), on the lab's DNS port, in a thread of its own."""
-
-    def __init__(self, lab: Lab, addresses: Sequence[str], *, latency: float) -> None:
-        plan = lab.plan
-        taken = {server.ip for server in plan.servers}
-        self.addresses = list(dict.fromkeys(addresses))
-        for address in self.addresses:
-            if address in taken:
-                raise LabError(f"--dns-listen={address} is one of the lab's own DNS addresses already")
-        resolver = plan.server(plan.resolver_ip)
-        servers = tuple(dataclasses.replace(resolver, ip=a, names=()) for a in self.addresses)
-        self.server = LabDnsServer(dataclasses.replace(plan, servers=servers), latency=latency)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def announced(self) -> list[str]:
-        return [_joined(a, self.server.port) for a in self.addresses]
-
-    @property
-    def queries_answered(self) -> int:
-        return self.server.queries_answered
-
-    def start(self, port: int, *, timeout: float) -> None:
-        """Bind every address on *port* (the lab's); :class:`LabError` naming the cause if one fails."""
-        if not self.addresses:
-            return
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loops: list[asyncio.AbstractEventLoop] = []
-
-        def run() -> None:
-            with asyncio.Runner() as runner:
-                loops.append(runner.get_loop())
-                try:
-                    runner.run(self.server.start(port))
-                except BaseException as exc:  # reported to start()'s caller
-                    failure.append(exc)
-                    return
-                finally:
-                    ready.set()
-                runner.get_loop().run_forever()
-                runner.run(self.server.stop())
-
-        thread = threading.Thread(target=run, name="mailspec-lab-dns-listen", daemon=True)
-        thread.start()
-        if not ready.wait(timeout):
-            if loops:
-                loops[0].call_soon_threadsafe(loops[0].stop)
-            thread.join(_STOP_TIMEOUT)
-            raise LabError(f"--dns-listen: the DNS server did not start within {timeout:g} s")
-        if failure:
-            thread.join(_STOP_TIMEOUT)
-            where = ", ".join(_joined(a, port) for a in self.addresses)
-            raise LabError(f"--dns-listen: cannot serve DNS on {where}: {failure[0]}") from failure[0]
-        self._thread, self._loop = thread, loops[0]
-
-    def stop(self) -> bool:
-        """Close every socket; False if the thread did not end in time."""
-        thread, loop = self._thread, self._loop
-        self._thread = self._loop = None
-        if thread is None or loop is None:
-            return True
-        with contextlib.suppress(RuntimeError):  # (a loop closed already)
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join(_STOP_TIMEOUT)
-        if thread.is_alive():
-            _note(f"error: the --dns-listen server did not stop within {_STOP_TIMEOUT:g} s")
-            return False
-        return True
-
-
 # --------------------------------------------------------------------------- serving
 
 
-def _serve(lab: Lab, listeners: _Listeners, wakeup: int, received: list[int], *, watch_stdin: bool) -> None:
+def _serve(lab: Lab, wakeup: int, received: list[int], *, watch_stdin: bool) -> None:
     """Answer commands on stdin until its end (or a signal, or a parent that stopped reading)."""
     with selectors.PollSelector() as selector:  # poll, unlike epoll, takes a file or /dev/null too
         selector.register(wakeup, selectors.EVENT_READ)
@@ -660,7 +576,7 @@ def _serve(lab: Lab, listeners: _Listeners, wakeup: int, received: list[int], *,
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
-                    if not _command(lab, listeners, line.decode("utf-8", "replace").strip()):
+                    if not _command(lab, line.decode("utf-8", "replace").strip()):
                         return
 
 
@@ -673,12 +589,12 @@ def _stop(lab: Lab) -> bool:
     return True
 
 
-def _command(lab: Lab, listeners: _Listeners, command: str) -> bool:
+def _command(lab: Lab, command: str) -> bool:
     """Answer one command; False once stdout is gone (nobody listens: stop)."""
     if not command:
         return True
     if command == "stats":
-        return _emit({"queries_answered": lab.server.queries_answered + listeners.queries_answered})
+        return _emit({"queries_answered": lab.server.queries_answered})
     if command == "smtp-stats":
         return _emit({"smtp_stats": lab.smtp_stats()})
     if command == "https-stats":
