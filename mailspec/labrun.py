@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mailspec.testing.lab import LabError, LabView
-from mailspec.testing.serve import ANNOUNCEMENT_FILE, dns_answers, process_state
+from mailspec.testing.serve import ANNOUNCEMENT_FILE, add_announced_state_dir, dns_answers, process_state
 
 __all__ = ["AnnouncedLab", "main", "pytest_args", "wait_for_lab"]
 
@@ -279,13 +279,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help=f"the lab's --state-dir, where it announces itself ({ANNOUNCEMENT_FILE})",
-    )
+    add_announced_state_dir(parser)
     parser.add_argument(
         "--reports",
         type=Path,

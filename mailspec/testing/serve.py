@@ -405,6 +405,18 @@ def _joined(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
+def add_announced_state_dir(parser: argparse.ArgumentParser) -> None:
+    """``--state-dir DIR`` (required) of a command that reads the announcement a lab wrote there
+    (``health``, and ``run`` of :mod:`mailspec.labrun`)."""
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help=f"the lab's --state-dir, where it announces itself ({ANNOUNCEMENT_FILE})",
+    )
+
+
 def dns_answers(info: Mapping[str, Any], timeout: float = HEALTH_TIMEOUT) -> tuple[bool, str]:
     """Whether the lab's DNS server answers, at its resolver and at each ``dns_listen`` address of
     the announcement *info*: one query each (the registry zone's SOA, over UDP, *timeout* seconds),
@@ -457,13 +469,7 @@ def build_health_parser(prog: str = HEALTH_PROG) -> argparse.ArgumentParser:
         f"address); {EXIT_UNHEALTHY} otherwise. One line on stdout says why. A container's healthcheck "
         "(docker/compose.yaml).",
     )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help=f"the lab's --state-dir, where it announces itself ({ANNOUNCEMENT_FILE})",
-    )
+    add_announced_state_dir(parser)
     parser.add_argument(
         "--timeout",
         type=_seconds,
