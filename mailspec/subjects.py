@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from mailspec.facts.dns import DomainDns
+from mailspec.records.addresses import is_ip_address
 
 if TYPE_CHECKING:
     from mailspec.settings import Settings
@@ -183,7 +184,7 @@ def _smtp(settings: Settings, domain: str, d: DomainDns | None, lookup: Lookup) 
     if settings.servers:
         out: list[Subject] = []
         for host, port in settings.servers:
-            if _is_ip(host):
+            if is_ip_address(host):
                 out.append(Subject("smtp", domain, "", host, port=port, server=True))
                 continue
             ips = lookup(host)
@@ -239,7 +240,7 @@ def _outbound(settings: Settings, domain: str, d: DomainDns | None, lookup: Look
     if settings.outbound:
         out: list[Subject] = []
         for entry in settings.outbound:
-            if _is_ip(entry):
+            if is_ip_address(entry):
                 out.append(Subject("outbound", domain, "", entry))
                 continue
             ips = lookup(entry)
@@ -271,16 +272,6 @@ def _dkim(settings: Settings, domain: str, d: DomainDns | None, lookup: Lookup) 
         )
         return [Subject("dkim", domain, skip=why)]
     return [Subject("dkim", domain, sel) for sel in selectors]
-
-
-def _is_ip(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _host(settings: Settings, domain: str, d: DomainDns | None, lookup: Lookup) -> list[Subject]:

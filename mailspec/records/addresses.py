@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-__all__ = ["is_public_address", "never_asked"]
+__all__ = ["is_ip_address", "is_public_address", "never_asked"]
 
 #: Special-purpose ranges that are not globally reachable (the IANA registries of RFC 6890, as
 #: amended), spelled out so that the verdict does not depend on the Python release's ipaddress table.
@@ -25,6 +25,17 @@ _GLOBAL_EXCEPTIONS = [
     for n in ("192.0.0.9/32", "192.0.0.10/32", "2001:1::1/128", "2001:1::2/128", "2001:3::/32",
               "2001:4:112::/48", "2001:20::/28")
 ]  # fmt: skip
+
+
+def is_ip_address(text: str) -> bool:
+    """True for exactly an IPv4 or IPv6 address (no brackets, no zone, no trailing dot): what
+    :func:`ipaddress.ip_address` takes. :func:`mailspec.records.hostname.looks_like_ip` is the looser
+    test a host name fails (a bracketed literal, a dotted quad out of range)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def is_public_address(ip: str) -> bool:

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mailspec.records.addresses import is_ip_address
+
 __all__ = [
     "ACL_FILTERS",
     "ACL_MODIFIERS",
@@ -103,10 +105,10 @@ def exim_interface(item: str) -> tuple[str, int | None]:
         address, _, rest = item[1:].partition("]")
         port = rest.lstrip(":.")
         return address, int(port) if port.isdigit() else None
-    if _is_ip(item):
+    if is_ip_address(item):
         return item, None
     address, dot, port = item.rpartition(".")
-    if dot and port.isdigit() and _is_ip(address):
+    if dot and port.isdigit() and is_ip_address(address):
         return address, int(port)
     return item, None
 
@@ -139,14 +141,6 @@ def listening_on(local_interfaces: str, daemon_smtp_ports: str | None, port: int
             continue
         out.append(address)
     return out
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 #: what ``exim -bt`` says of one address: routed (to a transport by a router), a file or a pipe (an
