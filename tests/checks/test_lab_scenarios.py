@@ -46,6 +46,7 @@ def run_lab(folder: Path, *extra: str, expect: int | None = pytest.ExitCode.TEST
          "--mail-probe=intrusive", f"--mail-report={report}", "-p", "no:cacheprovider", "-q", *extra],
         cwd=folder, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
+    (folder / "output.txt").write_text(proc.stdout + proc.stderr, encoding="utf-8")  # (kept for a failure)
     assert expect is None or proc.returncode == expect, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert report.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
@@ -115,7 +116,24 @@ def test_every_check_is_flagged_by_some_scenario(
 def test_xdist_gives_the_same_verdicts(tmp_path: Path, lab_report: dict[str, Any]) -> None:
     data = run_lab(tmp_path, "-n", "2")
     key = lambda r: (r["check"], r["domain"], r["subject"])  # noqa: E731
-    assert sorted((key(r), r["outcome"]) for r in data["results"]) == sorted(
-        (key(r), r["outcome"]) for r in lab_report["results"]
+    serial = {key(r): r for r in lab_report["results"]}
+    split = {key(r): r for r in data["results"]}
+    # the outcomes are compared (a message may name a moment); the messages are shown
+    outcome = lambda r: r and r["outcome"]  # noqa: E731
+    differ = sorted(
+        k for k in serial.keys() | split.keys() if outcome(serial.get(k)) != outcome(split.get(k))
     )
+    shown = "\n".join(
+        f"  {k}: serial {_verdict(serial.get(k))}, -n 2 {_verdict(split.get(k))}" for k in differ[:40]
+    )
+    assert not differ, (
+        f"{len(differ)} results differ (of {len(serial)} serial, {len(split)} with -n 2):\n{shown}\n"
+        f"the -n 2 run's output ({tmp_path / 'output.txt'}) ends:\n"
+        + (tmp_path / "output.txt").read_text(encoding="utf-8")[-2000:]
+    )
+    assert len(split) == len(data["results"]) and len(serial) == len(lab_report["results"])  # (no key twice)
     assert data["summary"] == lab_report["summary"]
+
+
+def _verdict(row: dict[str, Any] | None) -> str:
+    return "(no result)" if row is None else f"{row['outcome']}: {row['message'][:300]}"

@@ -4,7 +4,9 @@ one setting at a time, and the DNS facts of a domain whose MX is (or is not) tha
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+import re
+import shlex
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cryptography import x509
@@ -150,3 +152,31 @@ def rdns(ip: str, ptr: str | None, back: str | None = None, *, error: str | None
         aaaa = ans(ptr, "AAAA", *([Record(ptr, 60, "AAAA", addr)] if rr == "AAAA" else []))
         forward = (HostAddresses(ptr, a, aaaa),)
     return ReverseDns(ip, ans(rev, "PTR", *records), forward)
+
+
+# ---------------------------------------------------------------- a host that answers from a table
+@dataclass
+class Result:
+    rc: int
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def stdout_bytes(self) -> bytes:
+        return self.stdout.encode()
+
+
+class FakeHost:
+    """Answers commands by the first regular expression of ``table`` that matches them (exit 127,
+    "not found", for anything else), and records what was asked."""
+
+    def __init__(self, table: dict[str, Result]) -> None:
+        self.table = table
+        self.asked: list[str] = []
+
+    def run(self, command: str, *args: str) -> Result:
+        self.asked.append(command)
+        for pattern, result in self.table.items():
+            if re.fullmatch(pattern, command):
+                return result
+        return Result(127, "", f"sh: 1: {shlex.split(command)[0]}: not found")

@@ -5,40 +5,10 @@ through virtual aliases, aliases and local users, the TLS files, and parts that 
 from __future__ import annotations
 
 import re
-import shlex
-from dataclasses import dataclass
 
-from host_facts import cert_pem
+from host_facts import FakeHost, Result, cert_pem
 
 from mailspec.hostside import read_mta
-
-
-@dataclass
-class Result:
-    rc: int
-    stdout: str = ""
-    stderr: str = ""
-
-    @property
-    def stdout_bytes(self) -> bytes:
-        return self.stdout.encode()
-
-
-class FakeHost:
-    """Answers commands by the first regular expression of ``table`` that matches them (exit 127,
-    "not found", for anything else), and records what was asked."""
-
-    def __init__(self, table: dict[str, Result]) -> None:
-        self.table = table
-        self.asked: list[str] = []
-
-    def run(self, command: str, *args: str) -> Result:
-        self.asked.append(command)
-        for pattern, result in self.table.items():
-            if re.fullmatch(pattern, command):
-                return result
-        return Result(127, "", f"sh: 1: {shlex.split(command)[0]}: not found")
-
 
 CERT, KEY = cert_pem(["mx1.example.com"])
 POSTFIX = {

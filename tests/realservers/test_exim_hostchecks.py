@@ -49,7 +49,6 @@ TLS files that only root and the Exim group may read are could-not-test).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pwd
 import shutil
@@ -57,7 +56,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -94,8 +92,9 @@ from .eximconfigs import (
     scenario_toml,
     write_host,
 )
+from .hostruns import Run, run_hostchecks, table, verdicts
 from .postfix import free_tcp_port
-from .test_scenarios import MailspecRun, _project_root
+from .test_scenarios import MailspecRun
 
 pytestmark = pytest.mark.realservers
 
@@ -365,58 +364,6 @@ def exim_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EximLab]:
 
 
 # ------------------------------------------------------------------------------------ the runs
-def run_hostchecks(files: HostFiles, options: Sequence[str], cwd: Path) -> MailspecRun:
-    """``pytest --pyargs mailspec.hostchecks`` with *options*, as a user runs it on the host: from the
-    empty folder *cwd*, the host's /etc files in place (a private mount namespace), its Exim and
-    ``nft`` first on the PATH; the JSON report in ``cwd/report.json``."""
-    cwd.mkdir(parents=True, exist_ok=True)
-    report_path = cwd / "report.json"
-    pytest_cmd = [
-        sys.executable, "-m", "pytest", "-p", "mailspec", "--pyargs", "mailspec.hostchecks",
-        *options, f"--mail-report={report_path}", "-p", "no:cacheprovider", "-q",
-    ]  # fmt: skip
-    command = [*namespace(files), *pytest_cmd]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_project_root()), env.get("PYTHONPATH")) if p)
-    env["PATH"] = os.pathsep.join([str(files.bin), env.get("PATH", os.defpath)])
-    out_path = cwd.parent / f"{cwd.name}.out"
-    t0 = time.monotonic()
-    with open(out_path, "wb") as out:
-        proc = subprocess.Popen(
-            command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        returncode: int | None
-        try:
-            returncode = proc.wait(RUN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            returncode = None
-    seconds = time.monotonic() - t0
-    output = out_path.read_text(errors="replace")
-    report: dict[str, Any] | None = None
-    problem = ""
-    if returncode is None:
-        problem = f"mailspec did not finish within {RUN_TIMEOUT:g} s"
-    elif not report_path.is_file():
-        problem = f"mailspec wrote no report ({report_path})"
-    else:
-        try:
-            loaded = json.loads(report_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            problem = f"mailspec's report {report_path} is not readable JSON: {exc}"
-        else:
-            if isinstance(loaded, dict) and isinstance(loaded.get("results"), list):
-                report = loaded
-            else:
-                problem = f"mailspec's report {report_path} has no 'results' list"
-    return MailspecRun(tuple(command), cwd, returncode, output, seconds, report, problem)
-
-
-Run = tuple[str, bool]  # (config name, with --mail-domain)
-
 #: the runs: every host with --mail-domain, and without it the good host and the hosts that break a
 #: per-domain check by what the host says (listening, families) or by its aliases (the other checks'
 #: verdicts do not depend on a domain; abuse@ and the certificate's names are judged as postmaster@
@@ -435,35 +382,13 @@ def runs(exim_lab: EximLab) -> dict[Run, MailspecRun]:
     def one(job: tuple[EximHost, bool]) -> MailspecRun:
         config, with_domain = job
         cwd = exim_lab.workdir / "runs" / f"{config.slug}{'' if with_domain else '--no-domain'}"
-        return run_hostchecks(exim_lab.files(config), exim_lab.options(config, with_domain=with_domain), cwd)
+        files = exim_lab.files(config)
+        options = exim_lab.options(config, with_domain=with_domain)
+        return run_hostchecks(namespace(files), files.bin, options, cwd, timeout=RUN_TIMEOUT)
 
     with ThreadPoolExecutor(max_workers=RUNS_AT_ONCE) as pool:
         done = list(pool.map(one, jobs))
     return {(c.name, d): run for (c, d), run in zip(jobs, done, strict=True)}
-
-
-Key = tuple[str, str]  # (check id, domain)
-
-
-def verdicts(run: MailspecRun) -> dict[Key, dict[str, Any]]:
-    """(check, domain) -> the run's one row for it (the subject is the testinfra host, ``local``)."""
-    if run.report is None:
-        pytest.fail(f"{run.problem}\n{run.describe()}", pytrace=False)
-    out: dict[Key, dict[str, Any]] = {}
-    for row in run.report["results"]:
-        key = (str(row.get("check")), str(row.get("domain", "")))
-        assert key not in out, f"two rows for {key}:\n{out[key]}\n{row}\n{run.describe()}"
-        assert row.get("subject") == "local", f"{key}: subject {row.get('subject')!r}, not 'local'"
-        out[key] = row
-    return out
-
-
-def table(rows: Mapping[Key, Mapping[str, Any]]) -> str:
-    lines = []
-    for (check, domain), row in sorted(rows.items()):
-        where = f"{check}@{domain}" if domain else check
-        lines.append(f"  {where}: {row.get('outcome')}: {str(row.get('message', ''))[:400]}")
-    return "\n".join(lines)
 
 
 def _run(runs: dict[Run, MailspecRun], config: EximHost, with_domain: bool = True) -> MailspecRun:

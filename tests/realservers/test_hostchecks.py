@@ -28,16 +28,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import selectors
 import shutil
 import signal
 import smtplib
 import subprocess
-import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,8 +65,9 @@ from .hostconfigs import (
     settings_of,
     write_host,
 )
+from .hostruns import Run, run_hostchecks, table, verdicts
 from .postfix import PostfixInstance, free_tcp_port, runtime_dir
-from .test_scenarios import MailspecRun, _project_root
+from .test_scenarios import MailspecRun
 
 pytestmark = pytest.mark.realservers
 
@@ -267,61 +266,13 @@ def host_lab(postfix_installed: None, tmp_path_factory: pytest.TempPathFactory) 
 
 
 # ------------------------------------------------------------------------------------ the runs
-def run_hostchecks(
-    files: HostFiles, options: Sequence[str], cwd: Path, prefix: Sequence[str] = ()
-) -> MailspecRun:
-    """``pytest --pyargs mailspec.hostchecks`` with *options*, as a user runs it on the host: from the
-    empty folder *cwd*, the host's /etc/hosts and /etc/resolv.conf in place (a private mount
-    namespace), its ``nft`` first on the PATH; the JSON report in ``cwd/report.json``. *prefix*
-    runs it through another command (``nsenter --net=...``: in the host's network namespace)."""
-    cwd.mkdir(parents=True, exist_ok=True)
-    report_path = cwd / "report.json"
-    pytest_cmd = [
-        sys.executable, "-m", "pytest", "-p", "mailspec", "--pyargs", "mailspec.hostchecks",
-        *options, f"--mail-report={report_path}", "-p", "no:cacheprovider", "-q",
-    ]  # fmt: skip
-    command = [*prefix, "unshare", "-m", "--propagation", "private", "sh", "-c", BIND, "sh", str(files.hosts)]
-    command += [str(files.resolv), *pytest_cmd]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_project_root()), env.get("PYTHONPATH")) if p)
-    env["PATH"] = os.pathsep.join([str(files.bin), env.get("PATH", os.defpath)])
-    out_path = cwd.parent / f"{cwd.name}.out"
-    t0 = time.monotonic()
-    with open(out_path, "wb") as out:
-        proc = subprocess.Popen(
-            command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        returncode: int | None
-        try:
-            returncode = proc.wait(RUN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            returncode = None
-    seconds = time.monotonic() - t0
-    output = out_path.read_text(errors="replace")
-    report: dict[str, Any] | None = None
-    problem = ""
-    if returncode is None:
-        problem = f"mailspec did not finish within {RUN_TIMEOUT:g} s"
-    elif not report_path.is_file():
-        problem = f"mailspec wrote no report ({report_path})"
-    else:
-        try:
-            loaded = json.loads(report_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            problem = f"mailspec's report {report_path} is not readable JSON: {exc}"
-        else:
-            if isinstance(loaded, dict) and isinstance(loaded.get("results"), list):
-                report = loaded
-            else:
-                problem = f"mailspec's report {report_path} has no 'results' list"
-    return MailspecRun(tuple(command), cwd, returncode, output, seconds, report, problem)
-
-
-Run = tuple[str, bool]  # (config name, with --mail-domain)
+def run_on(files: HostFiles, options: Sequence[str], cwd: Path, prefix: Sequence[str] = ()) -> MailspecRun:
+    """mailspec's host checks on the host of *files*: its /etc/hosts and /etc/resolv.conf bound in a
+    private mount namespace, its ``nft`` first on the PATH. *prefix* runs it through another command
+    (``nsenter --net=...``: in the host's network namespace)."""
+    wrapper = [*prefix, "unshare", "-m", "--propagation", "private", "sh", "-c", BIND, "sh"]
+    wrapper += [str(files.hosts), str(files.resolv)]
+    return run_hostchecks(wrapper, files.bin, options, cwd, timeout=RUN_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -333,38 +284,13 @@ def runs(host_lab: HostLab) -> dict[Run, MailspecRun]:
         config, with_domain = job
         files = host_lab.files[config.name]
         cwd = host_lab.workdir / "runs" / f"{config.slug}{'' if with_domain else '--no-domain'}"
-        return run_hostchecks(files, host_lab.options(config, with_domain=with_domain), cwd)
+        return run_on(files, host_lab.options(config, with_domain=with_domain), cwd)
 
     with ThreadPoolExecutor(max_workers=RUNS_AT_ONCE) as pool:
         done = list(pool.map(one, RUNS))
     return {(c.name, d): run for (c, d), run in zip(RUNS, done, strict=True)}
 
 
-Key = tuple[str, str]  # (check id, domain)
-
-
-def verdicts(run: MailspecRun) -> dict[Key, dict[str, Any]]:
-    """(check, domain) -> the run's one row for it (the subject is the testinfra host, ``local``)."""
-    if run.report is None:
-        pytest.fail(f"{run.problem}\n{run.describe()}", pytrace=False)
-    out: dict[Key, dict[str, Any]] = {}
-    for row in run.report["results"]:
-        key = (str(row.get("check")), str(row.get("domain", "")))
-        assert key not in out, f"two rows for {key}:\n{out[key]}\n{row}\n{run.describe()}"
-        assert row.get("subject") == "local", f"{key}: subject {row.get('subject')!r}, not 'local'"
-        out[key] = row
-    return out
-
-
-def table(rows: Mapping[Key, Mapping[str, Any]]) -> str:
-    lines = []
-    for (check, domain), row in sorted(rows.items()):
-        where = f"{check}@{domain}" if domain else check
-        lines.append(f"  {where}: {row.get('outcome')}: {str(row.get('message', ''))[:300]}")
-    return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------------ the hosts themselves
 @pytest.mark.parametrize("config", OTHER_HOSTS, ids=[c.name for c in OTHER_HOSTS])
 def test_host_differs_from_the_good_one_as_intended(host_lab: HostLab, config: HostConfig) -> None:
     """Each other host's ``postconf -n`` differs from the good host's in the settings it says, and
@@ -571,7 +497,7 @@ def test_listening_off_loopback_without_a_domain(
                 "-k",
                 "host_mta_listening",
             ]
-            run = run_hostchecks(files, options, tmp_path / "run", prefix=prefix)
+            run = run_on(files, options, tmp_path / "run", prefix=prefix)
         finally:
             inst.terminate()
             inst.stop()

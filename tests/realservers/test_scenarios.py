@@ -277,29 +277,42 @@ def _project_root() -> Path:
 def run_mailspec(options: Sequence[str], cwd: Path) -> MailspecRun:
     """mailspec's shipped suite with *options*, as a user runs it, from the empty folder *cwd*; the
     JSON report goes to ``cwd/report.json``, the output beside *cwd*."""
+    return run_suite("mailspec.checks", options, cwd, timeout=RUN_TIMEOUT)
+
+
+def run_suite(
+    package: str,
+    options: Sequence[str],
+    cwd: Path,
+    *,
+    timeout: float,
+    wrapper: Sequence[str] = (),
+    path_first: Path | None = None,
+) -> MailspecRun:
+    """``pytest --pyargs PACKAGE`` with *options*, as a user runs it, from the folder *cwd* (made if
+    missing), through *wrapper* (a command that runs the rest), *path_first* first on the PATH, killed
+    after *timeout* seconds; the JSON report goes to ``cwd/report.json``, the output beside *cwd*."""
+    cwd.mkdir(parents=True, exist_ok=True)
     report_path = cwd / "report.json"
     command = [
-        sys.executable, "-m", "pytest", "-p", "mailspec", "--pyargs", "mailspec.checks",
+        *wrapper, sys.executable, "-m", "pytest", "-p", "mailspec", "--pyargs", package,
         *options, f"--mail-report={report_path}", "-p", "no:cacheprovider", "-q",
     ]  # fmt: skip
     # As a user runs it: none of this session's pytest settings (PYTEST_ADDOPTS, xdist's worker id).
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_project_root()), env.get("PYTHONPATH")) if p)
+    if path_first is not None:
+        env["PATH"] = os.pathsep.join([str(path_first), env.get("PATH", os.defpath)])
     out_path = cwd.parent / f"{cwd.name}.out"
     t0 = time.monotonic()
     with open(out_path, "wb") as out:
         proc = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
-        )
+        )  # fmt: skip
         returncode: int | None
         try:
-            returncode = proc.wait(RUN_TIMEOUT)
+            returncode = proc.wait(timeout)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -310,7 +323,7 @@ def run_mailspec(options: Sequence[str], cwd: Path) -> MailspecRun:
     report: dict[str, Any] | None = None
     problem = ""
     if returncode is None:
-        problem = f"mailspec did not finish within {RUN_TIMEOUT:g} s"
+        problem = f"mailspec did not finish within {timeout:g} s"
     elif not report_path.is_file():
         problem = f"mailspec wrote no report ({report_path})"
     else:
