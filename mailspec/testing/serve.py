@@ -401,10 +401,6 @@ def _dns_target(text: str) -> tuple[str, int]:
     return address, number
 
 
-def _joined(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
 def add_announced_state_dir(parser: argparse.ArgumentParser) -> None:
     """``--state-dir DIR`` (required) of a command that reads the announcement a lab wrote there
     (``health``, and ``run`` of :mod:`mailspec.labrun`)."""
