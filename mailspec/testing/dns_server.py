@@ -43,7 +43,7 @@ import dns.rdtypes.nsbase
 import dns.rrset
 import dns.zone
 
-from mailspec.testing.binding import bind_everywhere
+from mailspec.testing.binding import bind_everywhere, roomy_receive_buffer
 
 from .scenario import ResolverKnobs
 from .zones import LabPlan, ServerMode, parse_zone
@@ -321,6 +321,7 @@ class LabDnsServer:
                 functools.partial(_UdpProtocol, self, ep), local_addr=(ep.ip, port)
             )
             self._udp_transports.append(transport)
+            roomy_receive_buffer(transport.get_extra_info("socket"))
         self.port = port
 
     async def _close_listeners(self) -> None:

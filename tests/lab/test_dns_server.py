@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ import dns.xfr
 import pytest
 
 from mailspec.testing import REGISTRY_IP, Lab, load_scenarios, parse_scenario
+from mailspec.testing.binding import roomy_receive_buffer
 
 Ask = Callable[..., dns.message.Message]
 
@@ -178,7 +180,7 @@ def test_truncate_knob_forces_tcp(mailspec_lab: Lab, ask: Ask) -> None:
     assert len(ask("truncated.test", "MX", tcp=True).answer[0]) == 2
     query = dns.message.make_query("truncated.test", "MX")
     response, used_tcp = dns.query.udp_with_fallback(
-        query, "127.0.0.153", port=mailspec_lab.dns_port, timeout=1
+        query, "127.0.0.153", port=mailspec_lab.dns_port, timeout=5
     )
     assert used_tcp and len(response.answer[0]) == 2
 
@@ -270,7 +272,7 @@ def test_parent_and_zone_name_different_servers(ask: Ask) -> None:
 
 
 def _xfr(lab: Lab, ip: str, zone: str) -> list[dns.message.Message]:
-    return list(dns.query.xfr(ip, zone, port=lab.dns_port, timeout=1, lifetime=2, relativize=False))
+    return list(dns.query.xfr(ip, zone, port=lab.dns_port, timeout=5, lifetime=10, relativize=False))
 
 
 def test_axfr_open_gives_the_zone_soa_first_and_last(mailspec_lab: Lab) -> None:
@@ -316,7 +318,7 @@ def test_garbage_gets_formerr_or_silence_and_the_server_survives(mailspec_lab: L
     assert _udp_raw(mailspec_lab, b"\x00", timeout=0.1) is None  # no header: dropped
     response = dns.message.make_response(dns.message.make_query("good.test", "A"))
     assert _udp_raw(mailspec_lab, response.to_wire(), timeout=0.1) is None  # answers are never answered
-    with socket.create_connection(("127.0.2.1", mailspec_lab.dns_port), timeout=1) as sock:
+    with socket.create_connection(("127.0.2.1", mailspec_lab.dns_port), timeout=5) as sock:
         sock.sendall(len(garbage).to_bytes(2, "big") + garbage)
         length = int.from_bytes(sock.recv(2), "big")
         assert dns.message.from_wire(sock.recv(length)).rcode() == dns.rcode.FORMERR
@@ -324,13 +326,13 @@ def test_garbage_gets_formerr_or_silence_and_the_server_survives(mailspec_lab: L
     notify = dns.message.make_query("good.test", "SOA")
     notify.set_opcode(dns.opcode.NOTIFY)
     assert (
-        dns.query.udp(notify, "127.0.2.1", port=mailspec_lab.dns_port, timeout=1).rcode() == dns.rcode.NOTIMP
+        dns.query.udp(notify, "127.0.2.1", port=mailspec_lab.dns_port, timeout=5).rcode() == dns.rcode.NOTIMP
     )
     assert ask("good.test", "MX").answer and mailspec_lab.server.internal_errors == []
 
 
 def test_tcp_connection_carries_several_queries(mailspec_lab: Lab) -> None:
-    with socket.create_connection(("127.0.0.153", mailspec_lab.dns_port), timeout=1) as sock:
+    with socket.create_connection(("127.0.0.153", mailspec_lab.dns_port), timeout=5) as sock:
         for name in ("good.test", "mx-cname.test"):
             wire = dns.message.make_query(name, "MX").to_wire()
             sock.sendall(len(wire).to_bytes(2, "big") + wire)
@@ -350,14 +352,53 @@ def test_queries_are_counted(mailspec_lab: Lab, ask: Ask) -> None:
     assert mailspec_lab.server.answered_by_address["127.0.2.1"] >= 1
 
 
+def test_a_burst_of_questions_waits_while_the_server_is_busy(make_mailspec_lab: Callable[..., Lab]) -> None:
+    """A survey asks a resolver up to 1,024 questions at once per process, twice that under -n 2; a
+    lab that the machine leaves unscheduled for a moment must queue them, not drop them (the kernel's
+    default receive buffer holds about 256 small datagrams: that flaked the xdist comparison)."""
+    lab = make_mailspec_lab(["good"])
+    count = 2048
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        client.bind(("127.0.0.1", 0))
+        room = roomy_receive_buffer(client)  # (what the lab's sockets get too)
+        if room < count * 1200:  # (a small datagram takes about 830 bytes of it)
+            pytest.skip(f"a receive buffer of {room} bytes: raise net.core.rmem_max, or run as root")
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:  # the lab's loop, busy: nothing is read from its sockets meanwhile
+            held.set()
+            release.wait(30)
+
+        assert lab._loop is not None
+        lab._loop.call_soon_threadsafe(hold)
+        assert held.wait(30)
+        try:
+            for n in range(count):
+                query = dns.message.make_query("good.test", "MX")
+                query.id = n
+                client.sendto(query.to_wire(), (lab.resolver_ip, lab.dns_port))
+        finally:
+            release.set()
+        client.settimeout(15)
+        answered: set[int] = set()
+        with contextlib.suppress(TimeoutError):
+            while len(answered) < count:
+                answered.add(dns.message.from_wire(client.recv(65535)).id)
+        assert len(answered) == count, f"{count - len(answered)} of {count} questions were never answered"
+    finally:
+        client.close()
+
+
 def test_latency_delays_each_answer_without_serialising_them(
     make_mailspec_lab: Callable[..., Lab], asker: Callable[[Lab], Ask]
 ) -> None:
-    lab = make_mailspec_lab(["good"], latency=0.2)
+    # (a second of latency: each bound below has seconds to spare on a loaded machine)
+    lab = make_mailspec_lab(["good"], latency=1.0)
     ask = asker(lab)
     started = time.monotonic()
     ask("good.test", "MX")
-    assert 0.2 <= time.monotonic() - started < 0.6
+    assert time.monotonic() - started >= 1.0
 
     results: list[dns.message.Message] = []
     threads = [threading.Thread(target=lambda: results.append(ask("good.test", "MX"))) for _ in range(6)]
@@ -366,9 +407,9 @@ def test_latency_delays_each_answer_without_serialising_them(
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(results) == 6 and time.monotonic() - started < 0.6  # concurrent, not 6 x 0.2 s
+    assert len(results) == 6 and time.monotonic() - started < 5.0  # concurrent: serialised takes 6 s
 
     lab.latency = 0.0
     started = time.monotonic()
     ask("good.test", "MX")
-    assert time.monotonic() - started < 0.15
+    assert time.monotonic() - started < 1.0
