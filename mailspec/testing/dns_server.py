@@ -218,6 +218,13 @@ def _formerr(data: bytes) -> bytes | None:
     return reply.to_wire()
 
 
+#: connections waiting to be accepted (asyncio's default is 100): every question of a truncated
+#: answer comes back over TCP, a survey asks a resolver up to 1,024 at once, and a connection the
+#: kernel turns away costs its client a second before it tries again (the kernel caps the number at
+#: net.core.somaxconn)
+TCP_BACKLOG = 1024
+
+
 class _UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, server: LabDnsServer, endpoint: _Endpoint) -> None:
         self.server = server
@@ -312,7 +319,11 @@ class LabDnsServer:
         loop = asyncio.get_running_loop()
         for ep in self._endpoints:
             server = await asyncio.start_server(
-                functools.partial(self._accept, ep), host=ep.ip, port=port, reuse_address=True
+                functools.partial(self._accept, ep),
+                host=ep.ip,
+                port=port,
+                reuse_address=True,
+                backlog=TCP_BACKLOG,
             )
             self._tcp_servers.append(server)
             if port == 0:

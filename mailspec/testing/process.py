@@ -33,7 +33,7 @@ from typing import IO, Any
 from .lab import LabError, LabView, choose_scenarios
 from .zones import RESOLVER_IP
 
-__all__ = ["PROCESS_START_TIMEOUT", "PROCESS_STOP_TIMEOUT", "LabProcess"]
+__all__ = ["PRIORITY", "PROCESS_START_TIMEOUT", "PROCESS_STOP_TIMEOUT", "LabProcess"]
 
 #: Seconds start() waits for the child's ready line: a Python start-up, imports and the binding of
 #: every address, on a machine that may be busy.
@@ -45,6 +45,10 @@ REPLY_TIMEOUT = 10.0
 _KILL_TIMEOUT = 5.0
 _FAILED_TIMEOUT = 1.0  # a child that failed to start gets this long after its stdin is closed
 _STDERR_SHOWN = 4000
+#: The child's nice value (``serve --priority``): the lab stands for servers on machines of their own,
+#: and a survey's timeouts must not depend on how busy this one is. Only root (CAP_SYS_NICE) may
+#: lower it below 0; elsewhere the child notes that and runs as it is. None: as the parent runs.
+PRIORITY = -10
 
 
 class LabProcess(LabView):
@@ -52,9 +56,10 @@ class LabProcess(LabView):
 
     *names* are packaged scenarios (file stem or domain, comma-separated allowed, ``"all"``), *files*
     scenario TOML files or folders of them; no name and no file means every packaged scenario, files
-    alone only the files. The scenarios are loaded here too, the same way, so an unknown name
-    (:class:`LabError`) or a broken file (:class:`ScenarioError`) fails at once, and
-    :attr:`scenarios`, :attr:`domains` and :attr:`waivers` are known before :meth:`start`.
+    alone only the files. *priority*: the child's nice value (:data:`PRIORITY`). The scenarios are
+    loaded here too, the same way, so an unknown name (:class:`LabError`) or a broken file
+    (:class:`ScenarioError`) fails at once, and :attr:`scenarios`, :attr:`domains` and
+    :attr:`waivers` are known before :meth:`start`.
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class LabProcess(LabView):
         port: int = 0,
         mtas: bool = True,
         control: bool = False,
+        priority: int | None = PRIORITY,
     ) -> None:
         self._names = [] if names is None else [names] if isinstance(names, str) else list(names)
         self._files = [os.path.abspath(f) for f in files]
@@ -80,6 +86,7 @@ class LabProcess(LabView):
         self._port = port
         self._mtas = mtas
         self._control = control
+        self._priority = priority
         self._lock = threading.RLock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
@@ -115,6 +122,8 @@ class LabProcess(LabView):
             cmd.append("--no-mtas")
         if self._control:
             cmd.append("--control")
+        if self._priority is not None:
+            cmd.append(f"--priority={self._priority}")
         return cmd
 
     # ------------------------------------------------------------------ lifecycle

@@ -401,6 +401,38 @@ def test_a_lab_process_without_mtas() -> None:
         assert _mx(lab.resolver_ip, lab.dns_port) == GOOD_MX
 
 
+def test_a_lab_process_runs_at_a_raised_priority_where_it_may() -> None:
+    """The lab stands for servers on machines of their own: as root its threads run at nice -10, so a
+    busy machine does not make its answers late; elsewhere it runs as it is and says why."""
+    from mailspec.testing.process import PRIORITY
+
+    lab = LabProcess(["good"], mtas=False)
+    assert f"--priority={PRIORITY}" in lab.command
+    assert "--priority" not in " ".join(LabProcess(["good"], priority=None).command)
+    with lab:
+        assert lab.pid is not None
+        threads = list(Path(f"/proc/{lab.pid}/task").iterdir())
+        nice = {os.getpriority(os.PRIO_PROCESS, int(t.name)) for t in threads}
+        if os.geteuid() == 0:
+            assert len(threads) >= 2 and nice == {PRIORITY}  # (the server thread too)
+        else:
+            assert nice == {os.getpriority(os.PRIO_PROCESS, 0)}
+
+
+def test_serve_notes_a_priority_it_may_not_take(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without CAP_SYS_NICE a raised priority is refused (EPERM, EACCES): a note, not a failure."""
+    from mailspec.testing import serve
+
+    def refuse(which: int, who: int, nice: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "setpriority", refuse)
+    serve._prioritise(-10)
+    assert "--priority=-10 not applied: [Errno 1] Operation not permitted" in capsys.readouterr().err
+
+
 def test_serve_answers_smtp_stats(served: Serve) -> None:
     proc = served("--scenario", "good")
     assert proc.stdin is not None
