@@ -34,7 +34,6 @@ from mailspec.records.exim import (
     EximConfig,
     acl_filters,
     computed,
-    domain_guard,
     exim_bool,
     exim_list,
     helo_name,
@@ -42,6 +41,7 @@ from mailspec.records.exim import (
     never_applies,
     open_accept,
     relay_hosts,
+    relay_stop,
     resolve_acl,
     role_filters,
 )
@@ -663,7 +663,7 @@ def _exim_relay_probe_verdict(c: MtaConfig, problems: list[str]) -> str:
     by = f"`{statement.describe()}`" + (f" ({probe.where})" if probe.where else "") if statement else ""
     if by:
         evidence(f"{c.host}: {client}: the RCPT ACL ended {probe.decision} at {by}")
-    guarded = statement is not None and domain_guard(statement)
+    guarded = statement is not None and relay_stop(statement)
     if 200 <= probe.rcpt_code < 300 and probe.decision == "DISCARD":
         if guarded:
             note(f"{attempt} is discarded by {by}: answered {probe.rcpt}, but nothing is relayed")
@@ -701,6 +701,15 @@ def _exim_relay_probe_verdict(c: MtaConfig, problems: list[str]) -> str:
         return (
             f"{attempt} was refused ({probe.rcpt}), but the ACL trace does not say which statement refused "
             "it: whether that is the relay guard is not known"
+        )
+    if any(
+        c.name == "verify" and c.value.split("/")[0].strip().lower() == "recipient"
+        for c in statement.conditions
+    ):
+        return (
+            f"{attempt} was refused ({probe.rcpt}) by {by}: the probe's recipient does not route from this "
+            "host, so recipient verification refuses it at any domain; whether Exim relays a recipient "
+            "that routes is not known"
         )
     return (
         f"{attempt} was refused ({probe.rcpt}) by {by}, which is not the relay guard (require domains = "

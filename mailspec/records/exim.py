@@ -48,7 +48,9 @@ __all__ = [
     "parse_bt_routes",
     "parse_config",
     "pcre_search",
+    "refuses_all_untrusted",
     "relay_hosts",
+    "relay_stop",
     "resolve_acl",
     "role_filters",
     "smtp_ports",
@@ -758,7 +760,7 @@ def role_filters(
 
 
 def _verifies_recipient(item: AclItem) -> bool:
-    return item.name == "verify" and not item.negated and item.value.split("/")[0].strip() == "recipient"
+    return item.name == "verify" and item.value.split("/")[0].strip().lower() == "recipient"
 
 
 def _all_negated(value: str) -> bool:
@@ -766,24 +768,47 @@ def _all_negated(value: str) -> bool:
     return bool(items) and all(i.startswith("!") for i in items)
 
 
+#: conditions that, negated, exempt the host's trusted clients from a refusal (``!hosts =
+#: +relay_from_hosts``, ``!authenticated = *``): the refusal still reaches every other client
+EXEMPTIONS = frozenset({"hosts", "authenticated"})
+
+
+def _exemption(item: AclItem) -> bool:
+    return item.negated and item.name in EXEMPTIONS
+
+
 def domain_guard(statement: AclStatement) -> bool:
     """Whether a statement is an RCPT ACL's relay guard, which refuses a recipient for not being at the
-    host's own domains: ``require domains = +local_domains : +relay_to_domains`` (or ``require verify =
-    recipient``); a ``deny``, ``drop``, ``defer`` or ``discard`` with ``!domains = ...``, ``domains =
-    ! +local_domains`` (every item negated) or ``!verify = recipient`` among its conditions. Which
-    domains its list names is not judged (by the convention of Exim's and Debian's configurations, the
-    host's own)."""
+    host's own domains, whatever else the client is: ``require domains = +local_domains :
+    +relay_to_domains`` (a ``require`` refuses when any of its conditions fails); a ``deny``, ``drop``,
+    ``defer`` or ``discard`` with ``!domains = ...`` or ``domains = ! +local_domains`` (every item
+    negated) whose other conditions only exempt trusted clients (``!hosts``, ``!authenticated``). A
+    ``deny`` that also needs a positive condition (``local_parts = ^.*[@%!/|]``, ``hosts = ...``)
+    refuses only some relaying, and ``verify = recipient`` refuses what does not route, at any
+    domain: neither is the guard. Which domains the list names is not judged (by the convention of
+    Exim's and Debian's configurations, the host's own)."""
     conditions = statement.conditions
     if statement.verb == "require":
-        return any(not c.negated and (c.name == "domains" or _verifies_recipient(c)) for c in conditions)
+        return any(not c.negated and c.name == "domains" for c in conditions)
     if statement.verb not in ("deny", "drop", "defer", "discard"):
         return False
-    for c in conditions:
-        if c.name == "domains" and (c.negated or _all_negated(c.value)):
-            return True
-        if c.negated and c.name == "verify" and c.value.split("/")[0].strip() == "recipient":
-            return True
-    return False
+    guards = [c for c in conditions if c.name == "domains" and (c.negated or _all_negated(c.value))]
+    return bool(guards) and all(c in guards or _exemption(c) for c in conditions)
+
+
+def refuses_all_untrusted(statement: AclStatement) -> bool:
+    """A ``deny`` or ``drop`` that refuses every recipient of every client it does not exempt by
+    address or authentication (no condition at all, or only ``!hosts`` and ``!authenticated``, as in
+    ``deny message = relay not permitted`` or ``deny !hosts = +relay_from_hosts !authenticated = *``):
+    what an RCPT ACL accepts after it, it accepts from trusted clients only."""
+    return statement.verb in ("deny", "drop") and all(_exemption(c) for c in statement.conditions)
+
+
+def relay_stop(statement: AclStatement) -> bool:
+    """Whether an untrusted client that reaches this statement of an RCPT ACL can relay by no later
+    one: the relay guard (:func:`domain_guard`) or a refusal of every untrusted client
+    (:func:`refuses_all_untrusted`)."""
+    return domain_guard(statement) or refuses_all_untrusted(statement)
 
 
 #: the conditions that any client can meet: an ``accept`` that has no other takes a recipient at any
@@ -794,12 +819,12 @@ OPEN_CONDITIONS = frozenset({"local_parts", "senders", "verify = sender", "verif
 
 def open_accept(statements: Sequence[AclStatement]) -> AclStatement | None:
     """The first ``accept`` of an RCPT ACL that takes a recipient at any domain from any client
-    before the relay guard (:func:`domain_guard`): one with no condition, or only conditions any
+    before the relay guard (:func:`relay_stop`): one with no condition, or only conditions any
     client can meet (:data:`OPEN_CONDITIONS`); None when the guard comes first or there is no such
     ``accept``. An ``accept`` with another condition (``hosts``, ``authenticated``, ``domains``,
     ``condition``, ``acl``) is not judged here."""
     for statement in statements:
-        if domain_guard(statement):
+        if relay_stop(statement):
             return None
         if statement.verb != "accept":
             continue
@@ -823,7 +848,8 @@ def relay_hosts(
 ) -> tuple[list[str], list[str], list[str]]:
     """The clients an RCPT ACL lets relay by address: the ``hosts`` items of each ``accept`` whose
     only conditions are ``hosts`` (``accept hosts = +relay_from_hosts``), named host lists followed,
-    up to the relay guard (:func:`domain_guard`: what is accepted after it is the host's own domains)
+    up to the relay guard or a refusal of every untrusted client (:func:`relay_stop`: what is accepted
+    after it is the host's own domains, or trusted clients')
     or an ``accept`` without conditions. A list whose last item is negated matches every host it did
     not refuse before (``hosts = !10.0.0.0/8`` is every other host), and so does a negated condition
     (``!hosts = 10.0.0.0/8``): both are ``0.0.0.0/0`` and ``::/0``. Returns (the networks, as
@@ -857,7 +883,7 @@ def relay_hosts(
 
     for statement in statements:
         conditions = statement.conditions
-        if (statement.verb == "accept" and not conditions) or domain_guard(statement):
+        if (statement.verb == "accept" and not conditions) or relay_stop(statement):
             break
         if statement.verb != "accept" or any(c.name != "hosts" for c in conditions):
             continue
@@ -928,12 +954,14 @@ class AclRun:
     where: str = ""
 
 
-TRACE_USING = re.compile(r'^using ACL "([^"]*)"$')
-TRACE_PROCESSING = re.compile(r'^processing "([a-z]+)"(?: \((.*)\))?$')
+# Exim 4.96 quotes the ACL's name and leaves it out of ``processing``; later releases may print
+# ``processing ACL NAME "VERB" (FILE LINE)`` and the name bare (``in ACL check_rcpt``): both are read.
+TRACE_USING = re.compile(r'^using ACL "?([^"\s]+)"?$')
+TRACE_PROCESSING = re.compile(r'^processing (?:ACL "?[^"\s]+"? )?"([a-z]+)"(?: \((.*)\))?$')
 TRACE_DECIDED = re.compile(
-    r'^([a-z]+): condition test (succeeded|failed|error|deferred)\b.* in ACL "([^"]*)"$'
+    r'^([a-z]+): condition test (succeeded|failed|error|deferred)\b.* in ACL "?([^"\s]+)"?$'
 )
-TRACE_END = re.compile(r'^end of ACL "([^"]*)": (.+)$')
+TRACE_END = re.compile(r'^end of ACL "?([^":\s]+)"?: (.+)$')
 
 
 def parse_bh_trace(text: str) -> list[AclRun]:
@@ -961,6 +989,8 @@ def parse_bh_trace(text: str) -> list[AclRun]:
             continue
         m = TRACE_USING.match(line)
         if m:
+            if acl:  # (the last run's end was not seen: it is kept as it stands)
+                runs.append(AclRun(acl, "", decided[0] if decided else None, decided[1] if decided else ""))
             acl, verb, where, checks, decided = m.group(1), "", "", [], None
             continue
         if not acl:

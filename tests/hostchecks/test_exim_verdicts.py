@@ -257,9 +257,18 @@ def test_a_refusal_counts_only_from_the_relay_guard() -> None:
         statement("require", "domains = +local_domains : +relay_to_domains"),
         statement("deny", "message = relay not permitted", "!domains = +local_domains", "!authenticated = *"),
         statement("deny", "domains = ! +local_domains"),
-        statement("deny", "!verify = recipient"),
+        # a refusal of every client it does not trust: a bare deny, or one with only !hosts/!authenticated
+        statement("deny", "message = relay not permitted"),
+        statement(
+            "deny", "message = relay not permitted", "!hosts = +relay_from_hosts", "!authenticated = *"
+        ),
     ):
         passes(h.test_host_relay_restricted, probed(550, by=guard), S)
+    # recipient verification refuses an unroutable probe at any domain: it says nothing of relaying
+    for verify in (statement("deny", "!verify = recipient"), statement("require", "verify = recipient")):
+        errors(h.test_host_relay_restricted, probed(550, by=verify), S, match="does not route")
+    narrow = statement("deny", "!domains = +local_domains", "hosts = 192.0.2.0/24")
+    errors(h.test_host_relay_restricted, probed(550, by=narrow), S, match="not the relay guard")
     # a statement before the guard refuses the TEST-NET client: the guard's verdict is hidden
     bogon = probed(550, "550 Administrative prohibition", by=statement("deny", "hosts = 192.0.2.0/24"))
     text = errors(h.test_host_relay_restricted, bogon, S, match="not the relay guard")

@@ -5,6 +5,7 @@ hand-copied from its documented output format."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pytest
@@ -523,10 +524,18 @@ def test_smtp_ports_and_listening_addresses() -> None:
     ("statement", "guard"),
     [
         ("require message = relay not permitted\ndomains = +local_domains : +relay_to_domains", True),
-        ("require verify = recipient", True),
+        ("require domains = +local_domains\nverify = recipient", True),
         ("deny message = relay not permitted\n!domains = +local_domains\n!authenticated = *", True),
         ("deny domains = ! +local_domains", True),
-        ("drop !verify = recipient/callout", True),
+        ("deny !domains = +local_domains\n!hosts = +relay_from_hosts", True),
+        # verify = recipient refuses what does not route, at any domain: not the guard
+        ("require verify = recipient", False),
+        ("drop !verify = recipient/callout", False),
+        ("deny !domains = +local_domains\n!verify = recipient", False),
+        # a deny that also needs a positive condition refuses only some relaying
+        ("deny domains = !+local_domains\nlocal_parts = ^[./|] : ^.*[@%!] : ^.*/\\.\\./", False),
+        ("deny !domains = +local_domains\nhosts = 192.0.2.0/24", False),
+        ("deny !domains = +local_domains\ndnslists = zen.example", False),
         ("discard !domains = +local_domains", True),
         ("defer !domains = +local_domains", True),
         ("deny hosts = 192.0.2.0/24", False),
@@ -558,6 +567,17 @@ def test_an_accept_any_client_meets_before_the_guard() -> None:
     ):
         assert open_accept(_rcpt(safe, guard, "accept")) is None, safe
     assert open_accept(_rcpt(guard, "accept")) is None
+    # a refusal of every untrusted client stops the search as the guard does (what follows is the
+    # trusted clients'), a narrower one does not
+    trusted_only = "deny message = relay not permitted\n!hosts = +relay_from_hosts\n!authenticated = *"
+    assert (
+        open_accept(_rcpt("accept domains = +local_domains\nverify = recipient", trusted_only, "accept"))
+        is None
+    )
+    assert open_accept(_rcpt("deny message = relay not permitted", "accept")) is None
+    assert open_accept(_rcpt("require verify = recipient", "accept")) == AclStatement("accept")
+    local_parts = "deny domains = !+local_domains\nlocal_parts = ^[./|] : ^.*[@%!]"
+    assert open_accept(_rcpt(local_parts, "accept")) == AclStatement("accept")
     assert open_accept(_rcpt("deny !domains = +local_domains", "accept")) is None
 
 
@@ -669,7 +689,8 @@ def test_bh_trace_runs_and_deciding_statements() -> None:
     assert rcpt.statement == AclStatement(
         "deny", (AclItem("domains", "+local_domains", True), AclItem("verify", "recipient", True))
     )
-    assert rcpt.statement is not None and domain_guard(rcpt.statement)
+    # (deny !domains !verify = recipient: a routable recipient at another domain passes it)
+    assert rcpt.statement is not None and not domain_guard(rcpt.statement)
     found = {end: parse_bh_trace(text) for end, text in ENDS.items()}
     assert {end: [r.result for r in runs] for end, runs in found.items()} == {e: [e] for e in ENDS}
     assert found["not OK"][0].statement == AclStatement("require", (AclItem("domains", "+local_domains"),))
@@ -679,3 +700,30 @@ def test_bh_trace_runs_and_deciding_statements() -> None:
     assert found["implicit DENY"][0].statement is None
     assert found["DEFER"][0].statement == AclStatement("deny", (AclItem("verify", "sender", True),))
     assert parse_bh_trace("exim: permission denied\n") == []
+
+
+def _later_format(trace: str) -> str:
+    """A 4.96 trace as later releases may print it: the ACL's name bare, and in ``processing``."""
+    out, acl = [], ""
+    for line in trace.splitlines():
+        m = re.match(r'^(>>> +)using ACL "([^"]+)"$', line)
+        if m:
+            acl = m.group(2)
+        named = re.sub(r'^(>>> +)processing "', rf'\1processing ACL {acl} "', line)
+        out.append(re.sub(r'ACL "([^"]+)"', r"ACL \1", named))
+    return "\n".join(out) + "\n"
+
+
+def test_bh_trace_in_the_later_format_reads_the_same() -> None:
+    later = _later_format(TRACE)
+    assert 'processing ACL acl_check_rcpt "deny"' in later and "in ACL acl_check_rcpt" in later
+    assert parse_bh_trace(later) == parse_bh_trace(TRACE)
+    for text in ENDS.values():
+        assert parse_bh_trace(_later_format(text)) == parse_bh_trace(text)
+
+
+def test_bh_trace_keeps_a_run_whose_end_is_missing() -> None:
+    cut = ENDS["not OK"].replace('>>> end of ACL "r": not OK\n', "")
+    runs = parse_bh_trace(cut + ENDS["implicit DENY"].replace('"r"', '"r2"'))
+    assert [(r.acl, r.result) for r in runs] == [("r", ""), ("r2", "implicit DENY")]
+    assert runs[0].statement == AclStatement("require", (AclItem("domains", "+local_domains"),))
