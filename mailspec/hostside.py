@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 from typing import Any, Protocol
 
 from mailspec.facts.host import MtaConfig, RelayProbe, RoleRoute, TlsFiles
+from mailspec.records.addresses import is_ip_address
 from mailspec.records.certs import CertError, parse_cert
 from mailspec.records.exim import (
     WILDCARDS,
@@ -685,7 +686,7 @@ def _read(r: _Reader, path: str) -> tuple[bytes, str]:
 
 
 # --------------------------------------------------------------------------------------------- Exim
-def _exim(r: _Reader, host_id: str, config: str | None, domains: Sequence[str], port: int = 25) -> MtaConfig:
+def _exim(r: _Reader, host_id: str, config: str | None, domains: Sequence[str], port: int) -> MtaConfig:
     binary = "exim" if _found(r, "exim") or not _found(r, "exim4") else "exim4"
     c = ["-C", config] if config else []
     argv = [binary, *c, "-bP"]
@@ -769,7 +770,8 @@ def _exim_interface(values: dict[str, str], port: int, addresses: Sequence[str])
 
 
 def _ipv4(text: str) -> bool:
-    return re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", text) is not None
+    """True for exactly an IPv4 address (a dotted quad in range): what ``-oMi`` takes with a port."""
+    return is_ip_address(text) and ":" not in text
 
 
 def _rcpt_run(runs: Sequence[AclRun], values: dict[str, str]) -> AclRun | None:
@@ -785,7 +787,7 @@ def _rcpt_run(runs: Sequence[AclRun], values: dict[str, str]) -> AclRun | None:
 
 def _exim_relay_probe(
     r: _Reader, binary: str, c: Sequence[str], values: dict[str, str], domains: Sequence[str], text: str,
-    port: int = 25, addresses: Sequence[str] = (),
+    port: int, addresses: Sequence[str],
 ) -> RelayProbe:  # fmt: skip
     """Ask Exim's own ACLs whether they relay (``exim -bh 192.0.2.1 -oMi ADDRESS.PORT``: Exim runs an
     SMTP session on standard input as if from that client, to the address and port its daemon takes

@@ -873,7 +873,7 @@ def _exim_sync(c: MtaConfig, what: str) -> None:
         warn(f"{c.host}: smtp_enforce_sync is false: Exim accepts {what}. Set smtp_enforce_sync = true "
              "(the default).")  # fmt: skip
     hosts = exim_list(pipe_connect)
-    if EVERY_HOST & set(hosts):
+    if every_host(pipe_connect) or EVERY_HOST & set(hosts):
         warn(
             f"{c.host}: pipelining_connect_advertise_hosts = {pipe_connect!r}: Exim offers PIPECONNECT to "
             "every client and takes its EHLO before the greeting, and the commands behind it, as pipelined, "

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -566,22 +565,22 @@ def local_part_in(value: str, local_part: str, lists: Lists, depth: int = 0) -> 
 #: the regular-expression syntax that PCRE reads and Python's ``re`` does not, or reads otherwise: POSIX
 #: classes (``[[:alpha:]]``), any ``(?`` group (inline options, named groups, lookbehinds, recursion and
 #: callouts are not all alike), ``\Q...\E``, the escapes ``\K \R \X \h \H \v \V \p \P \G \z \N \C
-#: \x{...}``, and possessive quantifiers
-PCRE_ONLY = re.compile(r"\[:|\(\?|\\[QEKRXhHvVpPGzNC]|\\x\{|[*+?}]\+")
+#: \x{...}``, and possessive quantifiers; and what ``re`` warns it may read otherwise one day (a
+#: FutureWarning: ``[[``, ``--``, ``&&``, ``~~``, ``||``, set operations to come), refused here rather
+#: than silenced, since ``warnings.catch_warnings`` is not safe across threads
+PCRE_ONLY = re.compile(r"\[:|\(\?|\\[QEKRXhHvVpPGzNC]|\\x\{|[*+?}]\+|\[\[|--|&&|~~|\|\|")
 
 
 def pcre_search(pattern: str, subject: str) -> bool | None:
     """Whether the PCRE ``pattern`` matches ``subject`` caselessly (Exim's local-part and domain lists),
     as Python's ``re`` reads it; None when Python would read it otherwise (:data:`PCRE_ONLY`), or not
-    at all. Compiled with warnings silenced (``re`` warns of what it may read otherwise one day)."""
+    at all. ASCII-only classes (``\\w``, ``\\d``, caseless matching), as PCRE's without UTF mode."""
     if PCRE_ONLY.search(pattern):
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            compiled = re.compile(pattern, re.I)
-        except (re.error, OverflowError, RecursionError):
-            return None
+    try:
+        compiled = re.compile(pattern, re.I | re.ASCII)
+    except (re.error, OverflowError, RecursionError):
+        return None
     return compiled.search(subject) is not None
 
 

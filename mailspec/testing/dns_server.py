@@ -282,7 +282,10 @@ class LabDnsServer:
             self._endpoints.append(_Endpoint(server.ip, server.mode, zones, axfr))
         if resolver_also:
             taken = {ep.ip for ep in self._endpoints}
-            resolver = next(ep for ep in self._endpoints if ep.ip == plan.resolver_ip)
+            resolvers = [ep for ep in self._endpoints if ep.ip == plan.resolver_ip]
+            if not resolvers:
+                raise ValueError(f"resolver_also: the plan serves no resolver at {plan.resolver_ip}")
+            resolver = resolvers[0]
             for ip in dict.fromkeys(resolver_also):
                 if ip in taken:
                     raise ValueError(f"{ip} is one of the lab's own DNS addresses already")

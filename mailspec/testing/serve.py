@@ -41,6 +41,7 @@ __all__ = [
     "ANNOUNCEMENT_FILE",
     "CA_FILE",
     "HEALTH_TIMEOUT",
+    "add_announced_state_dir",
     "announcement",
     "build_health_parser",
     "build_parser",

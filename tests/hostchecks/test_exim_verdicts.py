@@ -134,6 +134,8 @@ def test_pipe_connect_for_every_host_defeats_enforced_sync() -> None:
         passes(check, exim(), S)
         message = warns(check, exim(pipelining_connect_advertise_hosts="*"), S, match="PIPECONNECT")
         assert "pipelining_connect_advertise_hosts = '*'" in message
+        # (a list that ends in a negation matches every other host)
+        warns(check, exim(pipelining_connect_advertise_hosts="!10.0.0.0/8"), S, match="PIPECONNECT")
         warns(check, exim(smtp_enforce_sync="false"), S, match="smtp_enforce_sync is false")
         notes = passes(check, exim(pipelining_connect_advertise_hosts="192.0.2.7"), S)
         assert any("PIPECONNECT is offered to 192.0.2.7" in n for n in notes)

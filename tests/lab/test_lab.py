@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import os
+import re
 import socket
 import ssl
 import threading
@@ -131,6 +133,15 @@ def test_a_fixed_port_in_use_is_an_error_and_releases_what_was_bound() -> None:
         await again.stop()
 
     asyncio.run(run())
+
+
+def test_resolver_also_needs_the_plans_resolver() -> None:
+    plan = build_lab([sc for sc in load_scenarios() if sc.name == "good"])
+    with pytest.raises(ValueError, match="is one of the lab's own DNS addresses"):
+        LabDnsServer(plan, resolver_also=[plan.registry_ip])
+    without = dataclasses.replace(plan, servers=tuple(s for s in plan.servers if s.ip != plan.resolver_ip))
+    with pytest.raises(ValueError, match=rf"serves no resolver at {re.escape(plan.resolver_ip)}"):
+        LabDnsServer(without, resolver_also=["127.0.14.40"])
 
 
 def test_server_runs_inside_any_event_loop() -> None:

@@ -243,7 +243,6 @@ class HostileDns:
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
         self._closers: list[Callable[[], None]] = []
-        self._held: set[asyncio.StreamWriter] = set()
         #: every TCP connection's handler and writer still alive, closed at stop
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -576,12 +575,10 @@ class HostileDns:
         except ConnectionError:
             return
         finally:
-            self._held.discard(writer)
             writer.close()
 
     async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Keep a connection open and answer nothing, until the client closes it (or a long while)."""
-        self._held.add(writer)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + HOLD_SECONDS
         with contextlib.suppress(TimeoutError, ConnectionError):
