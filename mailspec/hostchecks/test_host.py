@@ -849,16 +849,28 @@ def _exim_helo_required(c: MtaConfig) -> None:
 
 
 def every_host(value: str) -> bool:
-    """Whether an Exim host list matches every client: it holds ``*``, or ``0.0.0.0/0`` and ``::/0``,
-    or it ends in a negation (``!192.0.2.0/24`` is every other host)."""
+    """Whether an Exim host list matches every client (as near as a list can): each address family
+    is decided by the first item that covers all of it (``*``; ``0.0.0.0/0``, ``::/0``), matched or
+    negated; a family that no such item decides is matched when the list ends in a negation
+    (``!192.0.2.0/24`` is every other host), not otherwise. So ``*`` and ``0.0.0.0/0 : ::/0`` match
+    every host, and ``!*`` and ``<; !0.0.0.0/0 ; !::/0`` none (the Exim specification's chapter on
+    lists: the first item that matches decides; a list that ends in a negative item has an implicit
+    ``*`` after it)."""
     items = exim_list(value)
     if not items:
         return False
-    if "*" in items or items[-1].startswith("!"):
-        return True
-    return "0.0.0.0/0" in items and bool({"::/0", "::0/0"} & set(items))
+    families: dict[str, bool] = {}  # "4" / "6" -> matched (True) or negated (False), first item's say
+    for item in items:
+        negated = item.startswith("!")
+        bare = item[1:].strip() if negated else item
+        for family in COVERS.get(bare, ()):
+            families.setdefault(family, not negated)
+    implicit = items[-1].startswith("!")
+    return all(families.get(family, implicit) for family in ("4", "6"))
 
 
+#: the host-list items that match every client of an address family (Exim), and the families
+COVERS = {"*": ("4", "6"), "0.0.0.0/0": ("4",), "::/0": ("6",), "::0/0": ("6",)}
 #: the host-list items that match every client (Exim)
 EVERY_HOST = frozenset({"*", "0.0.0.0/0", "::/0", "::0/0"})
 

@@ -574,14 +574,15 @@ PCRE_ONLY = re.compile(r"\[:|\(\?|\\[QEKRXhHvVpPGzNC]|\\x\{|[*+?}]\+|\[\[|--|&&|
 def pcre_search(pattern: str, subject: str) -> bool | None:
     """Whether the PCRE ``pattern`` matches ``subject`` caselessly (Exim's local-part and domain lists),
     as Python's ``re`` reads it; None when Python would read it otherwise (:data:`PCRE_ONLY`), or not
-    at all. ASCII-only classes (``\\w``, ``\\d``, caseless matching), as PCRE's without UTF mode."""
+    at all. Matched as UTF-8 bytes, as Exim's PCRE2 (compiled without UTF mode) matches: classes and
+    caseless matching are ASCII's, and ``.`` is one byte."""
     if PCRE_ONLY.search(pattern):
         return None
     try:
-        compiled = re.compile(pattern, re.I | re.ASCII)
+        compiled = re.compile(pattern.encode("utf-8", "surrogateescape"), re.I)
     except (re.error, OverflowError, RecursionError):
         return None
-    return compiled.search(subject) is not None
+    return compiled.search(subject.encode("utf-8", "surrogateescape")) is not None
 
 
 def _applies_to(statement: AclStatement, local_part: str, lists: Lists) -> bool | None:

@@ -318,6 +318,8 @@ def test_the_relay_probe_comes_in_on_the_smtp_listener() -> None:
     listed = "local_interfaces = <; ::1 ; 192.0.2.25 ; 192.0.2.26.2525\ndaemon_smtp_ports = 25 : 587\n"
     assert interface(listed, 25) == "192.0.2.25.25"
     assert interface(listed, 2525) == "192.0.2.26.2525"
+    # (an IPv4 address is a dotted quad in range: 999.1.1.1 is none, and no IPv6 address takes a port so)
+    assert interface("local_interfaces = <; 999.1.1.1 ; 2001:db8::25 ; 192.0.2.25\n", 25) == "192.0.2.25.25"
     ip = "1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet 198.51.100.7/24 brd x scope global eth0\n"
     assert interface("local_interfaces = <; 0.0.0.0 ; ::0\n", 25, ip) == "198.51.100.7.25"
     assert interface("", 25) == "127.0.0.1.25"

@@ -506,6 +506,13 @@ def test_pcre_that_python_reads_alike() -> None:
         assert pcre_search("^[a-", "x") is None  # (no regular expression at all)
         assert pcre_search("[[]x", "[x") is None  # (re warns it may read "[[" as a nested set one day)
         assert pcre_search("[a-]x", "-x") is True
+        for pattern in ("[a--]", "[a&&b]", "[~~]", "[a||b]"):  # (re warns of set operations to come)
+            assert pcre_search(pattern, "a") is None, pattern
+        # (bytes, as PCRE without UTF mode: ASCII classes and case, "." one byte)
+        assert pcre_search("^k", "\u212a") is False  # (the Kelvin sign is no "k" to Exim)
+        assert pcre_search(r"^\w+$", "jos\u00e9") is False
+        assert pcre_search("^.{4}$", "jos\u00e9") is False
+        assert pcre_search("^.{5}$", "jos\u00e9") is True
 
 
 def test_exim_list_is_linear_on_long_items() -> None:
