@@ -37,6 +37,7 @@ from mailspec.records.exim import (
     exim_bool,
     exim_list,
     helo_name,
+    host_list_default,
     listening_on,
     never_applies,
     open_accept,
@@ -828,8 +829,11 @@ def _exim_helo_required(c: MtaConfig) -> None:
     known = "hosts_require_helo" in c.values  # (Exim 4.95 and later)
     shown(c, *(["hosts_require_helo"] if known else []), "helo_verify_hosts", "acl_smtp_mail")
     required, verified = c.values.get("hosts_require_helo", ""), c.values.get("helo_verify_hosts", "")
-    if every_host(required) or every_host(verified):
+    every = [every_host(c, required), every_host(c, verified)]
+    if True in every:
         return
+    if None in every:
+        not_for_exim(c, "expanded or undefined host lists (hosts_require_helo, helo_verify_hosts)")
     if c.values.get("acl_smtp_mail"):
         not_for_exim(c, f"MAIL ACL (whether {c.values['acl_smtp_mail']} requires HELO)")
     setting = (
@@ -848,31 +852,22 @@ def _exim_helo_required(c: MtaConfig) -> None:
     )
 
 
-def every_host(value: str) -> bool:
-    """Whether an Exim host list matches every client (as near as a list can): each address family
-    is decided by the first item that covers all of it (``*``; ``0.0.0.0/0``, ``::/0``), matched or
-    negated; a family that no such item decides is matched when the list ends in a negation
-    (``!192.0.2.0/24`` is every other host), not otherwise. So ``*`` and ``0.0.0.0/0 : ::/0`` match
-    every host, and ``!*`` and ``<; !0.0.0.0/0 ; !::/0`` none (the Exim specification's chapter on
-    lists: the first item that matches decides; a list that ends in a negative item has an implicit
-    ``*`` after it)."""
-    items = exim_list(value)
-    if not items:
-        return False
-    families: dict[str, bool] = {}  # "4" / "6" -> matched (True) or negated (False), first item's say
+def every_host(c: MtaConfig, value: str) -> bool | None:
+    """Whether an Exim host list matches every client that it does not name (of both address
+    families: :func:`host_list_default`, with the host's named lists); None when that cannot be told."""
+    default = host_list_default(value, c.exim_config.lists if c.exim_config is not None else {})
+    return None if default is None else all(default)
+
+
+def _names_some(items: Iterable[str]) -> bool:
+    """Whether a host list's items name some hosts to match before a ``!*`` refuses the rest (a
+    list of negations only, or one that starts ``!*``, matches nobody)."""
     for item in items:
-        negated = item.startswith("!")
-        bare = item[1:].strip() if negated else item
-        for family in COVERS.get(bare, ()):
-            families.setdefault(family, not negated)
-    implicit = items[-1].startswith("!")
-    return all(families.get(family, implicit) for family in ("4", "6"))
-
-
-#: the host-list items that match every client of an address family (Exim), and the families
-COVERS = {"*": ("4", "6"), "0.0.0.0/0": ("4",), "::/0": ("6",), "::0/0": ("6",)}
-#: the host-list items that match every client (Exim)
-EVERY_HOST = frozenset({"*", "0.0.0.0/0", "::/0", "::0/0"})
+        if not item.startswith("!"):
+            return True
+        if item[1:].strip() == "*":
+            return False
+    return False
 
 
 def _exim_sync(c: MtaConfig, what: str) -> None:
@@ -885,14 +880,19 @@ def _exim_sync(c: MtaConfig, what: str) -> None:
         warn(f"{c.host}: smtp_enforce_sync is false: Exim accepts {what}. Set smtp_enforce_sync = true "
              "(the default).")  # fmt: skip
     hosts = exim_list(pipe_connect)
-    if every_host(pipe_connect) or EVERY_HOST & set(hosts):
+    lists = c.exim_config.lists if c.exim_config is not None else {}
+    default = host_list_default(pipe_connect, lists) if pipe_connect else (False, False)
+    if default is None:
+        note(f"whether pipelining_connect_advertise_hosts = {pipe_connect!r} offers PIPECONNECT to every "
+             "client could not be told here (an expansion, or a list that is not defined)")  # fmt: skip
+    elif any(default):
         warn(
             f"{c.host}: pipelining_connect_advertise_hosts = {pipe_connect!r}: Exim offers PIPECONNECT to "
             "every client and takes its EHLO before the greeting, and the commands behind it, as pipelined, "
             f"so it accepts {what} in spite of smtp_enforce_sync. Set pipelining_connect_advertise_hosts "
             "empty (or to the hosts you relay for)."
         )
-    if hosts:
+    elif _names_some(hosts):
         note(f"PIPECONNECT is offered to {pipe_connect}: those hosts may send EHLO before the greeting")
 
 

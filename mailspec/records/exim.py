@@ -4,6 +4,7 @@ the whole configuration of ``-bP config`` with its ACLs and named lists), ``exim
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
@@ -522,6 +523,43 @@ Lists = Mapping[str, tuple[str, str]]
 MAX_DEPTH = 8
 
 
+def host_list_default(value: str, lists: Lists, depth: int = 0) -> tuple[bool, bool] | None:
+    """Whether the Exim host list ``value`` matches an IPv4 and an IPv6 client that no item of it
+    names (spec, the chapter on lists): the first item that matches such a client decides (``*``, a
+    network of prefix length 0 in any spelling, ``+name`` of a named ``hostlist`` that matches it),
+    negated or not; when none does, a list whose last item is negated matches. Items that name
+    particular hosts (addresses, networks, names, ``@``, lookups) match no such client, whatever
+    they match otherwise: so ``!192.0.2.0/24`` matches (every other host) and ``!*`` and
+    ``<; !0.0.0.0/0 ; !::/0`` match neither. None when it cannot be told here: an expansion, or a
+    ``+name`` that is no named host list (or too deep)."""
+    if depth > MAX_DEPTH or expanded(value):
+        return None
+    items = exim_list(value)
+    decided: dict[int, bool] = {}  # 4 / 6 -> matched (the first item that matched said so)
+    for raw in items:
+        negated = raw.startswith("!")
+        item = raw[1:].strip() if negated else raw
+        covers: tuple[int, ...] = ()
+        if item == "*":
+            covers = (4, 6)
+        elif item.startswith("+"):
+            named = lists.get(item[1:])
+            if named is None or named[0] != "host":
+                return None
+            inner = host_list_default(named[1], lists, depth + 1)
+            if inner is None:
+                return None
+            covers = tuple(family for family, matched in zip((4, 6), inner, strict=True) if matched)
+        else:
+            with contextlib.suppress(ValueError):
+                network = ipaddress.ip_network(item, strict=False)
+                covers = (network.version,) if network.prefixlen == 0 else ()
+        for family in covers:
+            decided.setdefault(family, not negated)
+    implicit = bool(items) and items[-1].startswith("!")
+    return decided.get(4, implicit), decided.get(6, implicit)
+
+
 def local_part_in(value: str, local_part: str, lists: Lists, depth: int = 0) -> bool | None:
     """Whether ``local_part`` is in the local-part list ``value`` (spec §10.1, §10.21): the first
     item that matches decides (a negated ``!item`` refuses), and when none does, a list whose last
@@ -567,8 +605,9 @@ def local_part_in(value: str, local_part: str, lists: Lists, depth: int = 0) -> 
 #: callouts are not all alike), ``\Q...\E``, the escapes ``\K \R \X \h \H \v \V \p \P \G \z \N \C
 #: \x{...}``, and possessive quantifiers; and what ``re`` warns it may read otherwise one day (a
 #: FutureWarning: ``[[``, ``--``, ``&&``, ``~~``, ``||``, set operations to come), refused here rather
-#: than silenced, since ``warnings.catch_warnings`` is not safe across threads
-PCRE_ONLY = re.compile(r"\[:|\(\?|\\[QEKRXhHvVpPGzNC]|\\x\{|[*+?}]\+|\[\[|--|&&|~~|\|\|")
+#: than silenced, since ``warnings.catch_warnings`` is not safe across threads; and ``{,n}``, a
+#: quantifier to ``re`` and text to PCRE2 before 10.43
+PCRE_ONLY = re.compile(r"\[:|\(\?|\\[QEKRXhHvVpPGzNC]|\\x\{|[*+?}]\+|\[\[|--|&&|~~|\|\||\{,")
 
 
 def pcre_search(pattern: str, subject: str) -> bool | None:

@@ -136,8 +136,17 @@ def test_pipe_connect_for_every_host_defeats_enforced_sync() -> None:
         assert "pipelining_connect_advertise_hosts = '*'" in message
         # (a list that ends in a negation matches every other host)
         warns(check, exim(pipelining_connect_advertise_hosts="!10.0.0.0/8"), S, match="PIPECONNECT")
-        for nobody in ("!*", "<; !0.0.0.0/0 ; !::/0"):  # (PIPECONNECT turned off)
-            passes(check, exim(pipelining_connect_advertise_hosts=nobody), S)
+        for nobody in ("!*", "<; !0.0.0.0/0 ; !::/0", "!* : *"):  # (PIPECONNECT turned off)
+            notes = passes(check, exim(pipelining_connect_advertise_hosts=nobody), S)
+            assert not any("PIPECONNECT is offered" in n for n in notes)
+        # (every IPv6 client, in another spelling; a named list of every host)
+        warns(check, exim(pipelining_connect_advertise_hosts="<; 0::/0"), S, match="PIPECONNECT")
+        named = dataclasses.replace(
+            exim(pipelining_connect_advertise_hosts="+all"), exim_config=parse_config("hostlist all = *\n")
+        )
+        warns(check, named, S, match="PIPECONNECT")
+        notes = passes(check, exim(pipelining_connect_advertise_hosts="+undefined"), S)
+        assert any("could not be told" in n for n in notes)
         warns(check, exim(smtp_enforce_sync="false"), S, match="smtp_enforce_sync is false")
         notes = passes(check, exim(pipelining_connect_advertise_hosts="192.0.2.7"), S)
         assert any("PIPECONNECT is offered to 192.0.2.7" in n for n in notes)
@@ -429,14 +438,13 @@ def test_helo_verify_hosts_must_be_every_host() -> None:
     for value in ("*", "<; 0.0.0.0/0 ; ::/0", "0.0.0.0/0 : ::::0/0", "!192.0.2.0/24"):
         passes(h.test_host_helo_required, exim(hosts_require_helo="", helo_verify_hosts=value), S)
         passes(h.test_host_helo_required, exim(hosts_require_helo=value), S)
-    for value in (
-        "192.0.2.0/24",
-        "0.0.0.0/0",
-        "+relay_from_hosts",
-        "!*",
-        "!0.0.0.0/0 : !::0/0",
-        "192.0.2.1 : !*",
-    ):
+    every = dataclasses.replace(
+        exim(hosts_require_helo="+all"), exim_config=parse_config("hostlist all = *\n")
+    )
+    passes(h.test_host_helo_required, every, S)
+    errors(h.test_host_helo_required, exim(hosts_require_helo="+undefined"), S, match="undefined host lists")
+    nobody = ("!*", "<; !0.0.0.0/0 ; !::/0", "192.0.2.1 : !*", "!* : *")  # (the first item decides)
+    for value in ("192.0.2.0/24", "0.0.0.0/0", "+relay_from_hosts", *nobody):
         text = warns(
             h.test_host_helo_required, exim(hosts_require_helo="", helo_verify_hosts=value), S, match="MAIL"
         )

@@ -22,6 +22,7 @@ from mailspec.records.exim import (
     exim_list,
     exists_file,
     helo_name,
+    host_list_default,
     listening_on,
     local_part_in,
     never_applies,
@@ -498,6 +499,41 @@ def test_pcre_only_syntax_is_not_judged(pattern: str) -> None:
         assert local_part_in(f"\\N{pattern}\\N", "postmaster", {}) is None
 
 
+@pytest.mark.parametrize(
+    ("value", "default"),
+    [
+        ("*", (True, True)),
+        ("<; 0.0.0.0/0 ; ::/0", (True, True)),
+        ("<; 0.0.0.0/0 ; 0:0:0:0:0:0:0:0/0", (True, True)),
+        ("0.0.0.0/0", (True, False)),
+        ("!192.0.2.0/24", (True, True)),  # (every other host)
+        ("192.0.2.0/24 : *", (True, True)),
+        ("!192.0.2.0/24 : !*", (False, False)),
+        ("!*", (False, False)),
+        ("! *", (False, False)),
+        ("!* : *", (False, False)),  # (the first item that matches decides)
+        ("<; !0.0.0.0/0 ; !::0/0", (False, False)),
+        ("<; !0.0.0.0/0 ; *", (False, True)),
+        ("192.0.2.0/24 : @ : localhost : mx.example", (False, False)),
+        ("", (False, False)),
+        ("+all", (True, True)),
+        ("+none : *", (True, True)),
+        ("!+all", (False, False)),
+        ("+v4", (True, False)),
+        ("+undefined", None),
+        ("+mailboxes", None),  # (no host list)
+        ("${lookup{x}lsearch{/etc/hosts.allow}}", None),
+    ],
+)
+def test_host_list_default(value: str, default: tuple[bool, bool] | None) -> None:
+    lists = {"all": ("host", "*"), "none": ("host", "!*"), "v4": ("host", "0.0.0.0/0")}
+    assert host_list_default(value, {**lists, "mailboxes": ("localpart", "*")}) == default
+
+
+def test_host_list_default_stops_at_a_loop() -> None:
+    assert host_list_default("+a", {"a": ("host", "+b"), "b": ("host", "+a")}) is None
+
+
 def test_pcre_that_python_reads_alike() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -513,6 +549,7 @@ def test_pcre_that_python_reads_alike() -> None:
         assert pcre_search(r"^\w+$", "jos\u00e9") is False
         assert pcre_search("^.{4}$", "jos\u00e9") is False
         assert pcre_search("^.{5}$", "jos\u00e9") is True
+        assert pcre_search("^a{,2}$", "a") is None  # (a quantifier to re, text to PCRE2 before 10.43)
 
 
 def test_exim_list_is_linear_on_long_items() -> None:
