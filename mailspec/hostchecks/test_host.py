@@ -833,7 +833,11 @@ def _exim_helo_required(c: MtaConfig) -> None:
     if True in every:
         return
     if None in every:
-        not_for_exim(c, "expanded or undefined host lists (hosts_require_helo, helo_verify_hosts)")
+        raise Indeterminate(
+            f"could not test on {c.host}: whether hosts_require_helo ({required!r}) or helo_verify_hosts "
+            f"({verified!r}) takes in every client could not be told: {_unread_lists(c)}; check it by hand, "
+            "or waive this check for the host"
+        )
     if c.values.get("acl_smtp_mail"):
         not_for_exim(c, f"MAIL ACL (whether {c.values['acl_smtp_mail']} requires HELO)")
     setting = (
@@ -853,10 +857,40 @@ def _exim_helo_required(c: MtaConfig) -> None:
 
 
 def every_host(c: MtaConfig, value: str) -> bool | None:
-    """Whether an Exim host list matches every client that it does not name (of both address
-    families: :func:`host_list_default`, with the host's named lists); None when that cannot be told."""
-    default = host_list_default(value, c.exim_config.lists if c.exim_config is not None else {})
-    return None if default is None else all(default)
+    """Whether an Exim host list matches every client that it does not name, with a reverse-DNS
+    name or without, of the address families the host takes connections in (:func:`families`;
+    :func:`host_list_default`, with the host's named lists); None when that cannot be told."""
+    reach = host_list_default(value, _named_lists(c))
+    return None if reach is None else reach.every(families(c))
+
+
+def _named_lists(c: MtaConfig) -> dict[str, tuple[str, str]] | None:
+    return dict(c.exim_config.lists) if c.exim_config is not None else None
+
+
+def _unread_lists(c: MtaConfig) -> str:
+    """Why a host list could not be judged, as a message says it."""
+    if c.exim_config is None:
+        return "its named lists could not be read (exim -bP config failed)"
+    return "an expansion, a file of items, a lookup with a default or a list that is not defined"
+
+
+def families(c: MtaConfig) -> tuple[int, ...]:
+    """The address families (4, 6) of the host's sockets that listen on Exim's SMTP ports
+    (``daemon_smtp_ports``, else 25; ``::`` takes both, as Linux's dual-stack sockets do); both when
+    none is known."""
+    named = {"smtp": 25, "submission": 587, "submissions": 465, "smtps": 465}
+    listed = exim_list(c.values.get("daemon_smtp_ports", "") or "25")
+    ports = {int(p) if p.isdigit() else named.get(p, 0) for p in listed} - {0} or {25}
+    found: set[int] = set()
+    for addr, port in c.listening:
+        if port not in ports:
+            continue
+        if addr in WILDCARDS and addr != "0.0.0.0":
+            found |= {4, 6}
+        else:
+            found.add(6 if ":" in addr else 4)
+    return tuple(sorted(found)) or (4, 6)
 
 
 def _names_some(items: Iterable[str]) -> bool:
@@ -880,15 +914,16 @@ def _exim_sync(c: MtaConfig, what: str) -> None:
         warn(f"{c.host}: smtp_enforce_sync is false: Exim accepts {what}. Set smtp_enforce_sync = true "
              "(the default).")  # fmt: skip
     hosts = exim_list(pipe_connect)
-    lists = c.exim_config.lists if c.exim_config is not None else {}
-    default = host_list_default(pipe_connect, lists) if pipe_connect else (False, False)
-    if default is None:
+    reach = host_list_default(pipe_connect, _named_lists(c)) if pipe_connect else None
+    offered = reach.some(families(c)) if reach is not None else []
+    if pipe_connect and reach is None:
         note(f"whether pipelining_connect_advertise_hosts = {pipe_connect!r} offers PIPECONNECT to every "
-             "client could not be told here (an expansion, or a list that is not defined)")  # fmt: skip
-    elif any(default):
+             f"client could not be told here: {_unread_lists(c)}")  # fmt: skip
+    elif offered:
+        whom = "client" if len(offered) == len(families(c)) else f"IPv{offered[0]} client"
         warn(
             f"{c.host}: pipelining_connect_advertise_hosts = {pipe_connect!r}: Exim offers PIPECONNECT to "
-            "every client and takes its EHLO before the greeting, and the commands behind it, as pipelined, "
+            f"every {whom} and takes its EHLO before the greeting, and the commands behind it, as pipelined, "
             f"so it accepts {what} in spite of smtp_enforce_sync. Set pipelining_connect_advertise_hosts "
             "empty (or to the hosts you relay for)."
         )

@@ -4,10 +4,9 @@ the whole configuration of ``-bP config`` with its ACLs and named lists), ``exim
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -523,41 +522,107 @@ Lists = Mapping[str, tuple[str, str]]
 MAX_DEPTH = 8
 
 
-def host_list_default(value: str, lists: Lists, depth: int = 0) -> tuple[bool, bool] | None:
-    """Whether the Exim host list ``value`` matches an IPv4 and an IPv6 client that no item of it
-    names (spec, the chapter on lists): the first item that matches such a client decides (``*``, a
-    network of prefix length 0 in any spelling, ``+name`` of a named ``hostlist`` that matches it),
-    negated or not; when none does, a list whose last item is negated matches. Items that name
-    particular hosts (addresses, networks, names, ``@``, lookups) match no such client, whatever
-    they match otherwise: so ``!192.0.2.0/24`` matches (every other host) and ``!*`` and
-    ``<; !0.0.0.0/0 ; !::/0`` match neither. None when it cannot be told here: an expansion, or a
-    ``+name`` that is no named host list (or too deep)."""
+@dataclass(frozen=True)
+class HostReach:
+    """Whether an Exim host list matches the clients that no item of it names, by address family
+    (4, 6): one whose address has a reverse-DNS name (``named``) and one whose has none
+    (``nameless``: an item that needs the client's name, ``*.example`` or ``^regex``, fails the
+    whole list for it unless ``+include_unknown`` or ``+ignore_unknown`` says otherwise)."""
+
+    named: dict[int, bool]
+    nameless: dict[int, bool]
+
+    def every(self, families: Iterable[int]) -> bool:
+        """It matches every unnamed client of these families, with a name or without."""
+        return all(self.named[f] and self.nameless[f] for f in families)
+
+    def some(self, families: Iterable[int]) -> list[int]:
+        """The families of which it matches the unnamed clients, with a name or without."""
+        return [f for f in families if self.named[f] or self.nameless[f]]
+
+
+#: host-list items that change how a failed lookup of the client's name or address counts
+UNKNOWN_CONTROLS = frozenset({"+include_unknown", "+ignore_unknown", "+include_defer", "+ignore_defer"})
+_FAIL = "fail"
+
+
+def host_list_default(value: str, lists: Lists | None) -> HostReach | None:
+    """How the Exim host list ``value`` treats the clients it does not name (:class:`HostReach`;
+    spec, the chapter on lists): the first item that matches such a client decides, negated or not
+    (``*``, a network of prefix length 0 in any spelling, ``+name`` of a named ``hostlist`` that
+    matches it); when none does, a list whose last item is negated matches. Items that name
+    particular hosts (addresses, networks, host names, ``@``, ``@[]``, ``@mx_*``, ``net-`` lookups)
+    match no such client. Items that need the client's host name (``*.example``, ``^regex``, a
+    lookup by name) match no client that has one, and fail the list for one that has none (by
+    default). So ``!192.0.2.0/24`` matches every other host; ``!*``, ``!* : *`` and
+    ``<; !0.0.0.0/0 ; !::/0`` none. ``lists``: the configuration's named lists, None when they could
+    not be read. None when it cannot be told here: an expansion, a file of items, a lookup with a
+    default, a ``+name`` that is no named host list (or lists that could not be read), or too deep."""
+    named: dict[int, bool] = {}
+    nameless: dict[int, bool] = {}
+    for family in (4, 6):
+        for has_name, out in ((True, named), (False, nameless)):
+            verdict = _host_list_for(value, lists, family, has_name, 0)
+            if verdict is None:
+                return None
+            out[family] = verdict is True
+    return HostReach(named, nameless)
+
+
+def _host_list_for(
+    value: str, lists: Lists | None, family: int, has_name: bool, depth: int
+) -> bool | str | None:
+    """:func:`host_list_default` for one client that no item names: True (matched), False, or
+    ``"fail"`` (a lookup of its name failed: the list fails)."""
     if depth > MAX_DEPTH or expanded(value):
         return None
     items = exim_list(value)
-    decided: dict[int, bool] = {}  # 4 / 6 -> matched (the first item that matched said so)
+    unknown = "fail"
+    last_negated = False
     for raw in items:
         negated = raw.startswith("!")
         item = raw[1:].strip() if negated else raw
-        covers: tuple[int, ...] = ()
+        if item in UNKNOWN_CONTROLS:
+            unknown = item.removeprefix("+").split("_")[0] if item.endswith("unknown") else unknown
+            continue
+        last_negated = negated
+        matched: bool | None
         if item == "*":
-            covers = (4, 6)
+            matched = True
         elif item.startswith("+"):
-            named = lists.get(item[1:])
+            named = lists.get(item[1:]) if lists is not None else None
             if named is None or named[0] != "host":
                 return None
-            inner = host_list_default(named[1], lists, depth + 1)
-            if inner is None:
-                return None
-            covers = tuple(family for family, matched in zip((4, 6), inner, strict=True) if matched)
+            inner = _host_list_for(named[1], lists, family, has_name, depth + 1)
+            if inner is None or inner == _FAIL:
+                return inner
+            matched = bool(inner)
+        elif item.startswith("/") or re.match(r"[\w-]+\*@?;", item):
+            return None  # (a file of items; a lookup with a default key, which may match any name)
+        elif ";" in item and not item.startswith("net"):
+            matched = _by_name(has_name, unknown)  # (a lookup of the client's name)
+        elif item.startswith(("*", "^")) and item != "*":
+            matched = _by_name(has_name, unknown)
         else:
-            with contextlib.suppress(ValueError):
+            try:
                 network = ipaddress.ip_network(item, strict=False)
-                covers = (network.version,) if network.prefixlen == 0 else ()
-        for family in covers:
-            decided.setdefault(family, not negated)
-    implicit = bool(items) and items[-1].startswith("!")
-    return decided.get(4, implicit), decided.get(6, implicit)
+            except ValueError:  # (a host name, @, @[], @mx_any, a net- lookup: particular hosts)
+                continue
+            matched = network.prefixlen == 0 and network.version == family
+        if matched is None:
+            return _FAIL
+        if matched:
+            return not negated
+    return last_negated
+
+
+def _by_name(has_name: bool, unknown: str) -> bool | None:
+    """Whether an item that needs the client's host name matches a client that no item names: not
+    one with a name; for one without, as ``+include_unknown`` (it matches) or ``+ignore_unknown``
+    (it is skipped) says, else None (the list fails)."""
+    if has_name:
+        return False
+    return {"include": True, "ignore": False}.get(unknown)
 
 
 def local_part_in(value: str, local_part: str, lists: Lists, depth: int = 0) -> bool | None:

@@ -147,6 +147,9 @@ def test_pipe_connect_for_every_host_defeats_enforced_sync() -> None:
         warns(check, named, S, match="PIPECONNECT")
         notes = passes(check, exim(pipelining_connect_advertise_hosts="+undefined"), S)
         assert any("could not be told" in n for n in notes)
+        # (every IPv4 client, on a dual-stack host)
+        message = warns(check, exim(pipelining_connect_advertise_hosts="0.0.0.0/0"), S, match="PIPECONNECT")
+        assert "to every IPv4 client" in message
         warns(check, exim(smtp_enforce_sync="false"), S, match="smtp_enforce_sync is false")
         notes = passes(check, exim(pipelining_connect_advertise_hosts="192.0.2.7"), S)
         assert any("PIPECONNECT is offered to 192.0.2.7" in n for n in notes)
@@ -442,7 +445,32 @@ def test_helo_verify_hosts_must_be_every_host() -> None:
         exim(hosts_require_helo="+all"), exim_config=parse_config("hostlist all = *\n")
     )
     passes(h.test_host_helo_required, every, S)
-    errors(h.test_host_helo_required, exim(hosts_require_helo="+undefined"), S, match="undefined host lists")
+    errors(
+        h.test_host_helo_required,
+        exim(hosts_require_helo="+undefined"),
+        S,
+        match="a list that is not defined",
+    )
+    errors(
+        h.test_host_helo_required,
+        exim(hosts_require_helo="/etc/exim4/helo_hosts"),
+        S,
+        match="a file of items",
+    )
+    unread = dataclasses.replace(exim(hosts_require_helo="+relay_from_hosts"), exim_config=None)
+    errors(
+        h.test_host_helo_required,
+        unread,
+        S,
+        match=r"named lists could not be read \(exim -bP config failed\)",
+    )
+    # (a client without reverse DNS fails a list with a name pattern: it needs no HELO)
+    for value in ("!*.legacy.example", "^mx : *"):
+        warns(h.test_host_helo_required, exim(hosts_require_helo=value), S, match="hosts_require_helo")
+    passes(h.test_host_helo_required, exim(hosts_require_helo="+ignore_unknown : !*.legacy.example : *"), S)
+    # (an Exim that listens on IPv4 only needs no IPv6 client in the list)
+    ipv4_only = dataclasses.replace(exim(hosts_require_helo="0.0.0.0/0"), listening=(("0.0.0.0", 25),))
+    passes(h.test_host_helo_required, ipv4_only, S)
     nobody = ("!*", "<; !0.0.0.0/0 ; !::/0", "192.0.2.1 : !*", "!* : *")  # (the first item decides)
     for value in ("192.0.2.0/24", "0.0.0.0/0", "+relay_from_hosts", *nobody):
         text = warns(

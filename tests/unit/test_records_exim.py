@@ -499,35 +499,58 @@ def test_pcre_only_syntax_is_not_judged(pattern: str) -> None:
         assert local_part_in(f"\\N{pattern}\\N", "postmaster", {}) is None
 
 
+ALL46, ONLY4, NO46 = (True, True), (True, False), (False, False)
+
+
 @pytest.mark.parametrize(
-    ("value", "default"),
+    ("value", "named", "nameless"),
     [
-        ("*", (True, True)),
-        ("<; 0.0.0.0/0 ; ::/0", (True, True)),
-        ("<; 0.0.0.0/0 ; 0:0:0:0:0:0:0:0/0", (True, True)),
-        ("0.0.0.0/0", (True, False)),
-        ("!192.0.2.0/24", (True, True)),  # (every other host)
-        ("192.0.2.0/24 : *", (True, True)),
-        ("!192.0.2.0/24 : !*", (False, False)),
-        ("!*", (False, False)),
-        ("! *", (False, False)),
-        ("!* : *", (False, False)),  # (the first item that matches decides)
-        ("<; !0.0.0.0/0 ; !::0/0", (False, False)),
-        ("<; !0.0.0.0/0 ; *", (False, True)),
-        ("192.0.2.0/24 : @ : localhost : mx.example", (False, False)),
-        ("", (False, False)),
-        ("+all", (True, True)),
-        ("+none : *", (True, True)),
-        ("!+all", (False, False)),
-        ("+v4", (True, False)),
-        ("+undefined", None),
-        ("+mailboxes", None),  # (no host list)
-        ("${lookup{x}lsearch{/etc/hosts.allow}}", None),
+        ("*", ALL46, ALL46),
+        ("<; 0.0.0.0/0 ; ::/0", ALL46, ALL46),
+        ("<; 0.0.0.0/0 ; 0:0:0:0:0:0:0:0/0", ALL46, ALL46),
+        ("0.0.0.0/0", ONLY4, ONLY4),
+        ("!192.0.2.0/24", ALL46, ALL46),  # (every other host)
+        ("192.0.2.0/24 : *", ALL46, ALL46),
+        ("!192.0.2.0/24 : !*", NO46, NO46),
+        ("!*", NO46, NO46),
+        ("! *", NO46, NO46),
+        ("!* : *", NO46, NO46),  # (the first item that matches decides)
+        ("<; !0.0.0.0/0 ; !::0/0", NO46, NO46),
+        ("<; !0.0.0.0/0 ; *", (False, True), (False, True)),
+        ("192.0.2.0/24 : @ : @[] : localhost : mx.example : net-lsearch;/etc/x", NO46, NO46),
+        ("", NO46, NO46),
+        ("+all", ALL46, ALL46),
+        ("+none : *", ALL46, ALL46),
+        ("!+all", NO46, NO46),
+        ("+v4", ONLY4, ONLY4),
+        # (an item that needs the client's name fails the list for a client that has none)
+        ("!*.legacy.example", ALL46, NO46),
+        ("!oldhost.example : *", ALL46, ALL46),  # (a name to look up: its addresses only)
+        ("^mx : *", ALL46, NO46),
+        ("lsearch;/etc/exim4/hosts : *", ALL46, NO46),
+        ("+ignore_unknown : !*.legacy.example : *", ALL46, ALL46),
+        ("+include_unknown : !*.legacy.example : *", ALL46, NO46),  # (nameless: in the negated item)
+        ("+include_unknown : *.x", NO46, ALL46),
+        ("+include_defer : *", ALL46, ALL46),
     ],
 )
-def test_host_list_default(value: str, default: tuple[bool, bool] | None) -> None:
+def test_host_list_default(value: str, named: tuple[bool, bool], nameless: tuple[bool, bool]) -> None:
     lists = {"all": ("host", "*"), "none": ("host", "!*"), "v4": ("host", "0.0.0.0/0")}
-    assert host_list_default(value, {**lists, "mailboxes": ("localpart", "*")}) == default
+    reach = host_list_default(value, {**lists, "mailboxes": ("localpart", "*")})
+    assert reach is not None
+    assert (reach.named[4], reach.named[6]) == named
+    assert (reach.nameless[4], reach.nameless[6]) == nameless
+    assert reach.every((4, 6)) == (named == nameless == ALL46)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["+undefined", "+mailboxes", "${lookup{x}lsearch{/etc/hosts.allow}}", "/etc/exim4/helo_hosts", "!/etc/x",
+     "lsearch*;/etc/x"],
+)  # fmt: skip
+def test_host_list_default_cannot_tell(value: str) -> None:
+    assert host_list_default(value, {"mailboxes": ("localpart", "*")}) is None
+    assert host_list_default("+all", None) is None  # (the named lists could not be read)
 
 
 def test_host_list_default_stops_at_a_loop() -> None:
