@@ -921,6 +921,11 @@ def _exim_sync(c: MtaConfig, what: str) -> None:
              f"client could not be told here: {_unread_lists(c)}")  # fmt: skip
     elif offered:
         whom = "client" if len(offered) == len(families(c)) else f"IPv{offered[0]} client"
+        assert reach is not None
+        if not all(reach.named[f] for f in offered):
+            whom += " without reverse DNS"
+        elif not all(reach.nameless[f] for f in offered):
+            whom += " with a reverse-DNS name"
         warn(
             f"{c.host}: pipelining_connect_advertise_hosts = {pipe_connect!r}: Exim offers PIPECONNECT to "
             f"every {whom} and takes its EHLO before the greeting, and the commands behind it, as pipelined, "

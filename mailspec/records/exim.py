@@ -550,14 +550,20 @@ def host_list_default(value: str, lists: Lists | None) -> HostReach | None:
     """How the Exim host list ``value`` treats the clients it does not name (:class:`HostReach`;
     spec, the chapter on lists): the first item that matches such a client decides, negated or not
     (``*``, a network of prefix length 0 in any spelling, ``+name`` of a named ``hostlist`` that
-    matches it); when none does, a list whose last item is negated matches. Items that name
-    particular hosts (addresses, networks, host names, ``@``, ``@[]``, ``@mx_*``, ``net-`` lookups)
-    match no such client. Items that need the client's host name (``*.example``, ``^regex``, a
-    lookup by name) match no client that has one, and fail the list for one that has none (by
-    default). So ``!192.0.2.0/24`` matches every other host; ``!*``, ``!* : *`` and
-    ``<; !0.0.0.0/0 ; !::/0`` none. ``lists``: the configuration's named lists, None when they could
-    not be read. None when it cannot be told here: an expansion, a file of items, a lookup with a
-    default, a ``+name`` that is no named host list (or lists that could not be read), or too deep."""
+    matches it); when none does, a list whose last item is negated matches.
+
+    Items that name particular hosts (addresses, networks, host names, ``@``, ``@[]``, ``@mx_*``,
+    ``net-`` lookups) match no such client; a plain host name is taken to resolve (one that no
+    longer does fails the list in Exim, which is not seen here). Items that need the client's host
+    name (``*.example``, ``^regex``, ``\\N^regex\\N``, a lookup by name) match no client that has
+    one, and fail the list for one that has none, unless ``+ignore_unknown`` (the item is skipped)
+    or ``+include_unknown`` (the client is in the list, whatever the item's ``!``) comes before; in
+    a named list, such a failure only makes the named list not match. So ``!192.0.2.0/24`` matches
+    every other host; ``!*``, ``!* : *`` and ``<; !0.0.0.0/0 ; !::/0`` none.
+
+    ``lists``: the configuration's named lists, None when they could not be read. None when it
+    cannot be told here: an expansion, a file of items, a lookup with a default, a ``+name`` that is
+    no named host list (or lists that could not be read), or too deep."""
     named: dict[int, bool] = {}
     nameless: dict[int, bool] = {}
     for family in (4, 6):
@@ -573,7 +579,7 @@ def _host_list_for(
     value: str, lists: Lists | None, family: int, has_name: bool, depth: int
 ) -> bool | str | None:
     """:func:`host_list_default` for one client that no item names: True (matched), False, or
-    ``"fail"`` (a lookup of its name failed: the list fails)."""
+    ``"fail"`` (a lookup of its name failed: the list fails, the client is not in it)."""
     if depth > MAX_DEPTH or expanded(value):
         return None
     items = exim_list(value)
@@ -582,11 +588,13 @@ def _host_list_for(
     for raw in items:
         negated = raw.startswith("!")
         item = raw[1:].strip() if negated else raw
+        if item.startswith("\\N"):  # (\N...\N: a regular expression taken as it is)
+            item = item[2:].removesuffix("\\N")
         if item in UNKNOWN_CONTROLS:
             unknown = item.removeprefix("+").split("_")[0] if item.endswith("unknown") else unknown
             continue
         last_negated = negated
-        matched: bool | None
+        matched: bool
         if item == "*":
             matched = True
         elif item.startswith("+"):
@@ -594,35 +602,27 @@ def _host_list_for(
             if named is None or named[0] != "host":
                 return None
             inner = _host_list_for(named[1], lists, family, has_name, depth + 1)
-            if inner is None or inner == _FAIL:
-                return inner
-            matched = bool(inner)
+            if inner is None:
+                return None
+            matched = inner is True  # (a failed lookup in a named list only makes it not match)
         elif item.startswith("/") or re.match(r"[\w-]+\*@?;", item):
             return None  # (a file of items; a lookup with a default key, which may match any name)
-        elif ";" in item and not item.startswith("net"):
-            matched = _by_name(has_name, unknown)  # (a lookup of the client's name)
-        elif item.startswith(("*", "^")) and item != "*":
-            matched = _by_name(has_name, unknown)
+        elif (";" in item and not item.startswith("net")) or (item.startswith(("*", "^")) and item != "*"):
+            # an item that needs the client's host name (a lookup by name, a name pattern): not
+            # this client's if it has one; if not, +include_unknown accepts the client into the
+            # list, whatever the item's "!", +ignore_unknown skips the item, and else the list fails
+            if has_name or unknown == "ignore":
+                continue
+            return True if unknown == "include" else _FAIL
         else:
             try:
                 network = ipaddress.ip_network(item, strict=False)
             except ValueError:  # (a host name, @, @[], @mx_any, a net- lookup: particular hosts)
                 continue
             matched = network.prefixlen == 0 and network.version == family
-        if matched is None:
-            return _FAIL
         if matched:
             return not negated
     return last_negated
-
-
-def _by_name(has_name: bool, unknown: str) -> bool | None:
-    """Whether an item that needs the client's host name matches a client that no item names: not
-    one with a name; for one without, as ``+include_unknown`` (it matches) or ``+ignore_unknown``
-    (it is skipped) says, else None (the list fails)."""
-    if has_name:
-        return False
-    return {"include": True, "ignore": False}.get(unknown)
 
 
 def local_part_in(value: str, local_part: str, lists: Lists, depth: int = 0) -> bool | None:

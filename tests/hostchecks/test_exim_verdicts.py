@@ -150,6 +150,9 @@ def test_pipe_connect_for_every_host_defeats_enforced_sync() -> None:
         # (every IPv4 client, on a dual-stack host)
         message = warns(check, exim(pipelining_connect_advertise_hosts="0.0.0.0/0"), S, match="PIPECONNECT")
         assert "to every IPv4 client" in message
+        nameless = exim(pipelining_connect_advertise_hosts="+include_unknown : *.dyn.example")
+        message = warns(check, nameless, S, match="PIPECONNECT")
+        assert "to every client without reverse DNS" in message
         warns(check, exim(smtp_enforce_sync="false"), S, match="smtp_enforce_sync is false")
         notes = passes(check, exim(pipelining_connect_advertise_hosts="192.0.2.7"), S)
         assert any("PIPECONNECT is offered to 192.0.2.7" in n for n in notes)

@@ -529,13 +529,21 @@ ALL46, ONLY4, NO46 = (True, True), (True, False), (False, False)
         ("^mx : *", ALL46, NO46),
         ("lsearch;/etc/exim4/hosts : *", ALL46, NO46),
         ("+ignore_unknown : !*.legacy.example : *", ALL46, ALL46),
-        ("+include_unknown : !*.legacy.example : *", ALL46, NO46),  # (nameless: in the negated item)
+        ("+include_unknown : !*.legacy.example : *", ALL46, ALL46),  # (accepted, whatever the "!")
+        ("!\\N^.*\\.dyn\\.example$\\N : *", ALL46, NO46),
+        ("!+corp : *", ALL46, ALL46),  # (a failure in a named list: it does not match)
+        ("+corp", NO46, NO46),
         ("+include_unknown : *.x", NO46, ALL46),
         ("+include_defer : *", ALL46, ALL46),
     ],
 )
 def test_host_list_default(value: str, named: tuple[bool, bool], nameless: tuple[bool, bool]) -> None:
-    lists = {"all": ("host", "*"), "none": ("host", "!*"), "v4": ("host", "0.0.0.0/0")}
+    lists = {
+        "all": ("host", "*"),
+        "none": ("host", "!*"),
+        "v4": ("host", "0.0.0.0/0"),
+        "corp": ("host", "*.corp.example"),
+    }
     reach = host_list_default(value, {**lists, "mailboxes": ("localpart", "*")})
     assert reach is not None
     assert (reach.named[4], reach.named[6]) == named
