@@ -800,7 +800,7 @@ def _wait_done(inst: PostfixInstance) -> None:
     # (the log is written by postlogd, which creates it with its first line: it may not be there yet)
     while ": removed" not in _text(inst.log) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert "status=sent" in inst.log.read_text(), inst.logs()
+    assert "status=sent" in _text(inst.log), inst.logs()
 
 
 def _sendmail(inst: PostfixInstance) -> None:
