@@ -45,6 +45,7 @@ from mailspec.records.exim import (
     relay_stop,
     resolve_acl,
     role_filters,
+    smtp_ports,
 )
 from mailspec.records.firewall import port_disposition
 from mailspec.records.hostname import hostname_problem, looks_like_ip
@@ -865,7 +866,7 @@ def every_host(c: MtaConfig, value: str) -> bool | None:
 
 
 def _named_lists(c: MtaConfig) -> dict[str, tuple[str, str]] | None:
-    return dict(c.exim_config.lists) if c.exim_config is not None else None
+    return c.exim_config.lists if c.exim_config is not None else None
 
 
 def _unread_lists(c: MtaConfig) -> str:
@@ -877,11 +878,9 @@ def _unread_lists(c: MtaConfig) -> str:
 
 def families(c: MtaConfig) -> tuple[int, ...]:
     """The address families (4, 6) of the host's sockets that listen on Exim's SMTP ports
-    (``daemon_smtp_ports``, else 25; ``::`` takes both, as Linux's dual-stack sockets do); both when
+    (:func:`smtp_ports`, else 25; ``::`` takes both, as Linux's dual-stack sockets do); both when
     none is known."""
-    named = {"smtp": 25, "submission": 587, "submissions": 465, "smtps": 465}
-    listed = exim_list(c.values.get("daemon_smtp_ports", "") or "25")
-    ports = {int(p) if p.isdigit() else named.get(p, 0) for p in listed} - {0} or {25}
+    ports = set(smtp_ports(c.values.get("daemon_smtp_ports", ""))) or {25}
     found: set[int] = set()
     for addr, port in c.listening:
         if port not in ports:
@@ -915,13 +914,11 @@ def _exim_sync(c: MtaConfig, what: str) -> None:
              "(the default).")  # fmt: skip
     hosts = exim_list(pipe_connect)
     reach = host_list_default(pipe_connect, _named_lists(c)) if pipe_connect else None
-    offered = reach.some(families(c)) if reach is not None else []
     if pipe_connect and reach is None:
         note(f"whether pipelining_connect_advertise_hosts = {pipe_connect!r} offers PIPECONNECT to every "
              f"client could not be told here: {_unread_lists(c)}")  # fmt: skip
-    elif offered:
+    elif reach is not None and (offered := reach.some(families(c))):
         whom = "client" if len(offered) == len(families(c)) else f"IPv{offered[0]} client"
-        assert reach is not None
         if not all(reach.named[f] for f in offered):
             whom += " without reverse DNS"
         elif not all(reach.nameless[f] for f in offered):

@@ -474,6 +474,12 @@ def test_helo_verify_hosts_must_be_every_host() -> None:
     # (an Exim that listens on IPv4 only needs no IPv6 client in the list)
     ipv4_only = dataclasses.replace(exim(hosts_require_helo="0.0.0.0/0"), listening=(("0.0.0.0", 25),))
     passes(h.test_host_helo_required, ipv4_only, S)
+    # (the SMTP ports by number or service name: an IPv6 socket on another port does not count)
+    ports = exim(hosts_require_helo="0.0.0.0/0", daemon_smtp_ports="smtp : submission")
+    on_v4 = dataclasses.replace(ports, listening=(("0.0.0.0", 25), ("0.0.0.0", 587), ("::", 22)))
+    passes(h.test_host_helo_required, on_v4, S)
+    on_v6 = dataclasses.replace(ports, listening=(("0.0.0.0", 25), ("::", 587)))
+    warns(h.test_host_helo_required, on_v6, S, match="hosts_require_helo")
     nobody = ("!*", "<; !0.0.0.0/0 ; !::/0", "192.0.2.1 : !*", "!* : *")  # (the first item decides)
     for value in ("192.0.2.0/24", "0.0.0.0/0", "+relay_from_hosts", *nobody):
         text = warns(
