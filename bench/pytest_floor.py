@@ -89,6 +89,8 @@ def run(folder: Path, python: str, autoload: bool) -> tuple[float, float, float,
     wall = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)  # (reaped by wait4)
     last = out.decode(errors="replace").strip().splitlines()[-1:] or [""]
+    if proc.returncode != 0:  # (every test passes or skips: anything else is no floor)
+        raise SystemExit(f"pytest exited {proc.returncode} in {folder}: {last[0]}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, last[0]
 
 
